@@ -1,0 +1,83 @@
+//! What the runner can do to a board, composed from three parts chosen in the
+//! rig file: flash, console, power. The runner never knows whether a board is real.
+
+mod error;
+pub mod native;
+
+pub use error::BoardError;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::timeline::{EventKind, EventSink, Source};
+
+/// Where console parts deliver complete lines (without line endings).
+pub type LineTx = mpsc::UnboundedSender<String>;
+
+/// Reports what a part did (tool output, retries) onto the current timeline.
+#[derive(Clone)]
+pub struct PartEvents {
+    pub board: String,
+    pub sink: Arc<dyn EventSink>,
+}
+
+impl PartEvents {
+    pub fn emit(&self, kind: EventKind) {
+        self.sink.emit(Source::board(&self.board), kind);
+    }
+}
+
+/// A firmware image as handed to a flasher.
+#[derive(Clone, Debug)]
+pub struct FlashImage {
+    /// The fixture it came from.
+    pub fixture: String,
+    pub path: PathBuf,
+    pub format: ImageFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageFormat {
+    Elf,
+    Hex,
+    Bin { base: u64 },
+    /// A simulated board's whole flash file.
+    SimFlash,
+}
+
+#[async_trait]
+pub trait Flasher: Send + Sync {
+    /// Programs `image` and leaves the board running it (or powered as it was).
+    async fn flash(&self, image: &FlashImage, events: &PartEvents) -> Result<(), BoardError>;
+    /// Resets the target through the flashing tool/probe, if it can.
+    async fn reset(&self, _events: &PartEvents) -> Result<(), BoardError> {
+        Err(BoardError::Unsupported("reset through the flasher".into()))
+    }
+}
+
+#[async_trait]
+pub trait Console: Send + Sync {
+    /// Starts delivering lines to `tx`, until `detach`. A port that vanishes
+    /// (board lost power) is re-opened when it comes back, without losing the run.
+    async fn attach(&self, tx: LineTx) -> Result<(), BoardError>;
+    async fn detach(&self);
+}
+
+#[async_trait]
+pub trait Power: Send + Sync {
+    async fn on(&self, events: &PartEvents) -> Result<(), BoardError>;
+    async fn off(&self, events: &PartEvents) -> Result<(), BoardError>;
+    /// A software/debugger reset (not a power cycle).
+    async fn reset(&self, events: &PartEvents) -> Result<(), BoardError>;
+    /// Whether `off`/`on` really remove power (a relay, a USB hub port, a process kill).
+    fn can_power_cycle(&self) -> bool;
+    async fn cycle(&self, off_for: Duration, events: &PartEvents) -> Result<(), BoardError> {
+        self.off(events).await?;
+        tokio::time::sleep(off_for).await;
+        self.on(events).await
+    }
+}

@@ -1,0 +1,103 @@
+//! The command line: clap structs in, calls into the library out, exit codes.
+//! One file per family of subcommands; each exposes `Args` structs and `run`.
+
+mod cloud;
+mod hardware;
+mod pki;
+mod run;
+mod sim;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes (design.md § Reports).
+pub mod exit {
+    /// Every scenario passed.
+    pub const PASSED: u8 = 0;
+    /// Some scenario failed or bricked.
+    pub const FAILED: u8 = 1;
+    /// Bad configuration or usage.
+    pub const USAGE: u8 = 2;
+    /// Bench error (the rig failed, not the firmware).
+    pub const BENCH: u8 = 3;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "otarig",
+    version,
+    about = "Hardware-in-the-loop test rig for OTA firmware updates"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios on a rig and write reports.
+    Run(run::RunArgs),
+    /// List the scenarios a run would execute.
+    List(run::ListArgs),
+    /// Check rig, scenario and fixture files without touching a board.
+    Validate(run::ValidateArgs),
+    /// Start the bench cloud (gateway, Jobs, streams) in the foreground.
+    Cloud(cloud::CloudArgs),
+    /// Create, cancel or inspect jobs on a running `otarig cloud`.
+    #[command(subcommand)]
+    Job(cloud::JobCommand),
+    /// Bench PKI: CA, endpoint, per-thing and code-signing certificates.
+    #[command(subcommand)]
+    Pki(pki::PkiCommand),
+    /// Sign a file (ECDSA P-256 / SHA-256) and print the base64 DER signature.
+    Sign(pki::SignArgs),
+    /// Run a simulated board (normally started by the rig as a native board).
+    Sim(sim::SimArgs),
+    /// Firmware fixtures: build simulated images.
+    #[command(subcommand)]
+    Fixture(sim::FixtureCommand),
+    /// List attached debug probes and serial ports, ready to paste into a rig file.
+    Probes(hardware::ProbesArgs),
+    /// Check a bench before a nightly run.
+    Doctor(hardware::DoctorArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let code = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::List(args) => run::list(args),
+        Command::Validate(args) => run::validate(args),
+        Command::Cloud(args) => cloud::cloud(args),
+        Command::Job(cmd) => cloud::job(cmd),
+        Command::Pki(cmd) => pki::pki(cmd),
+        Command::Sign(args) => pki::sign(args),
+        Command::Sim(args) => sim::sim(args),
+        Command::Fixture(cmd) => sim::fixture(cmd),
+        Command::Probes(args) => hardware::probes(args),
+        Command::Doctor(args) => hardware::doctor(args),
+    };
+    ExitCode::from(code)
+}
+
+/// Logs go to stderr; `OTARIG_LOG` (or `RUST_LOG`) sets the filter.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("OTARIG_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Prints an error with its cause chain, the way every subcommand reports failures.
+pub(crate) fn report_error(err: &anyhow::Error) {
+    eprintln!("error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}

@@ -1,0 +1,1 @@
+//! The bench's IoT Core endpoint and local MQTT broker.

@@ -1,0 +1,1 @@
+//! See cloud/mod.rs.

@@ -1,0 +1,8 @@
+//! The one idea: a run is a timeline. Every observation becomes an [`Event`];
+//! expectations, verdicts and reports are all views of the recorded events.
+
+mod event;
+mod recorder;
+
+pub use event::{Direction, Event, EventKind, PowerState, Source};
+pub use recorder::{EventSink, NullSink, Timeline};
