@@ -1,1 +1,447 @@
-//! Native boards: a process on the bench host (see design.md § Native boards).
+//! Native boards: a process on the bench host instead of a chip (design.md § Native boards).
+//!
+//! - flash: files in the board's own folder (`flash.bin` for a simulated board);
+//! - console: the process's stdout/stderr through a pty, so it line-buffers as on a terminal;
+//! - power: start (with the board folder as working directory) and SIGKILL (a power cut:
+//!   no clean-up). A process that dies by itself is a board that reset or crashed, and
+//!   the console says so.
+
+use std::fs;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use super::{BoardError, Console, FlashImage, Flasher, ImageFormat, LineTx, PartEvents, Power};
+use crate::timeline::{EventKind, PowerState};
+
+/// The file a simulated board keeps its two flash banks in.
+pub const SIM_FLASH_FILE: &str = "flash.bin";
+
+/// Prefix of the lines the rig itself writes into a native board's console.
+pub const RIG_LINE_PREFIX: &str = "[otarig]";
+
+/// What runs as the board.
+#[derive(Clone, Debug)]
+pub struct NativeProgram {
+    pub path: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// How the rig resets the board without removing power.
+    pub reset: ResetMethod,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetMethod {
+    /// SIGUSR1: the program models its reset line itself (the simulated board does).
+    Signal,
+    /// Kill and start again (a program that knows nothing of resets).
+    Restart,
+}
+
+struct Running {
+    pid: i32,
+    /// Becomes true once the process has been reaped and its output drained.
+    exited: watch::Receiver<bool>,
+    killed_by_rig: Arc<Mutex<bool>>,
+}
+
+struct State {
+    running: Option<Running>,
+    console: Option<LineTx>,
+}
+
+/// One native board. Its flash, console and power parts share this value.
+pub struct NativeBoard {
+    name: String,
+    dir: PathBuf,
+    program: NativeProgram,
+    state: Mutex<State>,
+}
+
+impl NativeBoard {
+    pub fn new(name: impl Into<String>, dir: impl Into<PathBuf>, program: NativeProgram) -> Arc<Self> {
+        Arc::new(NativeBoard {
+            name: name.into(),
+            dir: dir.into(),
+            program,
+            state: Mutex::new(State {
+                running: None,
+                console: None,
+            }),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// PID of the running process, if powered.
+    pub fn pid(&self) -> Option<i32> {
+        self.state.lock().expect("native board lock").running.as_ref().map(|r| r.pid)
+    }
+
+    fn is_running(&self) -> bool {
+        let state = self.state.lock().expect("native board lock");
+        matches!(&state.running, Some(r) if !*r.exited.borrow())
+    }
+
+    fn console_line(&self, line: String) {
+        if let Some(tx) = &self.state.lock().expect("native board lock").console {
+            let _ = tx.send(line);
+        }
+    }
+
+    fn start(&self) -> Result<(), BoardError> {
+        let mut state = self.state.lock().expect("native board lock");
+        if matches!(&state.running, Some(r) if !*r.exited.borrow()) {
+            return Ok(());
+        }
+        fs::create_dir_all(&self.dir)
+            .map_err(|e| BoardError::io(format!("board {}: create {}", self.name, self.dir.display()), e))?;
+        let pty = nix::pty::openpty(None, None)
+            .map_err(|e| BoardError::io(format!("board {}: open a pty", self.name), e.into()))?;
+        let slave = pty.slave;
+        let master = pty.master;
+        let stdio = |fd: &OwnedFd| -> Result<Stdio, BoardError> {
+            fd.try_clone()
+                .map(Stdio::from)
+                .map_err(|e| BoardError::io(format!("board {}: dup pty", self.name), e))
+        };
+        let mut cmd = Command::new(&self.program.path);
+        cmd.args(&self.program.args)
+            .envs(self.program.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&self.dir)
+            .stdin(stdio(&slave)?)
+            .stdout(stdio(&slave)?)
+            .stderr(stdio(&slave)?);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                // Own session and process group, with the pty as controlling terminal, so
+                // the process sees a terminal and a power cut can kill its whole group.
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::ioctl(0, libc::TIOCSCTTY as _, 0);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            BoardError::io(
+                format!(
+                    "board {}: start {} in {}",
+                    self.name,
+                    self.program.path.display(),
+                    self.dir.display()
+                ),
+                e,
+            )
+        })?;
+        drop(cmd);
+        drop(slave);
+        let pid = child.id() as i32;
+        let (exited_tx, exited) = watch::channel(false);
+        let killed_by_rig = Arc::new(Mutex::new(false));
+        let tx = state.console.clone();
+        let reader = spawn_reader(master, tx.clone());
+        let killed = killed_by_rig.clone();
+        std::thread::Builder::new()
+            .name(format!("{}-wait", self.name))
+            .spawn(move || {
+                let status = child.wait();
+                // Output first, then the note: the note must be the last line of this life.
+                let _ = reader.join();
+                if !*killed.lock().expect("kill flag") {
+                    if let Some(tx) = tx {
+                        let what = match status {
+                            Ok(s) => s.to_string(),
+                            Err(e) => e.to_string(),
+                        };
+                        let _ = tx.send(format!(
+                            "{RIG_LINE_PREFIX} process exited by itself ({what}): the board reset or crashed"
+                        ));
+                    }
+                }
+                let _ = exited_tx.send(true);
+            })
+            .map_err(|e| BoardError::io(format!("board {}: start waiter", self.name), e))?;
+        state.running = Some(Running {
+            pid,
+            exited,
+            killed_by_rig,
+        });
+        Ok(())
+    }
+
+    async fn kill(&self) -> Result<(), BoardError> {
+        let running = self.state.lock().expect("native board lock").running.take();
+        let Some(running) = running else {
+            return Ok(());
+        };
+        *running.killed_by_rig.lock().expect("kill flag") = true;
+        // SIGKILL the whole process group: a power cut, no clean-up.
+        // SAFETY: plain syscall on a pid we spawned.
+        unsafe {
+            libc::kill(-running.pid, libc::SIGKILL);
+            libc::kill(running.pid, libc::SIGKILL);
+        }
+        let mut exited = running.exited;
+        let outcome = tokio::time::timeout(Duration::from_secs(10), exited.wait_for(|done| *done))
+            .await
+            .map(|_| ());
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(_) => Err(BoardError::Other(format!(
+                "board {}: process {} did not die within 10 s of SIGKILL",
+                self.name, running.pid
+            ))),
+        }
+    }
+
+    fn signal_reset(&self) -> Result<(), BoardError> {
+        let pid = self.pid().ok_or_else(|| {
+            BoardError::Other(format!("board {}: cannot reset, it is powered off", self.name))
+        })?;
+        // SAFETY: plain syscall on a pid we spawned.
+        let rc = unsafe { libc::kill(pid, libc::SIGUSR1) };
+        if rc != 0 {
+            return Err(BoardError::io(
+                format!("board {}: signal reset", self.name),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Reads the pty master until the last writer is gone (EIO), splitting lines.
+fn spawn_reader(master: OwnedFd, tx: Option<LineTx>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut file = fs::File::from(master);
+        let mut buf = [0u8; 4096];
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
+                        let mut line: Vec<u8> = pending.drain(..=pos).collect();
+                        line.pop();
+                        if line.last() == Some(&b'\r') {
+                            line.pop();
+                        }
+                        if let Some(tx) = &tx {
+                            let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+                        }
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // EIO: every process holding the slave side is gone.
+                Err(_) => break,
+            }
+        }
+        if !pending.is_empty() {
+            if let Some(tx) = &tx {
+                let _ = tx.send(String::from_utf8_lossy(&pending).into_owned());
+            }
+        }
+        let _ = file.as_raw_fd();
+    })
+}
+
+#[async_trait]
+impl Console for NativeBoard {
+    async fn attach(&self, tx: LineTx) -> Result<(), BoardError> {
+        // Takes effect from the next power-on; the pty of a running process keeps its reader.
+        self.state.lock().expect("native board lock").console = Some(tx);
+        Ok(())
+    }
+
+    async fn detach(&self) {
+        self.state.lock().expect("native board lock").console = None;
+    }
+}
+
+#[async_trait]
+impl Power for NativeBoard {
+    async fn on(&self, events: &PartEvents) -> Result<(), BoardError> {
+        self.start()?;
+        events.emit(EventKind::Power {
+            state: PowerState::On,
+            reason: "process started".into(),
+        });
+        Ok(())
+    }
+
+    async fn off(&self, events: &PartEvents) -> Result<(), BoardError> {
+        self.kill().await?;
+        events.emit(EventKind::Power {
+            state: PowerState::Off,
+            reason: "process killed (SIGKILL)".into(),
+        });
+        Ok(())
+    }
+
+    async fn reset(&self, events: &PartEvents) -> Result<(), BoardError> {
+        events.emit(EventKind::Note {
+            text: "reset".into(),
+        });
+        match self.program.reset {
+            ResetMethod::Signal if self.is_running() => self.signal_reset(),
+            _ => {
+                self.kill().await?;
+                self.start()
+            }
+        }
+    }
+
+    fn can_power_cycle(&self) -> bool {
+        true
+    }
+}
+
+/// The flash part of a native board: writes files into the board's folder.
+pub struct NativeFlasher(pub Arc<NativeBoard>);
+
+#[async_trait]
+impl Flasher for NativeFlasher {
+    async fn flash(&self, image: &FlashImage, events: &PartEvents) -> Result<(), BoardError> {
+        let board = &self.0;
+        // Like a programmer: hold the target while writing, release it afterwards.
+        board.kill().await?;
+        let target = match image.format {
+            ImageFormat::SimFlash => board.dir.join(SIM_FLASH_FILE),
+            _ => board.dir.join(image.path.file_name().ok_or_else(|| BoardError::Image {
+                path: image.path.clone(),
+                message: "not a file".into(),
+            })?),
+        };
+        let result = fs::create_dir_all(&board.dir)
+            .and_then(|_| fs::copy(&image.path, &target))
+            .map_err(|e| {
+                BoardError::io(
+                    format!(
+                        "board {}: write {} to {}",
+                        board.name,
+                        image.path.display(),
+                        target.display()
+                    ),
+                    e,
+                )
+            });
+        events.emit(EventKind::Flash {
+            image: image.fixture.clone(),
+            ok: result.is_ok(),
+            detail: result.as_ref().err().map(|e| e.to_string()),
+        });
+        result?;
+        board.start()?;
+        events.emit(EventKind::Power {
+            state: PowerState::On,
+            reason: "released after flashing".into(),
+        });
+        Ok(())
+    }
+
+    async fn reset(&self, events: &PartEvents) -> Result<(), BoardError> {
+        Power::reset(self.0.as_ref(), events).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::Timeline;
+    use tokio::sync::mpsc;
+
+    fn sh(script: &str) -> NativeProgram {
+        NativeProgram {
+            path: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: vec![],
+            reset: ResetMethod::Restart,
+        }
+    }
+
+    async fn next_line(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a console line within 10 s")
+            .expect("console open")
+    }
+
+    fn events() -> PartEvents {
+        PartEvents {
+            board: "b".into(),
+            sink: Arc::new(Timeline::in_memory()),
+        }
+    }
+
+    #[tokio::test]
+    async fn console_sees_a_terminal_and_lines_in_order_in_the_board_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let board = NativeBoard::new(
+            "b",
+            dir.path(),
+            sh("test -t 1 && echo tty; pwd; printf 'no newline'; sleep 30"),
+        );
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        board.attach(tx).await.unwrap();
+        board.on(&events()).await.unwrap();
+        assert_eq!(next_line(&mut rx).await, "tty");
+        let cwd = next_line(&mut rx).await;
+        assert_eq!(
+            fs::canonicalize(cwd).unwrap(),
+            fs::canonicalize(dir.path()).unwrap()
+        );
+        board.off(&events()).await.unwrap();
+        // The partial line is delivered when the process is gone; no exit note for a kill.
+        assert_eq!(next_line(&mut rx).await, "no newline");
+        assert!(board.pid().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_process_that_dies_by_itself_is_reported_as_a_reset_or_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let board = NativeBoard::new("b", dir.path(), sh("echo bye; exit 3"));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        board.attach(tx).await.unwrap();
+        board.on(&events()).await.unwrap();
+        assert_eq!(next_line(&mut rx).await, "bye");
+        let note = next_line(&mut rx).await;
+        assert!(note.starts_with(RIG_LINE_PREFIX), "{note}");
+        assert!(note.contains("exit status: 3"), "{note}");
+    }
+
+    #[tokio::test]
+    async fn flashing_writes_the_board_folder_and_restarts_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let image_dir = tempfile::tempdir().unwrap();
+        let image = image_dir.path().join("factory.flash");
+        fs::write(&image, b"IMAGE").unwrap();
+        let board = NativeBoard::new("b", dir.path(), sh("cat flash.bin; echo; sleep 30"));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        board.attach(tx).await.unwrap();
+        let flasher = NativeFlasher(board.clone());
+        let image = FlashImage {
+            fixture: "app".into(),
+            path: image,
+            format: ImageFormat::SimFlash,
+        };
+        flasher.flash(&image, &events()).await.unwrap();
+        assert_eq!(next_line(&mut rx).await, "IMAGE");
+        board.off(&events()).await.unwrap();
+    }
+}
