@@ -1,1 +1,4 @@
-//! See design.md.
+//! The scenario runner: binds roles to boards, runs steps across boards
+//! concurrently, checks expectations over the timeline, decides verdicts.
+
+pub mod matchers;

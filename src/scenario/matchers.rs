@@ -1,0 +1,300 @@
+//! Pure predicates over a recorded timeline. Expectations, guards, the recovery
+//! check and verdict messages all ask these questions; none touches a board.
+
+use std::collections::BTreeMap;
+
+use regex::Regex;
+
+use crate::timeline::{Event, EventKind, Source};
+
+/// A board as the timeline knows it: console lines carry its rig name, the
+/// cloud's events carry its thing name (the certificate CN it connects with).
+#[derive(Clone, Copy, Debug)]
+pub struct BoardRef<'a> {
+    pub board: &'a str,
+    pub thing: &'a str,
+}
+
+fn console_line<'e>(event: &'e Event, board: &str) -> Option<&'e str> {
+    match (&event.source, &event.kind) {
+        (Source::Board(name), EventKind::Console { line }) if name == board => Some(line),
+        _ => None,
+    }
+}
+
+/// Index of the first console line of `board` at or after `from` that matches.
+pub fn find_console(events: &[Event], from: usize, board: &str, re: &Regex) -> Option<usize> {
+    events
+        .iter()
+        .enumerate()
+        .skip(from)
+        .find(|(_, e)| console_line(e, board).is_some_and(|l| re.is_match(l)))
+        .map(|(i, _)| i)
+}
+
+/// Named captures of a matching line.
+pub fn captures(line: &str, re: &Regex) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Some(caps) = re.captures(line) {
+        for name in re.capture_names().flatten() {
+            if let Some(m) = caps.name(name) {
+                out.insert(name.to_string(), m.as_str().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Matches `res` in order; `Ok(index of the last match)`, or `Err(how many matched)`.
+pub fn find_sequence(
+    events: &[Event],
+    from: usize,
+    board: &str,
+    res: &[Regex],
+) -> Result<usize, usize> {
+    let mut at = from;
+    let mut last = from;
+    for (n, re) in res.iter().enumerate() {
+        match find_console(events, at, board, re) {
+            Some(i) => {
+                last = i;
+                at = i + 1;
+            }
+            None => return Err(n),
+        }
+    }
+    Ok(last)
+}
+
+/// The latest state of a thing's execution of `job` (or of any job when `None`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobState {
+    pub job_id: String,
+    pub status: String,
+    pub status_details: BTreeMap<String, String>,
+}
+
+pub fn job_state(events: &[Event], thing: &str, job: Option<&str>) -> Option<JobState> {
+    events.iter().rev().find_map(|e| match &e.kind {
+        EventKind::JobExecution {
+            job_id,
+            thing: t,
+            status,
+            status_details,
+            ..
+        } if t == thing && job.is_none_or(|j| j == job_id) => Some(JobState {
+            job_id: job_id.clone(),
+            status: status.clone(),
+            status_details: status_details.clone(),
+        }),
+        _ => None,
+    })
+}
+
+/// The running version: the `version` capture of the board's latest banner line.
+pub fn running_version(events: &[Event], board: &str, version_re: &Regex) -> Option<String> {
+    events.iter().rev().find_map(|e| {
+        let line = console_line(e, board)?;
+        let caps = version_re.captures(line)?;
+        caps.name("version")
+            .or_else(|| caps.get(1))
+            .map(|m| m.as_str().to_string())
+    })
+}
+
+/// Index of the board's latest console line matching `re`.
+pub fn last_console(events: &[Event], board: &str, re: &Regex) -> Option<usize> {
+    events
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, e)| console_line(e, board).is_some_and(|l| re.is_match(l)))
+        .map(|(i, _)| i)
+}
+
+/// Whether the thing holds an open connection at the gateway (its latest connection event).
+pub fn online(events: &[Event], thing: &str) -> bool {
+    online_since(events, thing).is_some()
+}
+
+/// Index of the connect event of the thing's open connection, if it has one.
+pub fn online_since(events: &[Event], thing: &str) -> Option<usize> {
+    let (i, connected) = events.iter().enumerate().rev().find_map(|(i, e)| match &e.kind {
+        EventKind::Connection {
+            thing: Some(t),
+            connected,
+            ..
+        } if t == thing => Some((i, *connected)),
+        _ => None,
+    })?;
+    connected.then_some(i)
+}
+
+/// Download progress (0..=1) of the thing, from the stream service or the board's own
+/// `receive` reports, whichever is further, since `from`.
+pub fn progress(events: &[Event], from: usize, thing: &str, job: Option<&str>) -> f64 {
+    let mut best: f64 = 0.0;
+    for e in events.iter().skip(from) {
+        match &e.kind {
+            EventKind::StreamProgress {
+                thing: t,
+                blocks_served,
+                block_count,
+                ..
+            } if t == thing && *block_count > 0 => {
+                best = best.max(*blocks_served as f64 / *block_count as f64);
+            }
+            EventKind::JobExecution {
+                thing: t,
+                job_id,
+                status_details,
+                ..
+            } if t == thing && job.is_none_or(|j| j == job_id) => {
+                if let Some(fraction) = status_details.get("receive").and_then(|r| parse_fraction(r)) {
+                    best = best.max(fraction);
+                }
+            }
+            _ => {}
+        }
+    }
+    best.min(1.0)
+}
+
+fn parse_fraction(text: &str) -> Option<f64> {
+    let (got, total) = text.split_once('/')?;
+    let got: f64 = got.trim().parse().ok()?;
+    let total: f64 = total.trim().parse().ok()?;
+    (total > 0.0).then_some(got / total)
+}
+
+/// The last `n` console lines of a board (for failure messages and JUnit system-out).
+pub fn console_tail(events: &[Event], board: &str, n: usize) -> Vec<String> {
+    let mut tail: Vec<String> = events
+        .iter()
+        .rev()
+        .filter_map(|e| console_line(e, board))
+        .take(n)
+        .map(str::to_string)
+        .collect();
+    tail.reverse();
+    tail
+}
+
+/// Healthy = booted (the latest banner names a version), and connected to the cloud since
+/// that boot. Returns the running version when healthy.
+pub fn healthy(
+    events: &[Event],
+    board: BoardRef<'_>,
+    banner_re: &Regex,
+    version_re: &Regex,
+) -> Option<String> {
+    let boot = last_console(events, board.board, banner_re)?;
+    let connected = online_since(events, board.thing)?;
+    if connected < boot {
+        return None;
+    }
+    running_version(&events[boot..], board.board, version_re)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(source: Source, kind: EventKind) -> Event {
+        Event {
+            wall_ms: 0,
+            t: 0.0,
+            source,
+            kind,
+        }
+    }
+    fn line(board: &str, text: &str) -> Event {
+        ev(Source::board(board), EventKind::Console { line: text.into() })
+    }
+    fn conn(thing: &str, connected: bool) -> Event {
+        ev(
+            Source::Cloud,
+            EventKind::Connection {
+                conn: 1,
+                client_id: thing.into(),
+                thing: Some(thing.into()),
+                connected,
+                reason: None,
+            },
+        )
+    }
+    fn job(thing: &str, status: &str, details: &[(&str, &str)]) -> Event {
+        ev(
+            Source::Cloud,
+            EventKind::JobExecution {
+                job_id: "j".into(),
+                thing: thing.into(),
+                status: status.into(),
+                status_details: details
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                version_number: 1,
+                execution_number: 1,
+            },
+        )
+    }
+    fn re(s: &str) -> Regex {
+        Regex::new(s).unwrap()
+    }
+
+    #[test]
+    fn console_matches_only_the_named_board_from_the_cursor_on() {
+        let events = vec![line("a", "x 1"), line("b", "x 2"), line("a", "x 3")];
+        assert_eq!(find_console(&events, 0, "a", &re("x")), Some(0));
+        assert_eq!(find_console(&events, 1, "a", &re("x")), Some(2));
+        assert_eq!(find_console(&events, 0, "b", &re("3")), None);
+    }
+
+    #[test]
+    fn a_sequence_must_appear_in_order_and_reports_how_far_it_got() {
+        let events = vec![line("a", "one"), line("a", "three"), line("a", "two")];
+        assert_eq!(find_sequence(&events, 0, "a", &[re("one"), re("two")]), Ok(2));
+        assert_eq!(
+            find_sequence(&events, 0, "a", &[re("one"), re("two"), re("three")]),
+            Err(2)
+        );
+    }
+
+    #[test]
+    fn job_state_is_the_latest_execution_event_of_the_thing() {
+        let events = vec![
+            job("T1", "IN_PROGRESS", &[("receive", "64/128")]),
+            job("T2", "SUCCEEDED", &[]),
+            job("T1", "FAILED", &[("reason", "rejected: 0x23000000")]),
+        ];
+        let s = job_state(&events, "T1", Some("j")).unwrap();
+        assert_eq!(s.status, "FAILED");
+        assert_eq!(s.status_details["reason"], "rejected: 0x23000000");
+        assert!(job_state(&events, "T1", Some("other")).is_none());
+        assert_eq!(progress(&events, 0, "T1", None), 0.5);
+    }
+
+    #[test]
+    fn health_needs_a_banner_and_a_connection_after_it() {
+        let banner = re("app version");
+        let version = re(r"app version (?P<version>\d+\.\d+\.\d+)");
+        let b = BoardRef {
+            board: "a",
+            thing: "T1",
+        };
+        let mut events = vec![conn("T1", true), line("a", "app version 0.9.4")];
+        assert_eq!(healthy(&events, b, &banner, &version), None, "connection is older than the boot");
+        events.push(conn("T1", false));
+        events.push(conn("T1", true));
+        assert_eq!(healthy(&events, b, &banner, &version).as_deref(), Some("0.9.4"));
+        events.push(conn("T1", false));
+        assert_eq!(healthy(&events, b, &banner, &version), None, "offline now");
+    }
+
+    #[test]
+    fn named_captures_are_returned_by_name() {
+        let caps = captures("ver 1.2.3", &re(r"ver (?P<v>\S+)"));
+        assert_eq!(caps["v"], "1.2.3");
+    }
+}
