@@ -2,7 +2,12 @@
 //! rig file: flash, console, power. The runner never knows whether a board is real.
 
 mod error;
+pub mod command;
+pub mod discovery;
 pub mod native;
+pub mod probe;
+pub mod probe_power;
+pub mod serial;
 
 pub use error::BoardError;
 

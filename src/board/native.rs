@@ -96,12 +96,6 @@ impl NativeBoard {
         matches!(&state.running, Some(r) if !*r.exited.borrow())
     }
 
-    fn console_line(&self, line: String) {
-        if let Some(tx) = &self.state.lock().expect("native board lock").console {
-            let _ = tx.send(line);
-        }
-    }
-
     fn start(&self) -> Result<(), BoardError> {
         let mut state = self.state.lock().expect("native board lock");
         if matches!(&state.running, Some(r) if !*r.exited.borrow()) {

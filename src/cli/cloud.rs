@@ -1,15 +1,287 @@
 //! `otarig cloud` and `otarig job`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
 use clap::{Args, Subcommand};
 
-#[derive(Args)]
-pub struct CloudArgs {}
-#[derive(Subcommand)]
-pub enum JobCommand {}
+use super::{exit, report_error};
+use crate::cloud::admin::{self, AdminServer, Request};
+use crate::cloud::client::{ClientMode, ClientModeConfig};
+use crate::cloud::gateway::{Gateway, GatewayConfig, TlsSettings};
+use crate::cloud::pki::{self, PkiLayout, PkiOptions};
+use crate::cloud::CloudServices;
+use crate::timeline::NullSink;
 
-pub fn cloud(_: CloudArgs) -> u8 {
-    eprintln!("error: `otarig cloud` is not built yet");
-    super::exit::USAGE
+/// Where the PKI lives when neither `--pki` nor a rig names one.
+const DEFAULT_PKI: &str = ".otarig/pki";
+
+#[derive(Args)]
+pub struct CloudArgs {
+    /// Rig file: the endpoint (bind, TLS, policy, limits), the PKI and the things
+    /// come from it; a rig with `cloud.client` runs client mode instead.
+    #[arg(long)]
+    pub rig: Option<PathBuf>,
+    /// PKI directory; created (CA, endpoint, code signing) if missing. Without a
+    /// rig, the things served are those with a certificate in it.
+    #[arg(long)]
+    pub pki: Option<PathBuf>,
+    /// Address to listen on (default: the rig's, else 127.0.0.1:8883).
+    #[arg(long)]
+    pub bind: Option<SocketAddr>,
+    /// Plain TCP instead of mutual TLS.
+    #[arg(long)]
+    pub plain: bool,
+    /// Issue client certificates for these things too (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub things: Vec<String>,
 }
+
+#[derive(Subcommand)]
+pub enum JobCommand {
+    /// Sign an image, register its stream and queue a job for some things.
+    Create(JobCreateArgs),
+    /// Cancel a job (`--force` also cancels executions already IN_PROGRESS).
+    Cancel {
+        id: String,
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        pki: Option<PathBuf>,
+    },
+    /// Show one job with its executions, or every job.
+    Status {
+        id: Option<String>,
+        #[arg(long)]
+        pki: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+pub struct JobCreateArgs {
+    /// The firmware file to deliver.
+    #[arg(long)]
+    pub image: PathBuf,
+    /// Things to update (comma-separated).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub targets: Vec<String>,
+    /// Version label recorded with the job.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Job id (default: derived from the image name and time).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// PKI directory of the running cloud (its admin socket lives there).
+    #[arg(long)]
+    pub pki: Option<PathBuf>,
+}
+
+pub fn cloud(args: CloudArgs) -> u8 {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::BENCH;
+        }
+    };
+    match runtime.block_on(run_cloud(args)) {
+        Ok(()) => exit::PASSED,
+        Err(CloudFailure::Usage(e)) => {
+            report_error(&e);
+            exit::USAGE
+        }
+        Err(CloudFailure::Bench(e)) => {
+            report_error(&e);
+            exit::BENCH
+        }
+    }
+}
+
+enum CloudFailure {
+    Usage(anyhow::Error),
+    Bench(anyhow::Error),
+}
+
+/// What `otarig cloud` serves, resolved from the rig and the flags.
+struct Plan {
+    pki: PathBuf,
+    gateway: GatewayConfig,
+    things: Vec<String>,
+    hosts: Vec<String>,
+    client: Option<ClientModeConfig>,
+}
+
+fn plan(args: &CloudArgs) -> anyhow::Result<Plan> {
+    let mut gateway = GatewayConfig {
+        bind: SocketAddr::from(([127, 0, 0, 1], 8883)),
+        ..GatewayConfig::default()
+    };
+    let mut things = args.things.clone();
+    let mut hosts = Vec::new();
+    let mut client = None;
+    let mut tls = !args.plain;
+    let mut pki_dir = PathBuf::from(DEFAULT_PKI);
+    if let Some(rig_path) = &args.rig {
+        let rig = crate::config::load_rig(rig_path).map_err(|d| anyhow!("{d}"))?;
+        gateway = GatewayConfig::from_rig(&rig);
+        tls = rig.cloud.endpoint.tls && !args.plain;
+        pki_dir = rig.cloud.pki.clone();
+        hosts = rig.cloud.endpoint.hosts.clone();
+        things.extend(rig.boards.iter().map(|b| b.thing_name.clone()));
+        if let Some(c) = &rig.cloud.client {
+            client = Some(ClientModeConfig::for_broker(
+                &c.broker,
+                c.mirror_notify_next,
+            )?);
+        }
+    }
+    if let Some(dir) = &args.pki {
+        pki_dir = dir.clone();
+    }
+    if let Some(bind) = args.bind {
+        gateway.bind = bind;
+    }
+    gateway.tls = tls.then(|| TlsSettings {
+        pki_dir: pki_dir.clone(),
+    });
+    things.sort();
+    things.dedup();
+    Ok(Plan {
+        pki: pki_dir,
+        gateway,
+        things,
+        hosts,
+        client,
+    })
+}
+
+async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
+    let plan = plan(&args).map_err(CloudFailure::Usage)?;
+    let opts = PkiOptions {
+        things: plan.things.clone(),
+        hosts: plan.hosts.clone(),
+        reissue_endpoint: false,
+    };
+    pki::init(&plan.pki, &opts)
+        .with_context(|| format!("preparing the PKI in {}", plan.pki.display()))
+        .map_err(CloudFailure::Usage)?;
+    let layout = PkiLayout::new(&plan.pki);
+    let things = pki::things_in(&plan.pki).map_err(|e| CloudFailure::Bench(e.into()))?;
+    let sink: Arc<dyn crate::timeline::EventSink> = Arc::new(NullSink);
+    let services = Arc::new(CloudServices::new(sink.clone()));
+
+    let mut gateway = None;
+    let mut client = None;
+    match plan.client.clone() {
+        Some(cfg) => {
+            println!("client mode: attached to broker {}:{}", cfg.host, cfg.port);
+            client = Some(ClientMode::start(cfg, services.clone(), sink.clone()));
+        }
+        None => {
+            let gw = Gateway::start(plan.gateway.clone(), services.clone(), sink.clone())
+                .await
+                .map_err(|e| CloudFailure::Bench(e.into()))?;
+            let scheme = if gw.is_tls() {
+                "mqtts (mutual TLS)"
+            } else {
+                "mqtt (plain TCP)"
+            };
+            println!(
+                "endpoint: {} {scheme}, policy {:?}",
+                gw.local_addr(),
+                plan.gateway.policy
+            );
+            gateway = Some(gw);
+        }
+    }
+    let admin = AdminServer::start(layout.clone(), services.clone())
+        .with_context(|| format!("opening the admin socket in {}", plan.pki.display()))
+        .map_err(CloudFailure::Bench)?;
+    print_credentials(&layout, &things);
+    println!(
+        "admin socket: {} (otarig job create|cancel|status --pki {})",
+        admin.path().display(),
+        plan.pki.display()
+    );
+    println!("press Ctrl-C to stop");
+
+    let _ = tokio::signal::ctrl_c().await;
+    drop(admin);
+    if let Some(gw) = gateway {
+        gw.shutdown().await;
+    }
+    if let Some(c) = client {
+        c.shutdown().await;
+    }
+    Ok(())
+}
+
+fn print_credentials(layout: &PkiLayout, things: &[String]) {
+    println!("CA certificate: {}", layout.ca_cert().display());
+    if things.is_empty() {
+        println!("things: none (add some with --things or `otarig pki`)");
+    }
+    for thing in things {
+        println!(
+            "thing {thing}: certificate {} key {}",
+            layout.thing_cert(thing).display(),
+            layout.thing_key(thing).display()
+        );
+    }
+    println!(
+        "code signing certificate: {}",
+        layout.codesign_cert().display()
+    );
+}
+
 pub fn job(cmd: JobCommand) -> u8 {
-    match cmd {}
+    let (pki, req) = match cmd {
+        JobCommand::Create(a) => {
+            let image = match std::fs::canonicalize(&a.image) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: image {}: {e}", a.image.display());
+                    return exit::USAGE;
+                }
+            };
+            (
+                a.pki,
+                Request::CreateJob {
+                    image,
+                    targets: a.targets,
+                    version: a.version,
+                    id: a.id,
+                },
+            )
+        }
+        JobCommand::Cancel { id, force, pki } => (pki, Request::CancelJob { id, force }),
+        JobCommand::Status { id, pki } => (pki, Request::Status { id }),
+    };
+    let pki = pki.unwrap_or_else(|| PathBuf::from(DEFAULT_PKI));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::BENCH;
+        }
+    };
+    match runtime.block_on(admin::request(Path::new(&pki), &req)) {
+        Ok(result) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&result).unwrap_or_default()
+            );
+            exit::PASSED
+        }
+        Err(e @ admin::AdminError::Refused(_)) => {
+            report_error(&e.into());
+            exit::USAGE
+        }
+        Err(e) => {
+            report_error(&e.into());
+            exit::BENCH
+        }
+    }
 }

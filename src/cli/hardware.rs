@@ -1,16 +1,463 @@
-//! `otarig probes` and `otarig doctor`.
+//! `otarig probes` (what is attached, as rig-file snippets) and `otarig doctor` (is this
+//! bench ready for a nightly run: ports, probes, tools, PKI, endpoint).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use clap::Args;
 
-#[derive(Args)]
-pub struct ProbesArgs {}
-#[derive(Args)]
-pub struct DoctorArgs {}
+use super::exit;
+use crate::board::command::{split_command, FlashPreset};
+use crate::board::discovery::{
+    self, find_program, list_probes, list_serial_ports, probe_attached, tcp_reachable,
+    tool_answers, ProbeEntry,
+};
+use crate::board::serial::{parse_framing, PortSpec, SerialConsole, SerialConsoleOptions};
+use crate::cloud::pki::PkiLayout;
+use crate::config::rig::{self, BoardParts, ConsoleConfig, FlashConfig, PowerConfig, Rig};
+use crate::config::{self, Diagnostics};
 
-pub fn probes(_: ProbesArgs) -> u8 {
-    eprintln!("error: `otarig probes` is not built yet");
-    super::exit::USAGE
+/// How long a tool may take to print its version.
+const TOOL_ANSWER: Duration = Duration::from_secs(20);
+const CONNECT: Duration = Duration::from_secs(5);
+
+#[derive(Args)]
+pub struct ProbesArgs {
+    /// Print JSON instead of YAML snippets
+    #[arg(long)]
+    json: bool,
 }
-pub fn doctor(_: DoctorArgs) -> u8 {
-    eprintln!("error: `otarig doctor` is not built yet");
-    super::exit::USAGE
+
+#[derive(Args)]
+pub struct DoctorArgs {
+    /// The rig file describing the bench
+    #[arg(long, default_value = "rigs/bench.yaml")]
+    rig: PathBuf,
+}
+
+pub fn probes(args: ProbesArgs) -> u8 {
+    let ports = match list_serial_ports() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BENCH;
+        }
+    };
+    let probes = list_probes();
+    if args.json {
+        let value = serde_json::json!({ "probes": probes, "serial_ports": ports });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+    } else {
+        print!("{}", discovery::rig_snippets(&probes, &ports));
+    }
+    exit::PASSED
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Fail,
+    Skip,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Ok => "ok",
+            Status::Fail => "FAIL",
+            Status::Skip => "skip",
+        })
+    }
+}
+
+/// One line of the doctor's table.
+struct Row {
+    subject: String,
+    check: String,
+    status: Status,
+    detail: String,
+}
+
+impl Row {
+    fn from(subject: &str, check: impl Into<String>, result: Result<String, String>) -> Row {
+        let (status, detail) = match result {
+            Ok(d) => (Status::Ok, d),
+            Err(d) => (Status::Fail, d),
+        };
+        Row {
+            subject: subject.into(),
+            check: check.into(),
+            status,
+            detail,
+        }
+    }
+}
+
+fn table(rows: &[Row]) -> String {
+    let w =
+        |f: fn(&Row) -> usize, head: &str| rows.iter().map(f).max().unwrap_or(0).max(head.len());
+    let (ws, wc) = (
+        w(|r| r.subject.len(), "WHAT"),
+        w(|r| r.check.len(), "CHECK"),
+    );
+    let mut out = format!("{:ws$}  {:wc$}  {:6}  DETAIL\n", "WHAT", "CHECK", "RESULT");
+    for r in rows {
+        out.push_str(&format!(
+            "{:ws$}  {:wc$}  {:6}  {}\n",
+            r.subject,
+            r.check,
+            r.status.to_string(),
+            r.detail
+        ));
+    }
+    out
+}
+
+pub fn doctor(args: DoctorArgs) -> u8 {
+    let chip_check = |chip: &str| {
+        crate::board::probe::check_chip(chip)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let rig = match config::load_rig_with(&args.rig, Some(&chip_check)) {
+        Ok(rig) => rig,
+        Err(d) => return config_error(&d),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::BENCH;
+        }
+    };
+    let rows = runtime.block_on(check_rig(&rig));
+    print!("{}", table(&rows));
+    let failed = rows.iter().filter(|r| r.status == Status::Fail).count();
+    if failed > 0 {
+        eprintln!(
+            "error: {failed} bench problem(s) in {}; fix them before running scenarios",
+            args.rig.display()
+        );
+        exit::BENCH
+    } else {
+        println!("bench {} is ready", rig.name);
+        exit::PASSED
+    }
+}
+
+fn config_error(diags: &Diagnostics) -> u8 {
+    eprint!("{diags}");
+    eprintln!("error: the rig file has errors (`otarig validate --rig FILE` shows the same)");
+    exit::USAGE
+}
+
+async fn check_rig(rig: &Rig) -> Vec<Row> {
+    let mut rows = Vec::new();
+    // Listing probes touches every USB driver; only do it when a board uses probe-rs.
+    let uses_probes = rig.boards.iter().any(|b| {
+        matches!(
+            &b.parts,
+            BoardParts::Hardware {
+                flash: FlashConfig::ProbeRs(_),
+                ..
+            }
+        )
+    });
+    let probes = if uses_probes {
+        list_probes()
+    } else {
+        Vec::new()
+    };
+    for board in &rig.boards {
+        match &board.parts {
+            BoardParts::Native(_) => rows.push(Row {
+                subject: board.name.clone(),
+                check: "native board".into(),
+                status: Status::Skip,
+                detail: "no hardware to check".into(),
+            }),
+            BoardParts::Hardware {
+                flash,
+                console,
+                power,
+            } => {
+                check_flash(&board.name, flash, &probes, &mut rows).await;
+                check_console(&board.name, console, &mut rows).await;
+                if let Some(power) = power {
+                    check_power(&board.name, power, &mut rows).await;
+                }
+            }
+        }
+    }
+    check_pki(rig, &mut rows);
+    check_endpoint(rig, &mut rows).await;
+    rows
+}
+
+async fn check_flash(board: &str, flash: &FlashConfig, probes: &[ProbeEntry], rows: &mut Vec<Row>) {
+    match flash {
+        FlashConfig::Command(c) => {
+            let preset = c.preset.map(|p| match p {
+                rig::FlashPreset::Ipecmd => FlashPreset::Ipecmd,
+                rig::FlashPreset::Pic32prog => FlashPreset::Pic32prog,
+                rig::FlashPreset::Jlink => FlashPreset::Jlink,
+                rig::FlashPreset::Openocd => FlashPreset::Openocd,
+            });
+            let version_args = preset.map(FlashPreset::version_args).unwrap_or(&[]);
+            check_tool(board, "flash tool", &c.program, version_args, rows).await;
+        }
+        FlashConfig::ProbeRs(p) => {
+            let want = p.probe.as_ref().map(|id| discovery::UsbId {
+                vid: id.vid,
+                pid: id.pid,
+                serial: id.serial.clone(),
+            });
+            rows.push(Row::from(
+                board,
+                "debug probe",
+                probe_attached(want.as_ref(), probes),
+            ));
+            rows.push(Row::from(
+                board,
+                "probe-rs chip",
+                crate::board::probe::check_chip(&p.chip).map_err(|e| e.to_string()),
+            ));
+        }
+    }
+}
+
+/// The program exists; with `version_args`, it also starts and answers.
+async fn check_tool(
+    board: &str,
+    what: &str,
+    program: &str,
+    version_args: &[&str],
+    rows: &mut Vec<Row>,
+) {
+    let Some(path) = find_program(program) else {
+        rows.push(Row::from(
+            board,
+            what,
+            Err(format!(
+                "`{program}` not found (install it, or give its full path in the rig file)"
+            )),
+        ));
+        return;
+    };
+    let path = path.display().to_string();
+    let result = if version_args.is_empty() {
+        Ok(format!(
+            "{path} (found; not run: it would act on the bench)"
+        ))
+    } else {
+        tool_answers(&path, version_args, TOOL_ANSWER)
+            .await
+            .map(|line| format!("{path}: {line}"))
+    };
+    rows.push(Row::from(board, what, result));
+}
+
+async fn check_console(board: &str, console: &ConsoleConfig, rows: &mut Vec<Row>) {
+    let ConsoleConfig::Serial(s) = console;
+    let parity = match s.parity {
+        rig::Parity::None => "none",
+        rig::Parity::Odd => "odd",
+        rig::Parity::Even => "even",
+    };
+    let framing = match parse_framing(s.data_bits, parity, s.stop_bits) {
+        Ok(f) => f,
+        Err(e) => {
+            rows.push(Row::from(board, "console", Err(e)));
+            return;
+        }
+    };
+    let port = match &s.port {
+        rig::SerialPortRef::Path(p) => PortSpec::Path(p.clone()),
+        rig::SerialPortRef::Usb(id) => PortSpec::Usb(discovery::UsbId {
+            vid: id.vid,
+            pid: id.pid,
+            serial: id.serial.clone(),
+        }),
+    };
+    let mut options = SerialConsoleOptions::new(board, port.clone(), s.baud);
+    (options.data_bits, options.parity, options.stop_bits) = framing;
+    let console = SerialConsole::new(options);
+    let result = tokio::task::spawn_blocking(move || console.check_open())
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+        .map(|path| format!("{path} opens at {} baud", s.baud));
+    rows.push(Row::from(board, format!("console {port}"), result));
+}
+
+async fn check_power(board: &str, power: &PowerConfig, rows: &mut Vec<Row>) {
+    match power {
+        PowerConfig::Probe => rows.push(Row {
+            subject: board.into(),
+            check: "power".into(),
+            status: Status::Skip,
+            detail: "probe reset only; cannot power-cycle".into(),
+        }),
+        PowerConfig::Command(c) => {
+            for (what, line) in [("power on", &c.on), ("power off", &c.off)] {
+                match split_command(line) {
+                    Ok(argv) => {
+                        // Only uhubctl has a harmless version switch; others are not run.
+                        let version: &[&str] = if argv[0].ends_with("uhubctl") {
+                            &["-v"]
+                        } else {
+                            &[]
+                        };
+                        check_tool(board, what, &argv[0], version, rows).await;
+                    }
+                    Err(e) => rows.push(Row::from(board, what, Err(format!("`{line}`: {e}")))),
+                }
+            }
+        }
+    }
+}
+
+fn check_pki(rig: &Rig, rows: &mut Vec<Row>) {
+    let layout = PkiLayout::new(&rig.cloud.pki);
+    let mut files = vec![
+        ("bench CA", layout.ca_cert()),
+        ("code-signing cert", layout.codesign_cert()),
+    ];
+    if rig.cloud.endpoint.tls && rig.cloud.client.is_none() {
+        files.push(("endpoint cert", layout.endpoint_cert()));
+        files.push(("endpoint key", layout.endpoint_key()));
+    }
+    for board in &rig.boards {
+        files.push(("thing cert", layout.thing_cert(&board.thing_name)));
+        files.push(("thing key", layout.thing_key(&board.thing_name)));
+    }
+    let mut missing: Vec<String> = Vec::new();
+    for (what, path) in &files {
+        if !Path::new(path).is_file() {
+            missing.push(format!("{what} {}", path.display()));
+        }
+    }
+    let check = format!("{} files", files.len());
+    let hardware = rig
+        .boards
+        .iter()
+        .any(|b| matches!(b.parts, BoardParts::Hardware { .. }));
+    if missing.is_empty() {
+        rows.push(Row::from(
+            "pki",
+            check,
+            Ok(format!("in {}", layout.dir().display())),
+        ));
+    } else if !hardware {
+        // Simulated boards get their credentials from the PKI a run creates.
+        rows.push(Row {
+            subject: "pki".into(),
+            check,
+            status: Status::Skip,
+            detail: format!(
+                "{} missing; the first run creates them (native boards only)",
+                missing.len()
+            ),
+        });
+    } else {
+        const SHOWN: usize = 4;
+        let more = missing.len().saturating_sub(SHOWN);
+        missing.truncate(SHOWN);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        rows.push(Row::from(
+            "pki",
+            check,
+            Err(format!(
+                "missing: {}{more} (run `{}`, then build the certificates into the firmware: docs/pic32mz-bench.md)",
+                missing.join(", "),
+                pki_init_command(rig)
+            )),
+        ));
+    }
+}
+
+/// The `otarig pki init` line that creates what this rig needs.
+fn pki_init_command(rig: &Rig) -> String {
+    let things: Vec<&str> = rig.boards.iter().map(|b| b.thing_name.as_str()).collect();
+    let mut line = format!(
+        "otarig pki init --dir {} --things {}",
+        rig.cloud.pki.display(),
+        things.join(",")
+    );
+    let endpoint = &rig.cloud.endpoint;
+    for host in std::iter::once(&endpoint.host).chain(&endpoint.hosts) {
+        if host != "127.0.0.1" && host != "localhost" {
+            line.push_str(&format!(" --host {host}"));
+        }
+    }
+    line
+}
+
+async fn check_endpoint(rig: &Rig, rows: &mut Vec<Row>) {
+    if let Some(client) = &rig.cloud.client {
+        let result = tcp_reachable(&client.broker, CONNECT)
+            .await
+            .map(|()| "broker answers".to_owned());
+        rows.push(Row::from(
+            "cloud",
+            format!("broker {}", client.broker),
+            result,
+        ));
+        return;
+    }
+    let endpoint = &rig.cloud.endpoint;
+    let bind = match tokio::net::TcpListener::bind(endpoint.bind).await {
+        Ok(_) => Ok("free to bind".to_owned()),
+        Err(e) => Err(format!(
+            "cannot bind: {e} (another `otarig cloud` or broker running?)"
+        )),
+    };
+    rows.push(Row::from(
+        "cloud",
+        format!("endpoint {}", endpoint.bind),
+        bind,
+    ));
+    // Boards connect to `host`: it must name an address of this machine.
+    let host = format!("{}:0", endpoint.host);
+    let local = match tokio::net::lookup_host(&host).await {
+        Ok(mut addrs) => match addrs.next() {
+            Some(addr) => match std::net::TcpListener::bind(addr) {
+                Ok(_) => Ok(format!("{} is an address of this host", addr.ip())),
+                Err(e) => Err(format!(
+                    "{} is not an address of this host ({e}): boards could not reach the endpoint",
+                    addr.ip()
+                )),
+            },
+            None => Err(format!("`{}` resolves to no address", endpoint.host)),
+        },
+        Err(e) => Err(format!("`{}` does not resolve: {e}", endpoint.host)),
+    };
+    rows.push(Row::from("cloud", format!("host {}", endpoint.host), local));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_aligns_columns_and_marks_failures_loudly() {
+        let rows = [
+            Row::from("pic32-a", "flash tool", Ok("/opt/ipecmd.sh: v6.20".into())),
+            Row::from("pic32-b-long-name", "console /dev/x", Err("missing".into())),
+        ];
+        let text = table(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let col = lines[0].find("RESULT").unwrap();
+        assert_eq!(&lines[1][col..col + 2], "ok");
+        assert_eq!(&lines[2][col..col + 4], "FAIL");
+    }
 }

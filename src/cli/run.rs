@@ -1,22 +1,179 @@
-//! `otarig run`, `list`, `validate`.
+//! `otarig run`, `list`, `validate` (nextest style: paths, `--filter`, exit codes).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use clap::Args;
 
-#[derive(Args)]
-pub struct RunArgs {}
-#[derive(Args)]
-pub struct ListArgs {}
-#[derive(Args)]
-pub struct ValidateArgs {}
+use super::exit;
+use crate::config::cli_support::{self, CommandOutput};
+use crate::config::{self, Diagnostics};
+use crate::report::{self, Progress};
+use crate::scenario::runner::{self, RunPlan};
 
-pub fn run(_: RunArgs) -> u8 {
-    eprintln!("error: `otarig run` is not built yet");
-    super::exit::USAGE
+const DEFAULT_RIG: &str = "rigs/sim.yaml";
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Scenario files or folders [default: scenarios/]
+    paths: Vec<PathBuf>,
+    /// The rig file describing the bench
+    #[arg(long, default_value = DEFAULT_RIG)]
+    rig: PathBuf,
+    /// Run only scenarios whose name contains PATTERN (`*` matches anything)
+    #[arg(long, value_name = "PATTERN")]
+    filter: Option<String>,
+    /// Scenarios run at once (on disjoint boards)
+    #[arg(long, short = 'j', default_value_t = 8)]
+    jobs: usize,
+    /// Run every scenario N times; mixed outcomes are reported as flaky
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    repeat: u32,
+    /// Where run folders are written
+    #[arg(long, default_value = "reports")]
+    report_dir: PathBuf,
+    /// Where otarig keeps the bench PKI, simulated boards and built fixtures
+    /// [default: `.otarig/` beside the rig's `rigs/` folder, PKI as the rig says]
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 }
-pub fn list(_: ListArgs) -> u8 {
-    eprintln!("error: `otarig list` is not built yet");
-    super::exit::USAGE
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// Scenario files or folders [default: scenarios/]
+    paths: Vec<PathBuf>,
+    #[arg(long)]
+    rig: Option<PathBuf>,
+    #[arg(long, value_name = "PATTERN")]
+    filter: Option<String>,
 }
-pub fn validate(_: ValidateArgs) -> u8 {
-    eprintln!("error: `otarig validate` is not built yet");
-    super::exit::USAGE
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// Scenario files or folders [default: scenarios/]
+    paths: Vec<PathBuf>,
+    #[arg(long)]
+    rig: Option<PathBuf>,
+    /// Folder of firmware fixtures [default: firmware-fixtures/]
+    #[arg(long)]
+    fixtures: Option<PathBuf>,
+}
+
+fn print(out: CommandOutput) -> u8 {
+    print!("{}", out.text);
+    eprint!("{}", out.diagnostics);
+    out.code
+}
+
+pub fn list(args: ListArgs) -> u8 {
+    print(cli_support::list(&args.paths, args.rig.as_deref(), args.filter.as_deref()))
+}
+
+pub fn validate(args: ValidateArgs) -> u8 {
+    print(cli_support::validate(&args.paths, args.rig.as_deref(), args.fixtures.as_deref()))
+}
+
+fn config_error(diags: &Diagnostics) -> u8 {
+    eprint!("{diags}");
+    eprintln!("error: the configuration has errors (nothing was run; `otarig validate` shows the same)");
+    exit::USAGE
+}
+
+pub fn run(args: RunArgs) -> u8 {
+    let mut rig = match config::load_rig(&args.rig) {
+        Ok(rig) => rig,
+        Err(d) => return config_error(&d),
+    };
+    let paths = cli_support::default_paths(&args.paths);
+    let fixtures = rig.root.join("firmware-fixtures");
+    let mut scenarios = match config::load_scenarios(&paths, Some(&fixtures)) {
+        Ok(s) => s,
+        Err(d) => return config_error(&d),
+    };
+    if let Some(pattern) = &args.filter {
+        scenarios.retain(|s| cli_support::filter_matches(s, pattern));
+    }
+    if scenarios.is_empty() {
+        eprintln!("error: no scenario matches (paths {paths:?}, filter {:?})", args.filter);
+        return exit::USAGE;
+    }
+    let sim_program = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot find the otarig executable to run simulated boards: {e}");
+            return exit::BENCH;
+        }
+    };
+    let state_dir = match &args.state_dir {
+        Some(dir) => {
+            rig.cloud.pki = dir.join("pki");
+            dir.clone()
+        }
+        None => rig.root.join(".otarig"),
+    };
+    let run_id = run_id();
+    let plan = RunPlan {
+        rig,
+        scenarios,
+        jobs: args.jobs,
+        repeat: args.repeat,
+        report_dir: args.report_dir.clone(),
+        run_id,
+        sim_program,
+        state_dir,
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::BENCH;
+        }
+    };
+    runtime.block_on(run_async(plan, &args.report_dir))
+}
+
+async fn run_async(plan: RunPlan, report_dir: &Path) -> u8 {
+    let total = plan.scenarios.len() * plan.repeat.max(1) as usize;
+    let progress = Arc::new(Progress::new(total));
+    let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("otarig: interrupted; finishing reports (boards are powered off)");
+        let _ = interrupt_tx.send(true);
+    });
+    let output = match runner::run(plan, progress, interrupt).await {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("  (a bench error: the rig could not be prepared; no firmware was judged)");
+            return exit::BENCH;
+        }
+    };
+    println!("{}", report::table::render(&output.result));
+    match report::write_run(report_dir, &output.result, &output.timelines) {
+        Ok(paths) => println!("reports: {}", paths.dir.display()),
+        Err(e) => {
+            eprintln!("error: writing reports under {}: {e}", report_dir.display());
+            return exit::BENCH;
+        }
+    }
+    output.result.stats().exit_code()
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Sortable and unique enough for one bench: UTC time plus the process id.
+fn run_id() -> String {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let compact: String = stamp.chars().filter(|c| c.is_ascii_digit() || *c == 'T').collect();
+    format!("{}-{}", compact.replace('T', "-"), std::process::id())
 }

@@ -1,1 +1,18 @@
-//! See design.md.
+//! Reports: independent views of one run's timeline and verdicts (design.md § Reports).
+//! The runner hands over a [`RunResult`] and the scenario timelines; each file here
+//! renders one view: JUnit, summary.json, console logs and MQTT transcripts, the
+//! timeline picture, the console progress and the final table.
+
+pub mod artifacts;
+pub mod junit;
+pub mod model;
+pub mod picture;
+pub mod progress;
+pub mod summary;
+pub mod table;
+
+pub use artifacts::{
+    run_dir, scenario_dir, write_run, ReportError, RunPaths, ScenarioPaths, ScenarioTimeline,
+};
+pub use model::{BoardResult, RunResult, RunStats, ScenarioResult, Verdict, Versions};
+pub use progress::Progress;

@@ -76,6 +76,11 @@ impl Timeline {
         (inner.events[from..].to_vec(), inner.events.len())
     }
 
+    /// Runs `f` over the events recorded so far without copying them.
+    pub fn with_events<R>(&self, f: impl FnOnce(&[Event]) -> R) -> R {
+        f(&self.inner.lock().expect("timeline lock").events)
+    }
+
     pub fn len(&self) -> usize {
         self.inner.lock().expect("timeline lock").events.len()
     }

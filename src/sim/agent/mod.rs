@@ -50,16 +50,31 @@ pub enum TimerId {
 pub enum Input {
     /// The MQTT connection is up (first connect after boot, or a reconnect).
     Connected,
-    Message { topic: String, payload: Vec<u8> },
+    Message {
+        topic: String,
+        payload: Vec<u8>,
+    },
     Timer(TimerId),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    Subscribe { topic: String, qos: u8 },
-    Unsubscribe { topic: String },
-    Publish { topic: String, payload: Vec<u8>, qos: u8 },
-    StartTimer { id: TimerId, after: Duration },
+    Subscribe {
+        topic: String,
+        qos: u8,
+    },
+    Unsubscribe {
+        topic: String,
+    },
+    Publish {
+        topic: String,
+        payload: Vec<u8>,
+        qos: u8,
+    },
+    StartTimer {
+        id: TimerId,
+        after: Duration,
+    },
     StopTimer(TimerId),
     /// Reboot the board (PAL reset / activate). The runtime disconnects and runs the bootloader.
     Reset,
@@ -70,3 +85,52 @@ pub trait Agent {
     fn start(&mut self, pal: &mut dyn Pal) -> Vec<Action>;
     fn handle(&mut self, input: Input, pal: &mut dyn Pal) -> Vec<Action>;
 }
+
+/// Knobs of the agents' build configuration that the runtime does not need to
+/// know about (`AgentConfig` stays as the runtime builds it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgentTuning {
+    /// v3 `otaconfigOTA_UPDATE_STATUS_FREQUENCY`: a progress update after the first
+    /// block and then every this many. The library default is 64; the POSIX demo
+    /// that produced the shared vectors used 25.
+    pub v3_status_frequency: u32,
+}
+
+impl Default for AgentTuning {
+    fn default() -> Self {
+        AgentTuning {
+            v3_status_frequency: 64,
+        }
+    }
+}
+
+/// The agent an image's personality asks for, with the default tuning.
+pub fn new_agent(generation: Generation, config: AgentConfig) -> Box<dyn Agent + Send> {
+    new_agent_tuned(generation, config, AgentTuning::default())
+}
+
+pub fn new_agent_tuned(
+    generation: Generation,
+    config: AgentConfig,
+    tuning: AgentTuning,
+) -> Box<dyn Agent + Send> {
+    match generation {
+        Generation::V1 => Box::new(v1::V1Agent::new(config)),
+        Generation::V3 => Box::new(v3::V3Agent::new(config, tuning.v3_status_frequency)),
+    }
+}
+
+mod cbor;
+mod codes;
+mod download;
+mod jobdoc;
+mod json;
+mod logs;
+#[cfg(test)]
+mod testpal;
+#[cfg(test)]
+mod tests_v1;
+#[cfg(test)]
+mod tests_v3;
+mod v1;
+mod v3;

@@ -1,0 +1,381 @@
+//! Sessions by client id and routing among them. The registry is only written
+//! when a client connects or its session ends; a publish takes read locks only,
+//! and replies to a requester do not touch the registry at all.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use rumqttc::mqttbytes::v4::Publish;
+use rumqttc::mqttbytes::QoS;
+use tokio::sync::{mpsc, watch};
+
+use crate::cloud::topics;
+use crate::faults::{Fault, LinkFaults};
+
+/// Why a connection is being closed from outside its own task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum CloseReason {
+    /// Another connection with the same client id (or the rig's `kick`).
+    TakenOver(String),
+    /// A `cut` fault.
+    Cut,
+}
+
+/// Messages other tasks hand to a connection (bounded: a slow reader loses
+/// routed messages instead of growing without limit).
+#[derive(Debug)]
+pub(crate) enum Cmd {
+    /// A routed message, QoS already reduced to the subscription's.
+    Deliver(Publish),
+    /// A message whose delay fault has elapsed: sent without further faults.
+    DeliverLate(Publish),
+    /// A device publish whose delay fault has elapsed.
+    InboundLate(Publish),
+}
+
+/// Control of a connection; a separate channel so it is heard even while the
+/// message queue is full or a stall holds the traffic.
+#[derive(Debug)]
+pub(crate) enum Ctl {
+    Close(CloseReason),
+    /// A stall fault was set: re-check the fault state now.
+    Wake,
+}
+
+/// The live connection of a session.
+pub(crate) struct ConnLink {
+    pub conn: u64,
+    pub thing: Option<String>,
+    pub tx: mpsc::Sender<Cmd>,
+    pub ctl: mpsc::UnboundedSender<Ctl>,
+    /// Becomes true once the connection task has finished its cleanup.
+    pub closed: watch::Receiver<bool>,
+}
+
+/// One session (client id): subscriptions survive reconnects when the client
+/// asked for a persistent session (clean_session = false).
+pub(crate) struct ClientState {
+    pub id: String,
+    pub subs: RwLock<Vec<(String, QoS)>>,
+    pub link: Mutex<Option<ConnLink>>,
+    pub persistent: AtomicBool,
+    /// QoS 1 messages not yet acknowledged, or routed while offline, to be
+    /// (re)sent on the next connection.
+    pub pending: Mutex<VecDeque<Publish>>,
+}
+
+/// Queued messages for an offline persistent session, at most.
+const OFFLINE_QUEUE: usize = 1000;
+
+#[derive(Default)]
+pub(crate) struct Broker {
+    clients: RwLock<HashMap<String, Arc<ClientState>>>,
+    faults: RwLock<HashMap<String, Arc<Mutex<LinkFaults>>>>,
+    next_conn: AtomicU64,
+}
+
+/// The result of attaching a connection to a session.
+pub(crate) struct Attached {
+    pub client: Arc<ClientState>,
+    pub session_present: bool,
+    /// The connection this one takes over, if any (already told to close).
+    pub replaced: Option<ConnLink>,
+}
+
+impl Broker {
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Registers `link` as the live connection of `client_id`, taking over any
+    /// previous connection; keeps the session unless `clean`.
+    pub fn attach(&self, client_id: &str, clean: bool, link: ConnLink) -> Attached {
+        let new_conn = link.conn;
+        let mut clients = self.clients.write().expect("client registry lock");
+        let existing = clients.get(client_id).cloned();
+        let replaced = existing
+            .as_ref()
+            .and_then(|c| c.link.lock().expect("link lock").take());
+        let (client, session_present) = match existing {
+            Some(c) if !clean && c.persistent.load(Ordering::Relaxed) => (c, true),
+            _ => {
+                let c = Arc::new(ClientState {
+                    id: client_id.to_string(),
+                    subs: RwLock::new(Vec::new()),
+                    link: Mutex::new(None),
+                    persistent: AtomicBool::new(false),
+                    pending: Mutex::new(VecDeque::new()),
+                });
+                clients.insert(client_id.to_string(), c.clone());
+                (c, false)
+            }
+        };
+        client.persistent.store(!clean, Ordering::Relaxed);
+        *client.link.lock().expect("link lock") = Some(link);
+        drop(clients);
+        if let Some(old) = &replaced {
+            let reason = format!("client id taken over by connection {new_conn}");
+            let _ = old.ctl.send(Ctl::Close(CloseReason::TakenOver(reason)));
+        }
+        Attached {
+            client,
+            session_present,
+            replaced,
+        }
+    }
+
+    /// Called by a connection task as it ends. A clean session is forgotten;
+    /// a persistent one keeps `unacked` for the next connection.
+    pub fn detach(&self, client: &Arc<ClientState>, conn: u64, unacked: Vec<Publish>) {
+        let mut link = client.link.lock().expect("link lock");
+        let still_ours = link.as_ref().is_some_and(|l| l.conn == conn);
+        if still_ours {
+            *link = None;
+        }
+        drop(link);
+        if client.persistent.load(Ordering::Relaxed) {
+            let mut pending = client.pending.lock().expect("pending lock");
+            for p in unacked.into_iter().rev() {
+                pending.push_front(p);
+            }
+        } else if still_ours {
+            let mut clients = self.clients.write().expect("client registry lock");
+            if clients
+                .get(&client.id)
+                .is_some_and(|c| Arc::ptr_eq(c, client))
+            {
+                clients.remove(&client.id);
+            }
+        }
+    }
+
+    /// Sends `publish` to every session with a matching subscription, once per
+    /// session at the highest granted QoS (capped by the publish's QoS).
+    pub fn route(&self, publish: &Publish) -> usize {
+        let clients = self.clients.read().expect("client registry lock");
+        let mut delivered = 0;
+        for client in clients.values() {
+            let granted = client
+                .subs
+                .read()
+                .expect("subscription lock")
+                .iter()
+                .filter(|(f, _)| topics::matches(f, &publish.topic))
+                .map(|(_, q)| *q)
+                .fold(None, |acc: Option<QoS>, q| {
+                    Some(acc.map_or(q, |a| max_qos(a, q)))
+                });
+            let Some(granted) = granted else { continue };
+            let mut out = publish.clone();
+            out.qos = min_qos(publish.qos, granted);
+            out.dup = false;
+            out.retain = false;
+            out.pkid = 0;
+            if deliver(client, out) {
+                delivered += 1;
+            }
+        }
+        delivered
+    }
+
+    /// The live connections of a thing.
+    pub fn links_of_thing(&self, thing: &str) -> Vec<(u64, mpsc::UnboundedSender<Ctl>)> {
+        let clients = self.clients.read().expect("client registry lock");
+        clients
+            .values()
+            .filter_map(|c| {
+                let link = c.link.lock().expect("link lock");
+                link.as_ref()
+                    .filter(|l| l.thing.as_deref() == Some(thing) || c.id == thing)
+                    .map(|l| (l.conn, l.ctl.clone()))
+            })
+            .collect()
+    }
+
+    /// Things with a live connection.
+    pub fn connected_things(&self) -> Vec<String> {
+        let clients = self.clients.read().expect("client registry lock");
+        let mut things: Vec<String> = clients
+            .values()
+            .filter_map(|c| {
+                c.link
+                    .lock()
+                    .expect("link lock")
+                    .as_ref()
+                    .and_then(|l| l.thing.clone())
+            })
+            .collect();
+        things.sort();
+        things.dedup();
+        things
+    }
+
+    /// Forget every session (a broker restart without persistence).
+    pub fn clear_sessions(&self) {
+        self.clients.write().expect("client registry lock").clear();
+    }
+
+    /// The fault state of a thing, created empty on first use so a connection
+    /// and later `set_faults` share it.
+    pub fn faults_of(&self, thing: &str) -> Arc<Mutex<LinkFaults>> {
+        if let Some(f) = self.faults.read().expect("fault lock").get(thing) {
+            return f.clone();
+        }
+        self.faults
+            .write()
+            .expect("fault lock")
+            .entry(thing.to_string())
+            .or_default()
+            .clone()
+    }
+
+    pub fn set_faults(&self, thing: &str, faults: &[Fault]) {
+        let state = self.faults_of(thing);
+        *state.lock().expect("fault lock") = LinkFaults::new(faults, Instant::now());
+    }
+}
+
+/// Hands a message to a session's connection, or queues it (QoS 1) for a
+/// persistent session that is offline. A connection whose queue is full is a
+/// reader too slow for the bench; the message is dropped and logged.
+fn deliver(client: &ClientState, publish: Publish) -> bool {
+    let link = client.link.lock().expect("link lock");
+    match link.as_ref() {
+        Some(l) => match l.tx.try_send(Cmd::Deliver(publish)) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(Cmd::Deliver(p))) => {
+                tracing::warn!(client = %client.id, topic = %p.topic, "connection queue full: message dropped (device not reading?)");
+                false
+            }
+            Err(_) => false,
+        },
+        None if publish.qos == QoS::AtLeastOnce && client.persistent.load(Ordering::Relaxed) => {
+            let mut pending = client.pending.lock().expect("pending lock");
+            if pending.len() < OFFLINE_QUEUE {
+                pending.push_back(publish);
+                true
+            } else {
+                false
+            }
+        }
+        None => false,
+    }
+}
+
+pub(crate) fn min_qos(a: QoS, b: QoS) -> QoS {
+    if (a as u8) <= (b as u8) {
+        a
+    } else {
+        b
+    }
+}
+
+fn max_qos(a: QoS, b: QoS) -> QoS {
+    if (a as u8) >= (b as u8) {
+        a
+    } else {
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Ends {
+        rx: mpsc::Receiver<Cmd>,
+        ctl: mpsc::UnboundedReceiver<Ctl>,
+        _done: watch::Sender<bool>,
+    }
+
+    fn link(conn: u64, thing: &str) -> (ConnLink, Ends) {
+        let (tx, rx) = mpsc::channel(16);
+        let (ctl_tx, ctl) = mpsc::unbounded_channel();
+        let (done, closed) = watch::channel(false);
+        let link = ConnLink {
+            conn,
+            thing: Some(thing.to_string()),
+            tx,
+            ctl: ctl_tx,
+            closed,
+        };
+        (
+            link,
+            Ends {
+                rx,
+                ctl,
+                _done: done,
+            },
+        )
+    }
+
+    fn subscribe(client: &ClientState, filter: &str, qos: QoS) {
+        client.subs.write().unwrap().push((filter.to_string(), qos));
+    }
+
+    #[test]
+    fn a_second_connection_with_the_same_id_closes_the_first() {
+        let broker = Broker::default();
+        let (l1, mut e1) = link(1, "T");
+        let (l2, _e2) = link(2, "T");
+        broker.attach("T", true, l1);
+        let attached = broker.attach("T", true, l2);
+        assert_eq!(attached.replaced.map(|l| l.conn), Some(1));
+        assert!(matches!(
+            e1.ctl.try_recv(),
+            Ok(Ctl::Close(CloseReason::TakenOver(_)))
+        ));
+    }
+
+    #[test]
+    fn publish_reaches_matching_subscribers_once_at_the_lower_qos() {
+        let broker = Broker::default();
+        let (l1, mut e1) = link(1, "A");
+        let (l2, mut e2) = link(2, "B");
+        let a = broker.attach("A", true, l1).client;
+        let b = broker.attach("B", true, l2).client;
+        subscribe(&a, "lab/#", QoS::AtMostOnce);
+        subscribe(&a, "lab/+", QoS::AtLeastOnce);
+        subscribe(&b, "other", QoS::AtLeastOnce);
+        let n = broker.route(&Publish::new("lab/x", QoS::AtLeastOnce, b"hi".to_vec()));
+        assert_eq!(n, 1);
+        match e1.rx.try_recv() {
+            Ok(Cmd::Deliver(p)) => assert_eq!(p.qos, QoS::AtLeastOnce),
+            other => panic!("expected a delivery, got {other:?}"),
+        }
+        assert!(e1.rx.try_recv().is_err(), "delivered twice");
+        assert!(e2.rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn persistent_session_keeps_subscriptions_and_queues_qos1_while_offline() {
+        let broker = Broker::default();
+        let (l1, _e1) = link(1, "T");
+        let client = broker.attach("T", false, l1).client;
+        subscribe(&client, "a", QoS::AtLeastOnce);
+        broker.detach(&client, 1, vec![]);
+        broker.route(&Publish::new("a", QoS::AtLeastOnce, b"1".to_vec()));
+        let (l2, _e2) = link(2, "T");
+        let again = broker.attach("T", false, l2);
+        assert!(again.session_present);
+        assert_eq!(again.client.pending.lock().unwrap().len(), 1);
+        assert_eq!(again.client.subs.read().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn clean_session_is_forgotten_when_it_ends() {
+        let broker = Broker::default();
+        let (l1, _e1) = link(1, "T");
+        let client = broker.attach("T", true, l1).client;
+        subscribe(&client, "a", QoS::AtLeastOnce);
+        broker.detach(&client, 1, vec![]);
+        assert_eq!(
+            broker.route(&Publish::new("a", QoS::AtMostOnce, b"1".to_vec())),
+            0
+        );
+        let (l2, _e2) = link(2, "T");
+        assert!(!broker.attach("T", false, l2).session_present);
+    }
+}

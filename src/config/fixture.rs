@@ -1,0 +1,348 @@
+//! `firmware-fixtures/NAME.yaml`: one logical firmware build (design.md § Firmware
+//! fixtures). The simulator builds its images from it on demand (`sim::fixture`); real
+//! boards flash the per-platform files it names.
+//!
+//! ```yaml
+//! summary: Baseline release.           # optional, for people
+//! version: 0.9.4                       # major.minor.build
+//! thing_name: Thing1                   # optional: baked into the build (absent = read from NVS)
+//! sequence: 10                         # descriptor sequence number (default 2, as the image generator)
+//! agent: v1                            # v1 (default) | v3
+//! outcome: pass                        # pass (default) | fail | hang | crash | cannot_connect
+//! content: app                         # app (default) | garbage
+//! raw: "42"                            # instead of content: the OTA file is exactly these bytes (hex)
+//! size: 65536                          # app bytes (default 24576), deterministic filler
+//! quirks: { reset_hangs: false, no_descriptor: false }
+//! delays: { self_test_timeout: 3s, boot: 100ms, flash_sector: 0s, file_request_wait: 1s, watchdog: 8s, crash_after: 300ms }
+//! log2_block_size: 10                  # default 10
+//! blocks_per_request: 1                # default 1
+//! files: { pic32mz: build/app-v5.hex } # real boards, relative to the fixture file
+//! ```
+//!
+//! Strict: unknown fields are errors with file:line:column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::diag::{Diagnostic, Diagnostics};
+use crate::config::locate::{locate_nearest, SourceFile, YamlPath};
+
+pub const DEFAULT_SEQUENCE: u32 = 2;
+pub const DEFAULT_SIZE: usize = 24 * 1024;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentKind {
+    #[default]
+    V1,
+    V3,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FixtureOutcome {
+    #[default]
+    Pass,
+    Fail,
+    Hang,
+    Crash,
+    CannotConnect,
+}
+
+/// What the OTA file carries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Content {
+    /// A runnable simulated app with its personality.
+    #[default]
+    App,
+    /// A valid descriptor around bytes that are no app (crashes when booted).
+    Garbage,
+    /// The OTA file is exactly the fixture's `raw` bytes, e.g. a one-byte file.
+    Raw,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FixtureQuirks {
+    /// A software reset hangs until power is removed.
+    pub reset_hangs: bool,
+    /// The factory image is programmed without the `@AFRTOS` descriptor (a plain build).
+    pub no_descriptor: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FixtureDelays {
+    #[serde(with = "humantime_serde")]
+    pub self_test_timeout: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub boot: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub flash_sector: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub file_request_wait: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub watchdog: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub crash_after: Option<Duration>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureRaw {
+    #[serde(default)]
+    pub summary: Option<String>,
+    pub version: String,
+    #[serde(default)]
+    pub thing_name: Option<String>,
+    #[serde(default)]
+    pub sequence: Option<u32>,
+    #[serde(default)]
+    pub agent: AgentKind,
+    #[serde(default)]
+    pub outcome: FixtureOutcome,
+    #[serde(default)]
+    pub content: Content,
+    #[serde(default)]
+    pub raw: Option<String>,
+    #[serde(default)]
+    pub size: Option<usize>,
+    #[serde(default)]
+    pub platform: Option<String>,
+    #[serde(default)]
+    pub quirks: FixtureQuirks,
+    #[serde(default)]
+    pub delays: FixtureDelays,
+    #[serde(default)]
+    pub log2_block_size: Option<u8>,
+    #[serde(default)]
+    pub blocks_per_request: Option<u32>,
+    #[serde(default)]
+    pub files: BTreeMap<String, PathBuf>,
+}
+
+/// A validated fixture.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fixture {
+    /// The file stem: the name scenarios use.
+    pub name: String,
+    pub path: PathBuf,
+    pub summary: Option<String>,
+    pub version: (u8, u8, u16),
+    pub thing_name: Option<String>,
+    pub sequence: u32,
+    pub agent: AgentKind,
+    pub outcome: FixtureOutcome,
+    pub content: Content,
+    /// Bytes of the raw OTA file (`raw:`), with `content` = [`Content::Raw`].
+    pub raw: Option<Vec<u8>>,
+    pub size: usize,
+    pub platform: String,
+    pub quirks: FixtureQuirks,
+    pub delays: FixtureDelays,
+    pub log2_block_size: u8,
+    pub blocks_per_request: u32,
+    /// Per-platform files for real boards, resolved against the fixture's folder.
+    pub files: BTreeMap<String, PathBuf>,
+}
+
+/// Loads `dir/NAME.yaml`.
+pub fn load_named(dir: &Path, name: &str) -> Result<Fixture, Diagnostics> {
+    load(&dir.join(format!("{name}.yaml")))
+}
+
+/// Loads and validates one fixture file.
+pub fn load(path: &Path) -> Result<Fixture, Diagnostics> {
+    let file = SourceFile::read(path).map_err(|d| Diagnostics(vec![d]))?;
+    parse(&file)
+}
+
+pub fn parse(file: &SourceFile) -> Result<Fixture, Diagnostics> {
+    let mut diags = Diagnostics::new();
+    let raw: FixtureRaw = match yaml_serde::from_str(&file.text) {
+        Ok(r) => r,
+        Err(e) => {
+            diags.push(file.yaml_error(&e));
+            return Err(diags);
+        }
+    };
+    let mut error = |field: &str, msg: String| {
+        let path = YamlPath::root().key(field);
+        let (line, column) = locate_nearest(&file.text, &path);
+        diags.push(Diagnostic::error(&file.path, line, column, msg));
+    };
+    let version = parse_version(&raw.version)
+        .map_err(|e| error("version", e))
+        .unwrap_or((0, 0, 0));
+    if raw.content == Content::Raw {
+        error(
+            "content",
+            "`content: raw` is implied by a `raw:` field; give the bytes there".into(),
+        );
+    }
+    if raw.raw.is_some() && raw.content != Content::App {
+        error("raw", "`raw:` replaces the app: remove `content:`".into());
+    }
+    let raw_bytes = match &raw.raw {
+        Some(hex) => match decode_hex(hex) {
+            Ok(b) if !b.is_empty() => Some(b),
+            Ok(_) => {
+                error(
+                    "raw",
+                    "raw content is empty: give at least one byte in hex".into(),
+                );
+                None
+            }
+            Err(e) => {
+                error("raw", e);
+                None
+            }
+        },
+        None => None,
+    };
+    let log2 = raw.log2_block_size.unwrap_or(10);
+    if !(6..=17).contains(&log2) {
+        error(
+            "log2_block_size",
+            format!("log2_block_size {log2} is outside 6..=17 (64 B to 128 KiB blocks)"),
+        );
+    }
+    if let Some(t) = &raw.thing_name {
+        if t.is_empty() || t.len() > 128 {
+            error(
+                "thing_name",
+                format!("thing name `{t}` must be 1 to 128 characters"),
+            );
+        }
+    }
+    let size = raw.size.unwrap_or(DEFAULT_SIZE);
+    if size < 64 {
+        error(
+            "size",
+            format!("size {size} is too small for an app (at least 64 bytes)"),
+        );
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let dir = file.path.parent().unwrap_or(Path::new("."));
+    Ok(Fixture {
+        name: file
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        path: file.path.clone(),
+        summary: raw.summary,
+        version,
+        thing_name: raw.thing_name,
+        sequence: raw.sequence.unwrap_or(DEFAULT_SEQUENCE),
+        agent: raw.agent,
+        outcome: raw.outcome,
+        content: if raw_bytes.is_some() {
+            Content::Raw
+        } else {
+            raw.content
+        },
+        raw: raw_bytes,
+        size,
+        platform: raw.platform.unwrap_or_else(|| "pic32mz".into()),
+        quirks: raw.quirks,
+        delays: raw.delays,
+        log2_block_size: log2,
+        blocks_per_request: raw.blocks_per_request.unwrap_or(1).max(1),
+        files: raw
+            .files
+            .into_iter()
+            .map(|(k, v)| (k, if v.is_relative() { dir.join(v) } else { v }))
+            .collect(),
+    })
+}
+
+fn parse_version(s: &str) -> Result<(u8, u8, u16), String> {
+    let bad = || {
+        format!("version `{s}`: expected major.minor.build, e.g. 0.9.4 (major, minor ≤ 255, build ≤ 65535)")
+    };
+    let parts: Vec<&str> = s.trim().split('.').collect();
+    let [a, b, c] = parts.as_slice() else {
+        return Err(bad());
+    };
+    Ok((
+        a.parse().map_err(|_| bad())?,
+        b.parse().map_err(|_| bad())?,
+        c.parse().map_err(|_| bad())?,
+    ))
+}
+
+fn decode_hex(s: &str) -> Result<Vec<u8>, String> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if s.len() % 2 != 0 {
+        return Err(format!("raw content `{s}` has an odd number of hex digits"));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&s[i..i + 2], 16)
+                .map_err(|_| format!("raw content `{s}` is not hex"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(text: &str) -> SourceFile {
+        SourceFile {
+            path: PathBuf::from("/f/app-x.yaml"),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn a_minimal_fixture_gets_the_defaults() {
+        let f = parse(&src("version: 0.9.4\n")).unwrap();
+        assert_eq!(f.name, "app-x");
+        assert_eq!(
+            (f.version, f.sequence, f.agent, f.outcome),
+            ((0, 9, 4), 2, AgentKind::V1, FixtureOutcome::Pass)
+        );
+        assert_eq!(
+            (f.size, f.log2_block_size, f.content.clone()),
+            (DEFAULT_SIZE, 10, Content::App)
+        );
+    }
+
+    #[test]
+    fn all_fields_parse() {
+        let f = parse(&src(
+            "version: 0.9.5\nthing_name: Thing2\nsequence: 20\nagent: v3\noutcome: cannot_connect\n\
+             raw: '42'\nsize: 1000\nquirks: { reset_hangs: true, no_descriptor: true }\n\
+             delays: { self_test_timeout: 16s, watchdog: 30s }\nfiles: { pic32mz: app.hex }\n",
+        ))
+        .unwrap();
+        assert_eq!(f.thing_name.as_deref(), Some("Thing2"));
+        assert_eq!(f.raw, Some(vec![0x42]));
+        assert!(f.quirks.reset_hangs && f.quirks.no_descriptor);
+        assert_eq!(f.delays.self_test_timeout, Some(Duration::from_secs(16)));
+        assert_eq!(f.files["pic32mz"], PathBuf::from("/f/app.hex"));
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_positioned() {
+        let d = parse(&src("version: 0.9.4\nsequnce: 3\n")).unwrap_err();
+        let first = &d.0[0];
+        assert_eq!(
+            (first.line, first.message.contains("sequnce")),
+            (2, true),
+            "{first}"
+        );
+        let d = parse(&src("summary: x\nversion: 0.9\n")).unwrap_err();
+        assert_eq!(d.0[0].line, 2, "{}", d);
+        assert!(d.0[0].message.contains("major.minor.build"));
+    }
+}

@@ -1,0 +1,229 @@
+//! The serde shape of `rigs/*.yaml`, strict: unknown fields are errors.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRig<B = RawBoard> {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub cloud: RawCloud,
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    pub boards: Vec<B>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCloud {
+    #[serde(default)]
+    pub endpoint: RawEndpoint,
+    pub pki: Option<String>,
+    pub client: Option<RawClient>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    pub bind: Option<String>,
+    pub host: Option<String>,
+    pub tls: Option<bool>,
+    pub policy: Option<Policy>,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    pub max_message_size: Option<usize>,
+    pub pace: Option<String>,
+}
+
+/// What a connection may do at the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    Permissive,
+    /// A connection may only use its own thing's `$aws/things/{thing}/` topics,
+    /// and its client id must equal its certificate's CN.
+    ThingScoped,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    pub broker: String,
+    #[serde(default)]
+    pub mirror_notify_next: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    #[serde(default)]
+    pub profile: RawProfile,
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+    pub flash_retries: Option<u32>,
+    pub baseline: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProfile {
+    pub banner: Option<String>,
+    pub version: Option<String>,
+    pub connected: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeouts {
+    pub boot: Option<String>,
+    pub recovery: Option<String>,
+    pub flash: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBoard {
+    pub name: String,
+    pub thing_name: String,
+    pub platform: Option<String>,
+    pub native: Option<RawNative>,
+    pub flash: Option<RawFlasher>,
+    pub console: Option<RawConsole>,
+    pub power: Option<RawPower>,
+    #[serde(default)]
+    pub profile: RawProfile,
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+    pub flash_retries: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawNative {
+    Sim(RawSim),
+    Program(RawProgram),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSim {}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProgram {
+    pub path: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum RawFlasher {
+    #[serde(rename = "command")]
+    Command(RawCommandFlasher),
+    #[serde(rename = "probe-rs")]
+    ProbeRs(RawProbeRs),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCommandFlasher {
+    pub preset: Option<FlashPreset>,
+    pub program: Option<String>,
+    pub args: Option<Vec<String>>,
+    pub part: Option<String>,
+    pub tool: Option<String>,
+    pub serial: Option<String>,
+    pub timeout: Option<String>,
+    pub retries: Option<u32>,
+}
+
+/// Known flashing tools: default program name and arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlashPreset {
+    /// MPLAB IPE's command line (PIC32 via PICkit/ICD/PKOB).
+    Ipecmd,
+    Pic32prog,
+    /// SEGGER J-Link Commander.
+    Jlink,
+    Openocd,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbeRs {
+    pub chip: String,
+    pub probe: Option<String>,
+    pub format: Option<ProbeRsFormat>,
+    pub base: Option<u64>,
+    #[serde(default)]
+    pub verify: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeRsFormat {
+    Elf,
+    Hex,
+    Bin,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawConsole {
+    Serial(RawSerial),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSerial {
+    pub port: Option<String>,
+    pub usb: Option<String>,
+    pub baud: Option<u32>,
+    pub data_bits: Option<u8>,
+    pub parity: Option<Parity>,
+    pub stop_bits: Option<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Parity {
+    None,
+    Odd,
+    Even,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawPower {
+    Command(RawCommandPower),
+    Probe(RawProbePower),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbePower {}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCommandPower {
+    pub preset: Option<PowerPreset>,
+    pub on: Option<String>,
+    pub off: Option<String>,
+    pub hub: Option<String>,
+    pub port: Option<u32>,
+    pub relay: Option<String>,
+    pub timeout: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PowerPreset {
+    Uhubctl,
+    Usbrelay,
+}

@@ -1,0 +1,644 @@
+//! Raw rig → resolved [`Rig`]: defaults merged per board, presets expanded,
+//! every problem reported with its position.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::chips::{check_probe_rs_chip, ChipCheck};
+use super::locate::{deserialize_at, Ctx, SourceFile, YamlPath};
+use super::rig::*;
+use super::rig_raw::*;
+use super::values::{self, UsbId};
+use super::Diagnostics;
+
+pub const DEFAULT_BANNER: &str = "app version";
+pub const DEFAULT_VERSION: &str = r"app version (?P<version>\d+\.\d+\.\d+)";
+pub const DEFAULT_CONNECTED: &str = "MQTT connection established";
+const DEFAULT_BOOT: Duration = Duration::from_secs(30);
+const DEFAULT_RECOVERY: Duration = Duration::from_secs(60);
+const DEFAULT_FLASH: Duration = Duration::from_secs(120);
+const DEFAULT_FLASH_RETRIES: u32 = 2;
+const DEFAULT_MAX_MESSAGE: usize = 128 * 1024; // AWS IoT Core's limit
+const DEFAULT_POWER_TIMEOUT: Duration = Duration::from_secs(10);
+const PLACEHOLDERS: [&str; 5] = ["image", "part", "tool", "serial", "script"];
+
+/// Parses and resolves one rig file; `None` if it had any error (all in `diags`).
+pub fn load_file(
+    file: &SourceFile,
+    chip_check: Option<ChipCheck<'_>>,
+    diags: &mut Diagnostics,
+) -> Option<Rig> {
+    let before = diags.errors().count();
+    let mut ctx = Ctx { file, diags };
+    let rig = parse_and_resolve(&mut ctx, chip_check);
+    (diags.errors().count() == before).then_some(rig).flatten()
+}
+
+fn parse_and_resolve(ctx: &mut Ctx<'_>, chip_check: Option<ChipCheck<'_>>) -> Option<Rig> {
+    let text = &ctx.file.text;
+    if let Err(e) = yaml_serde::from_str::<yaml_serde::Value>(text) {
+        ctx.yaml_error(&e);
+        return None;
+    }
+    // Top level with boards as values, then each board alone (errors don't hide each other).
+    let top = match super::locate::from_str::<RawRig<yaml_serde::Value>>(text) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            ctx.yaml_error(&e);
+            None
+        }
+    };
+    let count = top.as_ref().map(|t| t.boards.len()).unwrap_or(0);
+    let mut boards = Vec::new();
+    for i in 0..count {
+        match deserialize_at::<RawBoard>(text, &YamlPath::root().key("boards").idx(i)) {
+            Ok(b) => boards.push(b),
+            Err(e) => {
+                ctx.yaml_error(&e);
+                boards.push(None);
+            }
+        }
+    }
+    let top = top?;
+    let mut r = Resolver { ctx, chip_check };
+    Some(r.rig(top, boards))
+}
+
+struct Resolver<'c, 'f, 'x> {
+    ctx: &'c mut Ctx<'f>,
+    chip_check: Option<ChipCheck<'x>>,
+}
+
+impl Resolver<'_, '_, '_> {
+    fn rig(&mut self, raw: RawRig<yaml_serde::Value>, boards: Vec<Option<RawBoard>>) -> Rig {
+        let root_path = YamlPath::root();
+        let file = self.ctx.file.path.clone();
+        let root = repo_root(&file);
+        let name = raw.name.clone().unwrap_or_else(|| {
+            file.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "rig".into())
+        });
+        let cloud = self.cloud(&root_path.key("cloud"), &raw.cloud, &root);
+        let dp = root_path.key("defaults");
+        let d = &raw.defaults;
+        let profile = self.profile(&dp.key("profile"), &d.profile, None);
+        let timeouts = self.timeouts(&dp.key("timeouts"), &d.timeouts, None);
+        let flash_retries = d.flash_retries.unwrap_or(DEFAULT_FLASH_RETRIES);
+        if boards.is_empty() {
+            self.ctx
+                .error(&root_path.key("boards"), "a rig needs at least one board");
+        }
+        let mut out = Vec::new();
+        let mut names = BTreeSet::new();
+        let mut things = BTreeSet::new();
+        for (i, b) in boards.into_iter().enumerate() {
+            let Some(b) = b else { continue };
+            let bp = root_path.key("boards").idx(i);
+            if !names.insert(b.name.clone()) {
+                self.ctx.error(
+                    &bp.key("name"),
+                    format!(
+                        "board name `{}` is used twice; board names are unique in a rig",
+                        b.name
+                    ),
+                );
+            }
+            if !things.insert(b.thing_name.clone()) {
+                self.ctx.warning(&bp.key("thing_name"), format!("thing name `{}` is used by two boards: they would take over each other's MQTT connection", b.thing_name));
+            }
+            if let (Some(profile), Some(timeouts)) = (&profile, &timeouts) {
+                if let Some(board) = self.board(&bp, b, profile, timeouts, flash_retries) {
+                    out.push(board);
+                }
+            }
+        }
+        Rig {
+            name,
+            file,
+            root,
+            cloud,
+            baseline: raw.defaults.baseline,
+            boards: out,
+        }
+    }
+
+    fn cloud(&mut self, p: &YamlPath, c: &RawCloud, root: &Path) -> Cloud {
+        let ep = p.key("endpoint");
+        let e = &c.endpoint;
+        let bind = match e
+            .bind
+            .as_deref()
+            .unwrap_or("127.0.0.1:0")
+            .parse::<SocketAddr>()
+        {
+            Ok(a) => a,
+            Err(_) => {
+                self.ctx.error(
+                    &ep.key("bind"),
+                    format!(
+                        "`{}` is not an address with a port, e.g. `127.0.0.1:0` or `0.0.0.0:8883`",
+                        e.bind.as_deref().unwrap_or_default()
+                    ),
+                );
+                SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+            }
+        };
+        let host = e.host.clone().unwrap_or_else(|| {
+            if bind.ip().is_unspecified() {
+                IpAddr::from(Ipv4Addr::LOCALHOST).to_string()
+            } else {
+                bind.ip().to_string()
+            }
+        });
+        let pace = e
+            .pace
+            .as_deref()
+            .and_then(|s| self.duration(&ep.key("pace"), s))
+            .unwrap_or_default();
+        if e.max_message_size == Some(0) {
+            self.ctx.error(
+                &ep.key("max_message_size"),
+                "max_message_size must be at least 1 byte",
+            );
+        }
+        let client = c.client.as_ref().map(|cl| {
+            let ok = cl
+                .broker
+                .rsplit_once(':')
+                .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok());
+            if !ok {
+                self.ctx.error(
+                    &p.key("client").key("broker"),
+                    format!("`{}` is not `host:port`, e.g. `127.0.0.1:1883`", cl.broker),
+                );
+            }
+            ClientMode {
+                broker: cl.broker.clone(),
+                mirror_notify_next: cl.mirror_notify_next,
+            }
+        });
+        Cloud {
+            endpoint: Endpoint {
+                bind,
+                host,
+                tls: e.tls.unwrap_or(true),
+                policy: e.policy.unwrap_or(Policy::ThingScoped),
+                hosts: e.hosts.clone(),
+                max_message_size: e.max_message_size.unwrap_or(DEFAULT_MAX_MESSAGE),
+                pace,
+            },
+            pki: root.join(c.pki.as_deref().unwrap_or(".otarig/pki")),
+            client,
+        }
+    }
+
+    /// `base` = the rig defaults (already resolved) when resolving a board's override.
+    fn profile(
+        &mut self,
+        p: &YamlPath,
+        raw: &RawProfile,
+        base: Option<&Profile>,
+    ) -> Option<Profile> {
+        let mut one = |key: &str,
+                       given: &Option<String>,
+                       fallback: Option<&Regex>,
+                       builtin: &str|
+         -> Option<Regex> {
+            match (given, fallback) {
+                (Some(s), _) => values::compile_regex(s)
+                    .map_err(|e| self.ctx.error(&p.key(key), e))
+                    .ok(),
+                (None, Some(re)) => Some(re.clone()),
+                (None, None) => Regex::new(builtin).ok(),
+            }
+        };
+        let banner = one(
+            "banner",
+            &raw.banner,
+            base.map(|b| &b.banner),
+            DEFAULT_BANNER,
+        );
+        let version = one(
+            "version",
+            &raw.version,
+            base.map(|b| &b.version),
+            DEFAULT_VERSION,
+        );
+        let connected = one(
+            "connected",
+            &raw.connected,
+            base.map(|b| &b.connected),
+            DEFAULT_CONNECTED,
+        );
+        if let Some(v) = &version {
+            if !v.capture_names().any(|n| n == Some("version")) {
+                self.ctx.error(&p.key("version"), format!("profile.version `{v}` needs a capture group named `version`, e.g. `app version (?P<version>\\d+\\.\\d+\\.\\d+)`"));
+                return None;
+            }
+        }
+        Some(Profile {
+            banner: banner?,
+            version: version?,
+            connected: connected?,
+        })
+    }
+
+    fn timeouts(
+        &mut self,
+        p: &YamlPath,
+        raw: &RawTimeouts,
+        base: Option<&Timeouts>,
+    ) -> Option<Timeouts> {
+        let mut one = |key: &str, given: &Option<String>, fallback: Duration| -> Option<Duration> {
+            match given {
+                Some(s) => values::parse_duration(s)
+                    .map_err(|e| self.ctx.error(&p.key(key), e))
+                    .ok(),
+                None => Some(fallback),
+            }
+        };
+        let boot = one("boot", &raw.boot, base.map_or(DEFAULT_BOOT, |b| b.boot));
+        let recovery = one(
+            "recovery",
+            &raw.recovery,
+            base.map_or(DEFAULT_RECOVERY, |b| b.recovery),
+        );
+        let flash = one("flash", &raw.flash, base.map_or(DEFAULT_FLASH, |b| b.flash));
+        Some(Timeouts {
+            boot: boot?,
+            recovery: recovery?,
+            flash: flash?,
+        })
+    }
+
+    fn board(
+        &mut self,
+        p: &YamlPath,
+        b: RawBoard,
+        profile: &Profile,
+        timeouts: &Timeouts,
+        retries: u32,
+    ) -> Option<Board> {
+        let profile = self.profile(&p.key("profile"), &b.profile, Some(profile));
+        let timeouts = self.timeouts(&p.key("timeouts"), &b.timeouts, Some(timeouts));
+        let parts = match (b.native, b.flash, b.console) {
+            (Some(native), None, None) => {
+                if b.power.is_some() {
+                    self.ctx.error(
+                        &p.key("power"),
+                        format!(
+                            "board `{}` is native: its power is its process; remove `power`",
+                            b.name
+                        ),
+                    );
+                }
+                Some(BoardParts::Native(match native {
+                    RawNative::Sim(_) => NativeKind::Sim,
+                    RawNative::Program(pr) => NativeKind::Program {
+                        path: PathBuf::from(pr.path),
+                        args: pr.args,
+                        env: pr.env,
+                    },
+                }))
+            }
+            (Some(_), _, _) => {
+                self.ctx.error(&p.key("native"), format!("board `{}` has `native` and hardware parts: a board is either `native` or `flash` + `console` (+ `power`)", b.name));
+                None
+            }
+            (None, Some(flash), Some(console)) => {
+                let flash = self.flasher(&p.key("flash"), flash);
+                let console = self.console(&p.key("console"), console);
+                let power = b.power.map(|pw| self.power(&p.key("power"), pw));
+                Some(BoardParts::Hardware {
+                    flash: flash?,
+                    console: console?,
+                    power: power.flatten(),
+                })
+            }
+            (None, flash, console) => {
+                let missing = match (flash.is_some(), console.is_some()) {
+                    (false, false) => "`native: { sim: {} }`, or `flash` and `console`",
+                    (true, false) => {
+                        "`console` (e.g. `console: { serial: { port: /dev/ttyACM0 } }`)"
+                    }
+                    _ => "`flash` (e.g. `flash: { probe-rs: { chip: ... } }`)",
+                };
+                self.ctx
+                    .error(p, format!("board `{}` needs {missing}", b.name));
+                None
+            }
+        };
+        Some(Board {
+            name: b.name,
+            thing_name: b.thing_name,
+            platform: b.platform.unwrap_or_else(|| "pic32mz".into()),
+            parts: parts?,
+            profile: profile?,
+            timeouts: timeouts?,
+            flash_retries: b.flash_retries.unwrap_or(retries),
+        })
+    }
+
+    fn flasher(&mut self, p: &YamlPath, f: RawFlasher) -> Option<FlashConfig> {
+        match f {
+            RawFlasher::Command(c) => self
+                .command_flasher(&p.key("command"), c)
+                .map(FlashConfig::Command),
+            RawFlasher::ProbeRs(pr) => {
+                let pp = p.key("probe-rs");
+                let mut ok = true;
+                if let Err(e) = check_probe_rs_chip(&pr.chip)
+                    .and_then(|_| self.chip_check.map_or(Ok(()), |c| c(&pr.chip)))
+                {
+                    self.ctx.error(&pp.key("chip"), e);
+                    ok = false;
+                }
+                let probe = pr.probe.as_deref().and_then(|s| {
+                    UsbId::parse(s)
+                        .map_err(|e| {
+                            self.ctx.error(&pp.key("probe"), e);
+                            ok = false;
+                        })
+                        .ok()
+                });
+                if pr.format == Some(ProbeRsFormat::Bin) && pr.base.is_none() {
+                    self.ctx.error(
+                        &pp.key("format"),
+                        "format `bin` needs `base: ADDRESS` (where the image goes in flash)",
+                    );
+                    ok = false;
+                }
+                ok.then_some(FlashConfig::ProbeRs(ProbeRsFlasher {
+                    chip: pr.chip,
+                    probe,
+                    format: pr.format,
+                    base: pr.base,
+                    verify: pr.verify,
+                }))
+            }
+        }
+    }
+
+    fn command_flasher(&mut self, p: &YamlPath, c: RawCommandFlasher) -> Option<CommandFlasher> {
+        let tool = c
+            .tool
+            .clone()
+            .or_else(|| (c.preset == Some(FlashPreset::Ipecmd)).then(|| "PKOB".to_string()));
+        let (program, args) = match (c.preset, c.program.clone()) {
+            (None, None) => {
+                self.ctx.error(p, "a command flasher needs `program` (and `args`), or a `preset`: ipecmd | pic32prog | jlink | openocd");
+                return None;
+            }
+            (preset, program) => {
+                let (dp, da) = preset.map(preset_command).unwrap_or(("", vec![]));
+                let program = program.unwrap_or_else(|| dp.to_string());
+                let mut args = c.args.clone().unwrap_or(da);
+                if c.args.is_none() && c.serial.is_some() {
+                    args.extend(preset.map(serial_args).unwrap_or_default());
+                }
+                (program, args)
+            }
+        };
+        let mut ok = true;
+        for (i, a) in args.iter().enumerate() {
+            let ap = if c.args.is_some() {
+                p.key("args").idx(i)
+            } else {
+                p.key("preset")
+            };
+            for name in placeholders(a) {
+                let value = match name.as_str() {
+                    "image" | "script" => Some(String::new()),
+                    "part" => c.part.clone(),
+                    "tool" => tool.clone(),
+                    "serial" => c.serial.clone(),
+                    _ => {
+                        self.ctx.error(
+                            &ap,
+                            format!(
+                                "unknown placeholder `{{{name}}}` in `{a}` (known: {})",
+                                PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+                            ),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                };
+                if value.is_none() {
+                    self.ctx.error(
+                        &ap,
+                        format!("`{a}` uses `{{{name}}}` but the flasher sets no `{name}`"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if !args
+            .iter()
+            .any(|a| a.contains("{image}") || a.contains("{script}"))
+        {
+            self.ctx.error(p, "the flasher's arguments never mention `{image}`: the tool would not know which file to program");
+            ok = false;
+        }
+        let timeout = c
+            .timeout
+            .as_deref()
+            .map_or(Some(DEFAULT_FLASH), |s| self.duration(&p.key("timeout"), s));
+        ok &= timeout.is_some();
+        ok.then(|| CommandFlasher {
+            preset: c.preset,
+            program,
+            args,
+            part: c.part,
+            tool,
+            serial: c.serial,
+            timeout: timeout.unwrap_or(DEFAULT_FLASH),
+            retries: c.retries.unwrap_or(DEFAULT_FLASH_RETRIES),
+        })
+    }
+
+    fn console(&mut self, p: &YamlPath, c: RawConsole) -> Option<ConsoleConfig> {
+        let RawConsole::Serial(s) = c;
+        let sp = p.key("serial");
+        let port = match (s.port, s.usb) {
+            (Some(port), None) => Some(SerialPortRef::Path(PathBuf::from(port))),
+            (None, Some(usb)) => UsbId::parse(&usb)
+                .map(SerialPortRef::Usb)
+                .map_err(|e| self.ctx.error(&sp.key("usb"), e))
+                .ok(),
+            (Some(_), Some(_)) => {
+                self.ctx
+                    .error(&sp, "a serial console takes `port` or `usb`, not both");
+                None
+            }
+            (None, None) => {
+                self.ctx.error(
+                    &sp,
+                    "a serial console needs `port: /dev/...` or `usb: VID:PID[:SERIAL]`",
+                );
+                None
+            }
+        };
+        let data_bits = s.data_bits.unwrap_or(8);
+        if !(5..=8).contains(&data_bits) {
+            self.ctx.error(
+                &sp.key("data_bits"),
+                format!("data_bits {data_bits}: a serial port has 5, 6, 7 or 8 data bits"),
+            );
+        }
+        let stop_bits = s.stop_bits.unwrap_or(1);
+        if !(1..=2).contains(&stop_bits) {
+            self.ctx.error(
+                &sp.key("stop_bits"),
+                format!("stop_bits {stop_bits}: write 1 or 2"),
+            );
+        }
+        let bits_ok = (5..=8).contains(&data_bits) && (1..=2).contains(&stop_bits);
+        Some(ConsoleConfig::Serial(SerialConsole {
+            port: port?,
+            baud: s.baud.unwrap_or(115_200),
+            data_bits,
+            parity: s.parity.unwrap_or(Parity::None),
+            stop_bits,
+        }))
+        .filter(|_| bits_ok)
+    }
+
+    fn power(&mut self, p: &YamlPath, pw: RawPower) -> Option<PowerConfig> {
+        let c = match pw {
+            RawPower::Probe(_) => return Some(PowerConfig::Probe),
+            RawPower::Command(c) => c,
+        };
+        let cp = p.key("command");
+        let (on, off) = match c.preset {
+            Some(PowerPreset::Uhubctl) => match (&c.hub, c.port) {
+                (Some(hub), Some(port)) => (
+                    format!("uhubctl -l {hub} -p {port} -a on"),
+                    format!("uhubctl -l {hub} -p {port} -a off"),
+                ),
+                _ => {
+                    self.ctx.error(
+                        &cp,
+                        "preset uhubctl needs `hub` (e.g. \"1-1\") and `port` (e.g. 2)",
+                    );
+                    return None;
+                }
+            },
+            Some(PowerPreset::Usbrelay) => match &c.relay {
+                Some(relay) => (format!("usbrelay {relay}=1"), format!("usbrelay {relay}=0")),
+                None => {
+                    self.ctx
+                        .error(&cp, "preset usbrelay needs `relay` (e.g. R1_1)");
+                    return None;
+                }
+            },
+            None => {
+                if c.hub.is_some() || c.port.is_some() || c.relay.is_some() {
+                    self.ctx.error(
+                        &cp,
+                        "`hub`, `port` and `relay` go with `preset: uhubctl` or `preset: usbrelay`",
+                    );
+                }
+                (String::new(), String::new())
+            }
+        };
+        // Explicit command lines win over a preset's.
+        let on = c.on.clone().unwrap_or(on);
+        let off = c.off.clone().unwrap_or(off);
+        if on.is_empty() || off.is_empty() {
+            self.ctx.error(&cp, "command power needs `on` and `off` command lines, or a `preset`: uhubctl | usbrelay");
+            return None;
+        }
+        let timeout = match c.timeout.as_deref() {
+            Some(s) => self.duration(&cp.key("timeout"), s)?,
+            None => DEFAULT_POWER_TIMEOUT,
+        };
+        Some(PowerConfig::Command(CommandPower {
+            preset: c.preset,
+            on,
+            off,
+            timeout,
+        }))
+    }
+
+    fn duration(&mut self, p: &YamlPath, s: &str) -> Option<Duration> {
+        values::parse_duration(s)
+            .map_err(|e| self.ctx.error(p, e))
+            .ok()
+    }
+}
+
+fn preset_command(preset: FlashPreset) -> (&'static str, Vec<String>) {
+    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match preset {
+        FlashPreset::Ipecmd => (
+            "ipecmd.sh",
+            v(&["-TP{tool}", "-P{part}", "-F{image}", "-M", "-OL"]),
+        ),
+        FlashPreset::Pic32prog => ("pic32prog", v(&["{image}"])),
+        FlashPreset::Jlink => (
+            "JLinkExe",
+            v(&[
+                "-device",
+                "{part}",
+                "-if",
+                "SWD",
+                "-speed",
+                "4000",
+                "-autoconnect",
+                "1",
+                "-CommanderScript",
+                "{script}",
+            ]),
+        ),
+        FlashPreset::Openocd => (
+            "openocd",
+            v(&[
+                "-f",
+                "interface/{tool}.cfg",
+                "-f",
+                "target/{part}.cfg",
+                "-c",
+                "program {image} verify reset exit",
+            ]),
+        ),
+    }
+}
+
+/// Arguments that select one of several programmers by serial number.
+fn serial_args(preset: FlashPreset) -> Vec<String> {
+    match preset {
+        FlashPreset::Ipecmd => vec!["-TS{serial}".into()],
+        FlashPreset::Pic32prog => vec!["-d".into(), "{serial}".into()],
+        FlashPreset::Jlink => vec!["-USB".into(), "{serial}".into()],
+        FlashPreset::Openocd => vec!["-c".into(), "adapter serial {serial}".into()],
+    }
+}
+
+/// Names inside `{…}` in an argument.
+fn placeholders(arg: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = arg;
+    while let Some(start) = rest.find('{') {
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
+        out.push(rest[start + 1..start + len].to_string());
+        rest = &rest[start + len + 1..];
+    }
+    out
+}
+
+/// Relative paths in a rig start at the repository root: the rig directory's parent.
+pub fn repo_root(rig_file: &Path) -> PathBuf {
+    let dir = rig_file.parent().unwrap_or(Path::new(""));
+    match dir.parent() {
+        Some(root) if !dir.as_os_str().is_empty() => root.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}

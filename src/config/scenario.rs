@@ -1,0 +1,267 @@
+//! The resolved scenario: what the runner executes. Roles are names declared in
+//! `boards:` (`all` already expanded), regexes compiled, durations parsed,
+//! percentages as fractions 0..=1. Built only by `config::load_scenarios`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use regex::Regex;
+
+pub use super::scenario_raw::{Capability, ImageFault};
+
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Equals the file stem; the stable identifier.
+    pub name: String,
+    pub file: PathBuf,
+    pub summary: String,
+    pub tags: Vec<String>,
+    /// In declaration order; binding follows it.
+    pub roles: Vec<Role>,
+    pub needs: Vec<Capability>,
+    /// Fixture flashed before the steps; `None` = the rig's `defaults.baseline`.
+    pub baseline: Option<String>,
+    pub timeout: Option<Duration>,
+    pub steps: Vec<Step>,
+    /// Line of each step in `file`, for messages (`steps[i]` is at `step_lines[i]`).
+    pub step_lines: Vec<usize>,
+    /// Top-level `never:` guards: hold from the first step to the end.
+    pub never: Vec<Guard>,
+    pub recovery: Recovery,
+}
+
+impl Scenario {
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles.iter().find(|r| r.name == name)
+    }
+
+    pub fn role_names(&self) -> Vec<String> {
+        self.roles.iter().map(|r| r.name.clone()).collect()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Role {
+    pub name: String,
+    /// The bound board must have this thing name.
+    pub thing_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Overrides every board's `timeouts.recovery` when set.
+    pub within: Option<Duration>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Step {
+    Flash {
+        roles: Vec<String>,
+        image: String,
+    },
+    Expect(Expect),
+    Job(JobStep),
+    Cancel {
+        job: String,
+        force: bool,
+    },
+    /// Re-run the FAILED/TIMED_OUT executions of `job` (of these roles only, if given).
+    Retry {
+        job: String,
+        roles: Option<Vec<String>>,
+    },
+    Reset {
+        roles: Vec<String>,
+    },
+    PowerCycle {
+        roles: Vec<String>,
+        off_for: Duration,
+    },
+    PowerCut(PowerCut),
+    /// A second client connects with the board's client id (the broker drops the first).
+    Kick {
+        role: String,
+    },
+    /// Replaces the faults on a board's traffic (an empty list clears them).
+    Link(Link),
+    BrokerRestart {
+        down_for: Duration,
+    },
+    Wait(Duration),
+    /// Guards that hold from this step to the end of the scenario.
+    Never(Vec<Guard>),
+}
+
+impl Step {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Flash { .. } => "flash",
+            Step::Expect(_) => "expect",
+            Step::Job(_) => "job",
+            Step::Cancel { .. } => "cancel",
+            Step::Retry { .. } => "retry",
+            Step::Reset { .. } => "reset",
+            Step::PowerCycle { .. } => "power_cycle",
+            Step::PowerCut(_) => "power_cut",
+            Step::Kick { .. } => "kick",
+            Step::Link(_) => "link",
+            Step::BrokerRestart { .. } => "broker_restart",
+            Step::Wait(_) => "wait",
+            Step::Never(_) => "never",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Expect {
+    pub roles: Vec<String>,
+    pub check: Check,
+    /// The deadline; for [`Check::NotConsole`], the window during which the line must not appear.
+    pub within: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub enum Check {
+    /// A console line matches (`console_literal` is compiled as an escaped regex).
+    Console {
+        regex: Regex,
+        capture: bool,
+    },
+    /// Lines matching each regex, in this order.
+    Sequence(Vec<Regex>),
+    /// No console line matches during the window.
+    NotConsole(Regex),
+    /// The board's execution of `job` (latest when `None`) reaches `status`.
+    Job {
+        job: Option<String>,
+        status: JobStatus,
+        reason: Option<Regex>,
+    },
+    /// The running version, via the board's `profile.version` regex.
+    Version(String),
+    Online(bool),
+    /// Download progress of `job` (latest when `None`), as a fraction 0..=1.
+    Progress {
+        job: Option<String>,
+        at_least: f64,
+    },
+}
+
+/// AWS IoT job execution statuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    Queued,
+    InProgress,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Rejected,
+    Removed,
+    Canceled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 8] = [
+        JobStatus::Queued,
+        JobStatus::InProgress,
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+        JobStatus::TimedOut,
+        JobStatus::Rejected,
+        JobStatus::Removed,
+        JobStatus::Canceled,
+    ];
+
+    /// As the Jobs API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "QUEUED",
+            JobStatus::InProgress => "IN_PROGRESS",
+            JobStatus::Succeeded => "SUCCEEDED",
+            JobStatus::Failed => "FAILED",
+            JobStatus::TimedOut => "TIMED_OUT",
+            JobStatus::Rejected => "REJECTED",
+            JobStatus::Removed => "REMOVED",
+            JobStatus::Canceled => "CANCELED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct JobStep {
+    pub id: String,
+    /// Fixture name.
+    pub image: String,
+    pub targets: Vec<String>,
+    pub faults: Vec<ImageFault>,
+    pub block_size: Option<u32>,
+    pub step_timeout: Option<Duration>,
+}
+
+#[derive(Clone, Debug)]
+pub struct PowerCut {
+    pub role: String,
+    pub at: CutAt,
+    /// How long the board stays unpowered (default 1s).
+    pub off_for: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub enum CutAt {
+    Now,
+    /// When the download of `job` (latest when `None`) reaches this fraction.
+    Progress {
+        job: Option<String>,
+        fraction: f64,
+    },
+    /// When a console line matches.
+    Console(Regex),
+}
+
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub role: String,
+    pub faults: Vec<LinkFault>,
+    pub seed: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LinkFault {
+    Drop {
+        topic: String,
+        probability: f64,
+    },
+    Duplicate {
+        topic: String,
+        probability: f64,
+    },
+    Corrupt {
+        topic: String,
+        probability: f64,
+    },
+    Delay {
+        topic: String,
+        by: Duration,
+        jitter: Duration,
+    },
+    /// Hold all of the board's traffic for this long.
+    Stall {
+        duration: Duration,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Guard {
+    pub roles: Vec<String>,
+    pub console: Regex,
+}

@@ -1,0 +1,664 @@
+//! Raw scenario → resolved [`Scenario`], reporting every problem with its position.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::locate::{deserialize_at, locate_nearest, Ctx, SourceFile, YamlPath};
+use super::scenario::*;
+use super::scenario_raw::*;
+use super::values::{self, Targets};
+use super::Diagnostics;
+
+const DEFAULT_OFF_FOR: Duration = Duration::from_secs(1);
+const DEFAULT_BROKER_DOWN: Duration = Duration::from_secs(2);
+
+/// Checks that a fixture named in a scenario exists (and parses, where known).
+pub type FixtureCheck<'a> = &'a dyn Fn(&str) -> Result<(), String>;
+
+/// Parses and resolves one scenario file. Every problem goes to `diags`; the
+/// scenario is returned only if the file had no error.
+pub fn load_file(
+    file: &SourceFile,
+    fixtures: Option<FixtureCheck<'_>>,
+    diags: &mut Diagnostics,
+) -> Option<Scenario> {
+    let before = diags.errors().count();
+    let mut ctx = Ctx { file, diags };
+    let scenario = parse_and_resolve(&mut ctx, fixtures);
+    (diags.errors().count() == before)
+        .then_some(scenario)
+        .flatten()
+}
+
+fn parse_and_resolve(ctx: &mut Ctx<'_>, fixtures: Option<FixtureCheck<'_>>) -> Option<Scenario> {
+    let text = &ctx.file.text;
+    // Syntax first: with broken YAML, nothing else can be said.
+    if let Err(e) = yaml_serde::from_str::<yaml_serde::Value>(text) {
+        ctx.yaml_error(&e);
+        return None;
+    }
+    // The top level with steps left as values, then each step on its own, so an
+    // error in one step does not hide the errors in the others.
+    let top = match super::locate::from_str::<RawScenario<yaml_serde::Value>>(text) {
+        Ok(top) => Some(top),
+        Err(e) => {
+            ctx.yaml_error(&e);
+            None
+        }
+    };
+    let steps_path = YamlPath::root().key("steps");
+    let count = yaml_serde::from_str::<yaml_serde::Value>(text)
+        .ok()
+        .and_then(|v| v.get("steps").and_then(|s| s.as_sequence()).map(Vec::len))
+        .unwrap_or(0);
+    let mut steps = Vec::with_capacity(count);
+    for i in 0..count {
+        match deserialize_at::<RawStep>(text, &steps_path.idx(i)) {
+            Ok(step) => steps.push(step),
+            Err(e) => {
+                ctx.yaml_error(&e);
+                steps.push(None);
+            }
+        }
+    }
+    let top = top?;
+    let mut r = Resolver {
+        ctx,
+        roles: Vec::new(),
+        jobs: BTreeSet::new(),
+        fixtures,
+    };
+    Some(r.scenario(top, steps))
+}
+
+struct Resolver<'c, 'f, 'x> {
+    ctx: &'c mut Ctx<'f>,
+    roles: Vec<String>,
+    /// Job ids defined by the `job` steps seen so far.
+    jobs: BTreeSet<String>,
+    fixtures: Option<FixtureCheck<'x>>,
+}
+
+impl Resolver<'_, '_, '_> {
+    fn scenario(
+        &mut self,
+        raw: RawScenario<yaml_serde::Value>,
+        steps: Vec<Option<RawStep>>,
+    ) -> Scenario {
+        let root = YamlPath::root();
+        let file = self.ctx.file.path.clone();
+        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
+        if stem.as_deref() != Some(raw.name.as_str()) {
+            self.ctx.error(
+                &root.key("name"),
+                format!(
+                    "scenario name `{}` differs from the file name `{}`: a scenario's name is its file stem (rename one of them)",
+                    raw.name,
+                    file.file_name().map(|s| s.to_string_lossy()).unwrap_or_default()
+                ),
+            );
+        }
+        let roles = self.roles(&raw.boards);
+        let timeout = self.opt_duration(&root.key("timeout"), raw.timeout.as_deref());
+        if let Some(b) = &raw.baseline {
+            self.fixture(&root.key("baseline"), b);
+        }
+        let never = raw
+            .never
+            .map(|g| self.guards(&root.key("never"), g.into_vec()))
+            .unwrap_or_default();
+        let recovery = Recovery {
+            within: raw.recovery.and_then(|r| {
+                self.opt_duration(&root.key("recovery").key("within"), r.within.as_deref())
+            }),
+        };
+        let steps_path = root.key("steps");
+        let mut out = Vec::new();
+        let mut lines = Vec::new();
+        for (i, step) in steps.into_iter().enumerate() {
+            let path = steps_path.idx(i);
+            let Some(step) = step else {
+                // Unparseable step: still learn a job id it defines, to avoid false "dangling" errors.
+                if let Ok(Some(id)) =
+                    deserialize_at::<String>(&self.ctx.file.text, &path.key("job").key("id"))
+                {
+                    self.jobs.insert(id);
+                }
+                continue;
+            };
+            let kind = step.kind();
+            let resolved = self.step(&path.key(kind), step);
+            lines.push(locate_nearest(&self.ctx.file.text, &path).0);
+            out.push(resolved);
+        }
+        Scenario {
+            name: raw.name,
+            file,
+            summary: raw.summary,
+            tags: raw.tags,
+            roles,
+            needs: raw.needs,
+            baseline: raw.baseline,
+            timeout,
+            steps: out,
+            step_lines: lines,
+            never,
+            recovery,
+        }
+    }
+
+    fn roles(&mut self, boards: &yaml_serde::Mapping) -> Vec<Role> {
+        let path = YamlPath::root().key("boards");
+        if boards.is_empty() {
+            self.ctx.error(
+                &path,
+                "a scenario needs at least one board role, e.g. `boards: { thing1: {} }`",
+            );
+        }
+        let mut roles = Vec::new();
+        for (key, _) in boards {
+            let Some(name) = key.as_str() else {
+                self.ctx
+                    .error(&path, format!("role names are strings, found {key:?}"));
+                continue;
+            };
+            let rp = path.key(name);
+            if name == "all" {
+                self.ctx.error(
+                    &rp,
+                    "`all` is reserved (it means every role); choose another role name",
+                );
+                continue;
+            }
+            let req = match deserialize_at::<Option<RawRoleReq>>(&self.ctx.file.text, &rp) {
+                Ok(r) => r.flatten().unwrap_or_default(),
+                Err(e) => {
+                    self.ctx.yaml_error(&e);
+                    RawRoleReq::default()
+                }
+            };
+            self.roles.push(name.to_string());
+            roles.push(Role {
+                name: name.to_string(),
+                thing_name: req.thing_name,
+            });
+        }
+        roles
+    }
+
+    fn step(&mut self, p: &YamlPath, step: RawStep) -> Step {
+        match step {
+            RawStep::Flash(f) => {
+                self.fixture(&p.key("image"), &f.image);
+                Step::Flash {
+                    roles: self.targets(&p.key("boards"), &f.boards),
+                    image: f.image,
+                }
+            }
+            RawStep::Expect(e) => Step::Expect(self.expect(p, e)),
+            RawStep::Job(j) => Step::Job(self.job(p, j)),
+            RawStep::Cancel(c) => {
+                self.job_ref(&p.key("job"), &c.job);
+                Step::Cancel {
+                    job: c.job,
+                    force: c.force,
+                }
+            }
+            RawStep::Retry(r) => {
+                self.job_ref(&p.key("job"), &r.job);
+                Step::Retry {
+                    roles: r.boards.as_ref().map(|t| self.targets(&p.key("boards"), t)),
+                    job: r.job,
+                }
+            }
+            RawStep::Reset(b) => Step::Reset {
+                roles: self.targets(&p.key("boards"), &b.boards),
+            },
+            RawStep::PowerCycle(c) => Step::PowerCycle {
+                roles: self.targets(&p.key("boards"), &c.boards),
+                off_for: self
+                    .opt_duration(&p.key("off_for"), c.off_for.as_deref())
+                    .unwrap_or(DEFAULT_OFF_FOR),
+            },
+            RawStep::PowerCut(c) => Step::PowerCut(self.power_cut(p, c)),
+            RawStep::Kick(k) => Step::Kick {
+                role: self.role(&p.key("board"), &k.board),
+            },
+            RawStep::Link(l) => Step::Link(self.link(p, l)),
+            RawStep::BrokerRestart(b) => Step::BrokerRestart {
+                down_for: self
+                    .opt_duration(&p.key("down_for"), b.down_for.as_deref())
+                    .unwrap_or(DEFAULT_BROKER_DOWN),
+            },
+            RawStep::Wait(w) => Step::Wait(self.duration(p, &w).unwrap_or_default()),
+            RawStep::Never(g) => Step::Never(self.guards(p, g.into_vec())),
+        }
+    }
+
+    fn job(&mut self, p: &YamlPath, j: RawJob) -> JobStep {
+        if !self.jobs.insert(j.id.clone()) {
+            self.ctx.error(
+                &p.key("id"),
+                format!("job id `{}` is already used by an earlier `job` step; job ids are unique within a scenario", j.id),
+            );
+        }
+        self.fixture(&p.key("image"), &j.image);
+        if j.block_size == Some(0) {
+            self.ctx
+                .error(&p.key("block_size"), "block_size must be at least 1 byte");
+        }
+        JobStep {
+            targets: self.targets(&p.key("targets"), &j.targets),
+            step_timeout: self.opt_duration(&p.key("step_timeout"), j.step_timeout.as_deref()),
+            id: j.id,
+            image: j.image,
+            faults: j.faults,
+            block_size: j.block_size,
+        }
+    }
+
+    fn power_cut(&mut self, p: &YamlPath, c: RawPowerCut) -> PowerCut {
+        let role = self.role(&p.key("board"), &c.board);
+        if c.of.is_some() && c.job.is_some() {
+            self.ctx
+                .error(&p.key("job"), "name the job once: `of: JOB_ID`");
+        }
+        let (job_path, job) = match (&c.of, &c.job) {
+            (Some(id), _) => (p.key("of"), Some(id.clone())),
+            (None, id) => (p.key("job"), id.clone()),
+        };
+        if let Some(id) = &job {
+            self.job_ref(&job_path, id);
+        }
+        let at = match (&c.at_progress, &c.at_console) {
+            (Some(_), Some(_)) => {
+                self.ctx
+                    .error(p, "power_cut takes `at_progress` or `at_console`, not both");
+                CutAt::Now
+            }
+            (Some(pc), None) => CutAt::Progress {
+                job: job.clone(),
+                fraction: self.percent(&p.key("at_progress"), pc).unwrap_or(0.0),
+            },
+            (None, Some(re)) => self
+                .regex(&p.key("at_console"), re)
+                .map(CutAt::Console)
+                .unwrap_or(CutAt::Now),
+            (None, None) => {
+                if c.job.is_some() {
+                    self.ctx
+                        .error(&p.key("job"), "`job` only applies with `at_progress`");
+                }
+                CutAt::Now
+            }
+        };
+        PowerCut {
+            role,
+            at,
+            off_for: self
+                .opt_duration(&p.key("off_for"), c.off_for.as_deref())
+                .unwrap_or(DEFAULT_OFF_FOR),
+        }
+    }
+
+    fn link(&mut self, p: &YamlPath, l: RawLink) -> Link {
+        let role = self.role(&p.key("board"), &l.board);
+        let mut faults = Vec::new();
+        for (i, f) in l.faults.into_iter().enumerate() {
+            let fp = p.key("faults").idx(i);
+            let fault = match f {
+                RawLinkFault::Drop(m) => self
+                    .message_fault(&fp.key("drop"), m)
+                    .map(|(topic, probability)| LinkFault::Drop { topic, probability }),
+                RawLinkFault::Duplicate(m) => self
+                    .message_fault(&fp.key("duplicate"), m)
+                    .map(|(topic, probability)| LinkFault::Duplicate { topic, probability }),
+                RawLinkFault::Corrupt(m) => self
+                    .message_fault(&fp.key("corrupt"), m)
+                    .map(|(topic, probability)| LinkFault::Corrupt { topic, probability }),
+                RawLinkFault::Delay(d) => {
+                    let dp = fp.key("delay");
+                    let topic = self.topic(&dp.key("topic"), d.topic);
+                    let by = self.duration(&dp.key("by"), &d.by);
+                    let jitter = self.opt_duration(&dp.key("jitter"), d.jitter.as_deref());
+                    by.map(|by| LinkFault::Delay {
+                        topic,
+                        by,
+                        jitter: jitter.unwrap_or_default(),
+                    })
+                }
+                RawLinkFault::Stall(s) => self
+                    .duration(&fp.key("stall").key("for"), &s.for_)
+                    .map(|duration| LinkFault::Stall { duration }),
+            };
+            faults.extend(fault);
+        }
+        Link {
+            role,
+            faults,
+            seed: l.seed,
+        }
+    }
+
+    fn message_fault(&mut self, p: &YamlPath, m: RawMessageFault) -> Option<(String, f64)> {
+        let topic = self.topic(&p.key("topic"), m.topic);
+        match values::check_probability(m.probability) {
+            Ok(prob) => Some((topic, prob)),
+            Err(e) => {
+                self.ctx.error(&p.key("probability"), e);
+                None
+            }
+        }
+    }
+
+    fn topic(&mut self, p: &YamlPath, topic: Option<String>) -> String {
+        let topic = topic.unwrap_or_else(|| "#".to_string());
+        if let Err(e) = values::check_topic_filter(&topic) {
+            self.ctx.error(p, e);
+        }
+        topic
+    }
+
+    fn expect(&mut self, p: &YamlPath, e: RawExpect) -> Expect {
+        let roles = match (&e.board, &e.boards) {
+            (Some(b), None) => vec![self.role(&p.key("board"), b)],
+            (None, Some(t)) => self.targets(&p.key("boards"), t),
+            (Some(_), Some(_)) => {
+                self.ctx
+                    .error(p, "expect takes `board` or `boards`, not both");
+                Vec::new()
+            }
+            (None, None) => {
+                self.ctx.error(
+                    p,
+                    "expect needs `board: ROLE` or `boards: all | ROLE | [ROLES]`",
+                );
+                Vec::new()
+            }
+        };
+        let check = self.check(p, &e);
+        let window = if matches!(check, Some(Check::NotConsole(_))) {
+            if e.within.is_some() {
+                self.ctx.error(
+                    &p.key("within"),
+                    "`not_console` takes a window `for: DURATION`, not `within`",
+                );
+            }
+            match &e.for_ {
+                Some(f) => self.duration(&p.key("for"), f),
+                None if e.within.is_some() => None,
+                None => {
+                    self.ctx.error(p, "`not_console` needs `for: DURATION`, the window during which the line must not appear");
+                    None
+                }
+            }
+        } else {
+            if e.for_.is_some() {
+                self.ctx.error(
+                    &p.key("for"),
+                    "`for` only applies to `not_console`; use `within: DURATION`",
+                );
+            }
+            match &e.within {
+                Some(w) => self.duration(&p.key("within"), w),
+                None => {
+                    self.ctx
+                        .error(p, "expect needs a deadline `within: DURATION`");
+                    None
+                }
+            }
+        };
+        Expect {
+            roles,
+            check: check.unwrap_or(Check::Online(true)),
+            within: window.unwrap_or_default(),
+        }
+    }
+
+    /// Exactly one check per expectation; its modifiers must belong to it.
+    fn check(&mut self, p: &YamlPath, e: &RawExpect) -> Option<Check> {
+        let progress_mode = e.progress.is_some();
+        let mut kinds: Vec<&str> = Vec::new();
+        let present = [
+            ("console", e.console.is_some()),
+            ("console_literal", e.console_literal.is_some()),
+            ("sequence", e.sequence.is_some()),
+            ("not_console", e.not_console.is_some()),
+            ("job", e.job_field.is_some() && !progress_mode),
+            ("version", e.version.is_some()),
+            ("online", e.online.is_some()),
+            ("progress", progress_mode),
+        ];
+        for (k, on) in present {
+            if on {
+                kinds.push(k);
+            }
+        }
+        if kinds.len() != 1 {
+            let msg = if kinds.is_empty() {
+                "expect needs one check: console, console_literal, sequence, not_console, job, version, online or progress".to_string()
+            } else {
+                format!(
+                    "expect takes one check, found {}: split it into several expect steps",
+                    kinds.join(", ")
+                )
+            };
+            self.ctx.error(p, msg);
+            return None;
+        }
+        let kind = kinds[0];
+        if e.capture && kind != "console" {
+            self.ctx
+                .error(&p.key("capture"), "`capture` only applies to `console`");
+        }
+        if e.of.is_some() && kind != "job" && kind != "progress" {
+            self.ctx.error(
+                &p.key("of"),
+                "`of: JOB_ID` only applies to a job status or progress check",
+            );
+        }
+        if e.reason.is_some() && kind != "job" {
+            self.ctx.error(
+                &p.key("reason"),
+                "`reason` only applies to a job status check (`job: FAILED`)",
+            );
+        }
+        match kind {
+            "console" => {
+                let regex = self.regex(&p.key("console"), e.console.as_deref()?)?;
+                Some(Check::Console {
+                    regex,
+                    capture: e.capture,
+                })
+            }
+            "console_literal" => {
+                let lit = e.console_literal.as_deref()?;
+                Some(Check::Console {
+                    regex: Regex::new(&regex::escape(lit)).ok()?,
+                    capture: false,
+                })
+            }
+            "not_console" => self
+                .regex(&p.key("not_console"), e.not_console.as_deref()?)
+                .map(Check::NotConsole),
+            "sequence" => {
+                let seq = e.sequence.as_ref()?;
+                if seq.is_empty() {
+                    self.ctx
+                        .error(&p.key("sequence"), "sequence needs at least one regex");
+                }
+                let res: Vec<Option<Regex>> = seq
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| self.regex(&p.key("sequence").idx(i), s))
+                    .collect();
+                res.into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(Check::Sequence)
+            }
+            "job" => {
+                let status_text = e.job_field.as_deref()?;
+                let Some(status) = JobStatus::parse(status_text) else {
+                    let all: Vec<&str> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
+                    self.ctx.error(
+                        &p.key("job"),
+                        format!("`{status_text}` is not a job execution status (expected one of {}); name the job with `of: JOB_ID`", all.join(", ")),
+                    );
+                    return None;
+                };
+                let reason = match &e.reason {
+                    Some(r) => Some(self.regex(&p.key("reason"), r)?),
+                    None => None,
+                };
+                if let Some(id) = &e.of {
+                    self.job_ref(&p.key("of"), id);
+                }
+                Some(Check::Job {
+                    job: e.of.clone(),
+                    status,
+                    reason,
+                })
+            }
+            "version" => Some(Check::Version(e.version.clone()?)),
+            "online" => Some(Check::Online(e.online?)),
+            "progress" => {
+                let job = match (&e.of, &e.job_field) {
+                    (Some(_), Some(_)) => {
+                        self.ctx
+                            .error(&p.key("job"), "name the job once: `of: JOB_ID`");
+                        None
+                    }
+                    (Some(id), None) => Some((p.key("of"), id.clone())),
+                    (None, Some(id)) => Some((p.key("job"), id.clone())),
+                    (None, None) => None,
+                };
+                if let Some((jp, id)) = &job {
+                    self.job_ref(jp, id);
+                }
+                let at_least = self.percent(&p.key("progress"), e.progress.as_deref()?)?;
+                Some(Check::Progress {
+                    job: job.map(|(_, id)| id),
+                    at_least,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn guards(&mut self, p: &YamlPath, raw: Vec<RawGuard>) -> Vec<Guard> {
+        // A single guard (a map) has no index in its path.
+        let single =
+            raw.len() == 1 && super::locate::locate(&self.ctx.file.text, &p.idx(0)).is_none();
+        let mut out = Vec::new();
+        for (i, g) in raw.into_iter().enumerate() {
+            let gp = if single { p.clone() } else { p.idx(i) };
+            let roles = match (&g.board, &g.boards) {
+                (Some(b), None) => vec![self.role(&gp.key("board"), b)],
+                (None, Some(t)) => self.targets(&gp.key("boards"), t),
+                (Some(_), Some(_)) => {
+                    self.ctx
+                        .error(&gp, "a guard takes `board` or `boards`, not both");
+                    continue;
+                }
+                (None, None) => self.roles.clone(),
+            };
+            if let Some(console) = self.regex(&gp.key("console"), &g.console) {
+                out.push(Guard { roles, console });
+            }
+        }
+        out
+    }
+
+    fn targets(&mut self, p: &YamlPath, t: &Targets) -> Vec<String> {
+        match t {
+            Targets::All => self.roles.clone(),
+            Targets::Roles(roles) => {
+                if roles.is_empty() {
+                    self.ctx
+                        .error(p, "no roles named; write `all`, a role, or a list of roles");
+                }
+                let single = roles.len() == 1
+                    && super::locate::locate(&self.ctx.file.text, &p.idx(0)).is_none();
+                roles
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        let rp = if single { p.clone() } else { p.idx(i) };
+                        self.role(&rp, r)
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn role(&mut self, p: &YamlPath, role: &str) -> String {
+        if !self.roles.iter().any(|r| r == role) {
+            let hint = if role == "all" {
+                "; `board` names one role: use `boards: all` where the step takes several"
+                    .to_string()
+            } else {
+                format!(" (declared: {})", self.roles.join(", "))
+            };
+            self.ctx.error(
+                p,
+                format!("role `{role}` is not declared in `boards:`{hint}"),
+            );
+        }
+        role.to_string()
+    }
+
+    fn job_ref(&mut self, p: &YamlPath, job: &str) {
+        if !self.jobs.contains(job) {
+            self.ctx.error(
+                p,
+                format!("job `{job}` is not defined by an earlier `job` step (a `job: {{ id: {job}, ... }}` step must come first)"),
+            );
+        }
+    }
+
+    fn fixture(&mut self, p: &YamlPath, name: &str) {
+        if let Some(check) = self.fixtures {
+            if let Err(e) = check(name) {
+                self.ctx.error(p, e);
+            }
+        }
+    }
+
+    fn duration(&mut self, p: &YamlPath, s: &str) -> Option<Duration> {
+        values::parse_duration(s)
+            .map_err(|e| self.ctx.error(p, e))
+            .ok()
+    }
+
+    fn opt_duration(&mut self, p: &YamlPath, s: Option<&str>) -> Option<Duration> {
+        s.and_then(|s| self.duration(p, s))
+    }
+
+    fn percent(&mut self, p: &YamlPath, s: &str) -> Option<f64> {
+        values::parse_percent(s)
+            .map_err(|e| self.ctx.error(p, e))
+            .ok()
+    }
+
+    fn regex(&mut self, p: &YamlPath, s: &str) -> Option<Regex> {
+        values::compile_regex(s)
+            .map_err(|e| self.ctx.error(p, e))
+            .ok()
+    }
+}
+
+/// The standard fixture check: `DIR/NAME.yaml` must exist.
+pub fn fixture_file_exists(dir: &Path, name: &str) -> Result<(), String> {
+    let file = dir.join(format!("{name}.yaml"));
+    if file.is_file() {
+        Ok(())
+    } else {
+        Err(format!(
+            "firmware fixture `{name}` not found: no file {}",
+            file.display()
+        ))
+    }
+}

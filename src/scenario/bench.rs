@@ -1,0 +1,177 @@
+//! The rig's boards as the runner drives them: the three parts of each board built
+//! from the resolved rig file. The runner never asks whether a board is real.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::board::command::{CommandFlasher, CommandFlasherOptions, CommandPower, CommandPowerOptions};
+use crate::board::native::{NativeBoard, NativeFlasher, NativeProgram, ResetMethod};
+use crate::board::probe_power::ProbePower;
+use crate::board::serial::{PortSpec, SerialConsole, SerialConsoleOptions};
+use crate::board::{BoardError, Console, Flasher, PartEvents, Power};
+use crate::config::rig::{self, BoardParts, ConsoleConfig, FlashConfig, NativeKind, PowerConfig};
+
+/// One rig board with its parts.
+pub struct BenchBoard {
+    pub config: rig::Board,
+    /// The board's own folder on the bench host (native flash files, NVS).
+    pub dir: PathBuf,
+    pub flasher: Arc<dyn Flasher>,
+    pub console: Arc<dyn Console>,
+    pub power: Option<Arc<dyn Power>>,
+    /// Set for simulated boards: the rig provisions their identity before each scenario.
+    pub is_sim: bool,
+}
+
+impl BenchBoard {
+    /// Builds the parts; `sim_program` is the `otarig` executable that runs simulated boards.
+    pub fn build(board: &rig::Board, boards_dir: &Path, sim_program: &Path) -> Result<Self, BoardError> {
+        let dir = boards_dir.join(&board.name);
+        match &board.parts {
+            BoardParts::Native(kind) => {
+                let program = match kind {
+                    NativeKind::Sim => NativeProgram {
+                        path: sim_program.to_path_buf(),
+                        args: vec!["sim".into(), "--dir".into(), ".".into()],
+                        env: vec![],
+                        reset: ResetMethod::Signal,
+                    },
+                    NativeKind::Program { path, args, env } => NativeProgram {
+                        path: path.clone(),
+                        args: args.clone(),
+                        env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                        reset: ResetMethod::Restart,
+                    },
+                };
+                let native = NativeBoard::new(&board.name, &dir, program);
+                Ok(BenchBoard {
+                    config: board.clone(),
+                    dir,
+                    flasher: Arc::new(NativeFlasher(native.clone())),
+                    console: native.clone(),
+                    power: Some(native),
+                    is_sim: matches!(kind, NativeKind::Sim),
+                })
+            }
+            BoardParts::Hardware {
+                flash,
+                console,
+                power,
+            } => {
+                let flasher = hardware_flasher(&board.name, flash)?;
+                let console: Arc<dyn Console> = match console {
+                    ConsoleConfig::Serial(serial) => {
+                        let port = match &serial.port {
+                            rig::SerialPortRef::Path(p) => PortSpec::Path(p.clone()),
+                            rig::SerialPortRef::Usb(id) => PortSpec::Usb(crate::board::discovery::UsbId {
+                                vid: id.vid,
+                                pid: id.pid,
+                                serial: id.serial.clone(),
+                            }),
+                        };
+                        let mut options = SerialConsoleOptions::new(&board.name, port, serial.baud);
+                        let (data_bits, parity, stop_bits) = crate::board::serial::parse_framing(
+                            serial.data_bits,
+                            &format!("{:?}", serial.parity).to_lowercase(),
+                            serial.stop_bits,
+                        )
+                        .map_err(|e| BoardError::Other(format!("board {}: console framing: {e}", board.name)))?;
+                        options.data_bits = data_bits;
+                        options.parity = parity;
+                        options.stop_bits = stop_bits;
+                        Arc::new(SerialConsole::new(options))
+                    }
+                };
+                let power: Option<Arc<dyn Power>> = match power {
+                    Some(PowerConfig::Command(cmd)) => {
+                        let options =
+                            CommandPowerOptions::from_commands(&board.name, &cmd.on, &cmd.off, cmd.timeout)?;
+                        Some(Arc::new(CommandPower::new(options, Some(flasher.clone()))))
+                    }
+                    Some(PowerConfig::Probe) => Some(Arc::new(ProbePower::new(&board.name, flasher.clone()))),
+                    None => None,
+                };
+                Ok(BenchBoard {
+                    config: board.clone(),
+                    dir,
+                    flasher,
+                    console,
+                    power,
+                    is_sim: false,
+                })
+            }
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn can_power_cycle(&self) -> bool {
+        self.power.as_ref().is_some_and(|p| p.can_power_cycle())
+    }
+
+    /// A reset without removing power: through the power part, else the flasher.
+    pub async fn reset(&self, events: &PartEvents) -> Result<(), BoardError> {
+        match &self.power {
+            Some(power) => power.reset(events).await,
+            None => self.flasher.reset(events).await,
+        }
+    }
+
+    pub async fn power_cycle(&self, off_for: Duration, events: &PartEvents) -> Result<(), BoardError> {
+        match &self.power {
+            Some(power) if power.can_power_cycle() => power.cycle(off_for, events).await,
+            _ => Err(BoardError::Unsupported(format!(
+                "power cycle of board {} (no power control in the rig file)",
+                self.name()
+            ))),
+        }
+    }
+
+    /// Powers the board off where the rig can (end of a scenario, interrupted runs).
+    pub async fn power_off(&self, events: &PartEvents) -> Result<(), BoardError> {
+        match &self.power {
+            Some(power) if power.can_power_cycle() => power.off(events).await,
+            _ => Ok(()),
+        }
+    }
+}
+
+fn hardware_flasher(board: &str, flash: &FlashConfig) -> Result<Arc<dyn Flasher>, BoardError> {
+    match flash {
+        FlashConfig::Command(cmd) => {
+            let mut options = CommandFlasherOptions::new(board);
+            options.preset = cmd
+                .preset
+                .map(|p| format!("{p:?}").to_lowercase().parse())
+                .transpose()
+                .map_err(|e| BoardError::Other(format!("board {board}: flash preset: {e}")))?;
+            options.program = Some(cmd.program.clone());
+            options.args = (!cmd.args.is_empty()).then(|| cmd.args.clone());
+            options.part = cmd.part.clone();
+            options.tool = cmd.tool.clone();
+            options.serial = cmd.serial.clone();
+            options.timeout = cmd.timeout;
+            options.retries = cmd.retries;
+            Ok(Arc::new(CommandFlasher::new(options)?))
+        }
+        #[cfg(feature = "probe-rs")]
+        FlashConfig::ProbeRs(p) => {
+            let mut options = crate::board::probe::ProbeFlasherOptions::new(board, &p.chip);
+            options.probe = p.probe.as_ref().map(|id| crate::board::discovery::UsbId {
+                vid: id.vid,
+                pid: id.pid,
+                serial: id.serial.clone(),
+            });
+            options.base = p.base;
+            options.verify = p.verify;
+            Ok(Arc::new(crate::board::probe::ProbeFlasher::new(options)?))
+        }
+        #[cfg(not(feature = "probe-rs"))]
+        FlashConfig::ProbeRs(_) => Err(BoardError::Unsupported(format!(
+            "board {board}: probe-rs flashing (otarig was built without the `probe-rs` feature)"
+        ))),
+    }
+}

@@ -1,0 +1,193 @@
+//! A whole run: scenarios × repeats scheduled on disjoint boards, at most `jobs` at
+//! once, each with its own cloud and timeline; results handed to the reports.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{watch, Notify, Semaphore};
+
+use super::bench::BenchBoard;
+use super::execute::{run_scenario, RunContext};
+use super::fixtures::FixtureStore;
+use crate::cloud::pki::{self, PkiOptions};
+use crate::config::{bind_roles, Rig, Scenario, SkipReason};
+use crate::report::artifacts::{safe_name, scenario_dir, ScenarioTimeline};
+use crate::report::model::{RunResult, ScenarioResult};
+use crate::report::progress::Progress;
+
+pub struct RunPlan {
+    pub rig: Rig,
+    pub scenarios: Vec<Scenario>,
+    pub jobs: usize,
+    pub repeat: u32,
+    pub report_dir: PathBuf,
+    pub run_id: String,
+    /// The executable that runs simulated boards (`otarig` itself).
+    pub sim_program: PathBuf,
+    /// Simulated boards' folders and built fixtures live here.
+    pub state_dir: PathBuf,
+}
+
+/// A failure of the rig before any scenario ran (PKI, board parts): exit code 3.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("bench PKI in {dir}: {message}")]
+    Pki { dir: PathBuf, message: String },
+    #[error("board {board}: {message}")]
+    Board { board: String, message: String },
+}
+
+/// Free boards; a scenario takes all its boards at once, in arrival order.
+struct Pool {
+    free: Mutex<BTreeSet<String>>,
+    released: Notify,
+    /// Serialises acquisition so a scenario needing many boards is not starved.
+    queue: tokio::sync::Mutex<()>,
+}
+
+impl Pool {
+    async fn acquire(&self, scenario: &Scenario, rig: &Rig) -> BTreeMap<String, String> {
+        let _turn = self.queue.lock().await;
+        loop {
+            let notified = self.released.notified();
+            {
+                let mut free = self.free.lock().expect("pool lock");
+                let mut subset = rig.clone();
+                subset.boards.retain(|b| free.contains(&b.name));
+                if let Ok(binding) = bind_roles(scenario, &subset) {
+                    for board in binding.values() {
+                        free.remove(board);
+                    }
+                    return binding;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    fn release(&self, binding: &BTreeMap<String, String>) {
+        self.free.lock().expect("pool lock").extend(binding.values().cloned());
+        self.released.notify_waiters();
+    }
+}
+
+/// Everything the run produced.
+pub struct RunOutput {
+    pub result: RunResult,
+    pub timelines: Vec<ScenarioTimeline>,
+}
+
+/// Prepares the bench (PKI, board parts) and runs every scenario.
+pub async fn run(plan: RunPlan, progress: Arc<Progress>, interrupt: watch::Receiver<bool>) -> Result<RunOutput, SetupError> {
+    let started = Instant::now();
+    let started_wall_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let rig = Arc::new(plan.rig);
+    let things: Vec<String> = rig.boards.iter().map(|b| b.thing_name.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut hosts = rig.cloud.endpoint.hosts.clone();
+    hosts.push(rig.cloud.endpoint.host.clone());
+    pki::init(&rig.cloud.pki, &PkiOptions { things, hosts, reissue_endpoint: false }).map_err(|e| SetupError::Pki {
+        dir: rig.cloud.pki.clone(),
+        message: e.to_string(),
+    })?;
+    let state_dir = plan.state_dir.clone();
+    let mut boards = BTreeMap::new();
+    for board in &rig.boards {
+        let bench = BenchBoard::build(board, &state_dir.join("boards"), &plan.sim_program).map_err(|e| SetupError::Board {
+            board: board.name.clone(),
+            message: e.to_string(),
+        })?;
+        boards.insert(board.name.clone(), Arc::new(bench));
+    }
+    let fixtures = Arc::new(FixtureStore::new(
+        &rig.root.join("firmware-fixtures"),
+        &rig.cloud.pki,
+        &state_dir.join("fixtures"),
+    ));
+    let waiting = progress.clone();
+    let ctx = Arc::new(RunContext {
+        rig: rig.clone(),
+        boards,
+        fixtures,
+        interrupt: interrupt.clone(),
+        progress: Arc::new(move |scenario: &str, board: &str, what: &str, left: Option<Duration>| {
+            waiting.waiting(scenario, board, what, left.unwrap_or_default());
+        }),
+    });
+    let pool = Arc::new(Pool {
+        free: Mutex::new(rig.boards.iter().map(|b| b.name.clone()).collect()),
+        released: Notify::new(),
+        queue: tokio::sync::Mutex::new(()),
+    });
+    let slots = Arc::new(Semaphore::new(plan.jobs.max(1)));
+    let run_dir = crate::report::artifacts::run_dir(&plan.report_dir, &plan.run_id);
+    let mut tasks = Vec::new();
+    for attempt in 1..=plan.repeat.max(1) {
+        for scenario in &plan.scenarios {
+            let scenario = scenario.clone();
+            let (ctx, pool, slots, progress, rig) = (ctx.clone(), pool.clone(), slots.clone(), progress.clone(), rig.clone());
+            let dir = scenario_dir(&run_dir, &safe_name(&scenario.name), if plan.repeat > 1 { attempt } else { 1 });
+            let interrupt = interrupt.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(reason) = bind_roles(&scenario, &rig) {
+                    let result = skipped(&scenario, attempt, &reason);
+                    progress.scenario_finished(&result);
+                    return Some((result, None));
+                }
+                let _slot = slots.acquire().await.expect("semaphore open");
+                if *interrupt.borrow() {
+                    return None;
+                }
+                let binding = pool.acquire(&scenario, &rig).await;
+                let boards: Vec<String> = binding.values().cloned().collect();
+                progress.scenario_started(&scenario.name, &boards);
+                let (mut result, timeline) = run_scenario(&ctx, &scenario, &binding, &dir).await;
+                pool.release(&binding);
+                result.attempt = attempt;
+                progress.scenario_finished(&result);
+                let things = binding
+                    .values()
+                    .map(|b| (b.clone(), rig.board(b).map(|b| b.thing_name.clone()).unwrap_or_default()))
+                    .collect();
+                let recorded = ScenarioTimeline::new(&scenario.name, timeline.events(), things).with_attempt(attempt);
+                Some((result, Some(recorded)))
+            }));
+        }
+    }
+    let mut result = RunResult {
+        run_id: plan.run_id.clone(),
+        started_wall_ms,
+        duration: Duration::ZERO,
+        rig: rig.name.clone(),
+        scenarios: Vec::new(),
+        interrupted: false,
+    };
+    let mut timelines = Vec::new();
+    for task in tasks {
+        if let Ok(Some((r, t))) = task.await {
+            result.scenarios.push(r);
+            timelines.extend(t);
+        }
+    }
+    progress.finish();
+    result.duration = started.elapsed();
+    result.interrupted = *interrupt.borrow();
+    Ok(RunOutput { result, timelines })
+}
+
+fn skipped(scenario: &Scenario, attempt: u32, reason: &SkipReason) -> ScenarioResult {
+    ScenarioResult {
+        name: scenario.name.clone(),
+        summary: scenario.summary.clone(),
+        attempt,
+        started_wall_ms: 0,
+        duration: Duration::ZERO,
+        seeds: Vec::new(),
+        boards: Vec::new(),
+        skipped: Some(format!("the rig cannot run it: {reason}")),
+    }
+}

@@ -1,0 +1,123 @@
+//! The board's UART: one line at a time, in the formats of protocol.md §5.
+//!
+//! - bootloader lines and the app banner: as they are;
+//! - v1 (FreeRTOS logging task): `<msgNo> <tick> ` before every line of the app, where
+//!   the line itself starts with the task name (`[OTA Task] [fn] text`); ticks are
+//!   milliseconds since this boot, message numbers count from 0 per boot;
+//! - v3: lines as the agent formats them (`[INFO] [OTA] ...`); the app's own lines get
+//!   a `[INFO] [<task>] ` prefix.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::agent::Generation;
+
+/// Where console lines go: stdout (a pty under the rig) or a buffer in tests.
+#[derive(Clone)]
+pub enum Sink {
+    Stdout,
+    Buffer(Arc<Mutex<Vec<String>>>),
+}
+
+pub struct Console {
+    sink: Sink,
+    boot: Instant,
+    msg_no: u32,
+    style: Option<Generation>,
+}
+
+impl Console {
+    pub fn new(sink: Sink) -> Console {
+        Console {
+            sink,
+            boot: Instant::now(),
+            msg_no: 0,
+            style: None,
+        }
+    }
+
+    /// A reset: ticks and message numbers start again; no app log format yet.
+    pub fn reboot(&mut self) {
+        self.boot = Instant::now();
+        self.msg_no = 0;
+        self.style = None;
+    }
+
+    /// The app that now runs logs in this generation's format.
+    pub fn set_style(&mut self, generation: Generation) {
+        self.style = Some(generation);
+    }
+
+    /// A line exactly as given (bootloader, banner, faults).
+    pub fn raw(&mut self, line: &str) {
+        match &self.sink {
+            Sink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                // A closed console (the rig went away) must not kill the board.
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+            Sink::Buffer(buf) => buf.lock().expect("console buffer").push(line.to_string()),
+        }
+    }
+
+    /// A line the agent (or the PAL on its behalf) logs; `line` carries its own task
+    /// name (v1) or full prefix (v3).
+    pub fn agent(&mut self, line: &str) {
+        match self.style {
+            Some(Generation::V1) => {
+                let line = format!("{} {} {line}", self.msg_no, self.ticks());
+                self.msg_no += 1;
+                self.raw(&line);
+            }
+            _ => self.raw(line),
+        }
+    }
+
+    /// A line of the app's own task (`task` e.g. `iot_thread`).
+    pub fn task(&mut self, task: &str, text: &str) {
+        match self.style {
+            Some(Generation::V1) => self.agent(&format!("[{task}] {text}")),
+            _ => self.raw(&format!("[INFO] [{task}] {text}")),
+        }
+    }
+
+    /// A PAL line, in the format of the running app's generation.
+    pub fn pal(&mut self, text: &str) {
+        match self.style {
+            Some(Generation::V1) => self.agent(&format!("[OTA Task] {text}")),
+            _ => self.raw(&format!("[INFO] [OTA_PAL] {text}")),
+        }
+    }
+
+    pub fn ticks(&self) -> u128 {
+        self.boot.elapsed().as_millis()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_lines_get_message_numbers_and_ticks_and_raw_lines_do_not() {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let mut c = Console::new(Sink::Buffer(buf.clone()));
+        c.raw("Bootloader version 00.09.00");
+        c.set_style(Generation::V1);
+        c.agent("[OTA Task] [OTA_AgentInit] Ready.");
+        c.pal("[prvPAL_CreateFileForRx] Receive file created.");
+        c.reboot();
+        c.set_style(Generation::V3);
+        c.pal("[prvPAL_CloseFile] Image header updated.");
+        let lines = buf.lock().unwrap().clone();
+        assert_eq!(lines[0], "Bootloader version 00.09.00");
+        let re = regex::Regex::new(r"^(\d+) (\d+) \[([^\]]+)\] ").unwrap();
+        let c1 = re.captures(&lines[1]).unwrap();
+        assert_eq!((&c1[1], &c1[3]), ("0", "OTA Task"));
+        assert!(lines[1].ends_with("[OTA_AgentInit] Ready."));
+        assert!(lines[2].starts_with("1 "));
+        assert_eq!(lines[3], "[INFO] [OTA_PAL] [prvPAL_CloseFile] Image header updated.");
+    }
+}

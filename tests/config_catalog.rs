@@ -1,0 +1,47 @@
+//! The shipped configuration parses: rigs/sim.yaml and every scenario under scenarios/.
+
+use std::path::{Path, PathBuf};
+
+use otarig::config::{self, bind_roles, embedded_sim_rig, load_rig, load_scenarios};
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+#[test]
+fn embedded_sim_rig_has_21_sim_boards_with_thing_names() {
+    let rig = load_rig(&repo("rigs/sim.yaml")).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(rig.boards.len(), 21);
+    assert_eq!(rig.boards[0].name, "sim-1");
+    assert_eq!(rig.boards[20].thing_name, "Thing21");
+    assert_eq!(rig.baseline.as_deref(), Some("app-v4"));
+    let b = &rig.boards[0];
+    assert!(b
+        .profile
+        .banner
+        .is_match("otarig-sim app version 0.9.4 (thing Thing1)"));
+    let caps = b
+        .profile
+        .version
+        .captures("otarig-sim app version 0.9.4 (thing Thing1)")
+        .unwrap();
+    assert_eq!(&caps["version"], "0.9.4");
+    assert!(b.can_power_cycle());
+    let embedded = embedded_sim_rig(Path::new("/tmp/x"));
+    assert_eq!(embedded.boards.len(), 21);
+    assert_eq!(embedded.cloud.pki, Path::new("/tmp/x/.otarig/pki"));
+}
+
+#[test]
+fn every_shipped_scenario_is_valid_and_binds_on_the_sim_rig() {
+    let dir = repo("scenarios");
+    let fixtures = repo("firmware-fixtures");
+    let has_fixtures = std::fs::read_dir(&fixtures).is_ok_and(|mut d| d.next().is_some());
+    let scenarios = load_scenarios(&[dir], has_fixtures.then_some(fixtures.as_path()))
+        .unwrap_or_else(|d| panic!("{d}"));
+    let rig = embedded_sim_rig(Path::new(env!("CARGO_MANIFEST_DIR")));
+    for s in &scenarios {
+        bind_roles(s, &rig).unwrap_or_else(|r| panic!("{}: {r}", s.name));
+    }
+    let _ = config::Diagnostics::new();
+}

@@ -1,0 +1,165 @@
+//! Malformed configuration files (tests/corpus/*.yaml): each states the diagnostics
+//! it must produce in `# expect: LINE:COL: text` comments. Every file must yield
+//! exactly those positions (and nothing must panic); `rig-*.yaml` are rig files.
+
+use std::path::{Path, PathBuf};
+
+use otarig::config::{self, load_rig, load_scenarios, validate_all, Diagnostics, Severity};
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
+}
+
+fn expectations(text: &str) -> Vec<(usize, usize, String)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# expect: "))
+        .map(|e| {
+            let mut parts = e.splitn(3, ':');
+            let line = parts.next().unwrap().trim().parse().unwrap();
+            let col = parts.next().unwrap().trim().parse().unwrap();
+            (line, col, parts.next().unwrap().trim().to_string())
+        })
+        .collect()
+}
+
+fn diagnostics_of(file: &Path) -> Diagnostics {
+    let fixtures = corpus().join("fixtures");
+    let name = file.file_name().unwrap().to_string_lossy();
+    let result = if name.starts_with("rig-") {
+        load_rig(file).map(|_| ())
+    } else {
+        load_scenarios(&[file.to_path_buf()], Some(&fixtures)).map(|_| ())
+    };
+    result.expect_err("a corpus file must not load")
+}
+
+#[test]
+fn every_corpus_file_reports_its_problems_at_the_right_place() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "corpus is missing files: {files:?}");
+    let mut failures = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let expected = expectations(&text);
+        assert!(
+            !expected.is_empty(),
+            "{} has no `# expect:` line",
+            file.display()
+        );
+        let diags = diagnostics_of(file);
+        for d in diags.iter() {
+            assert_eq!(d.file, *file, "diagnostic names another file: {d}");
+        }
+        for (line, col, text) in &expected {
+            let hit = diags
+                .iter()
+                .any(|d| d.line == *line && d.column == *col && d.message.contains(text.as_str()));
+            if !hit {
+                failures.push(format!(
+                    "{}: expected {line}:{col}: {text}\n  got:\n{}",
+                    file.display(),
+                    diags.to_string().trim_end()
+                ));
+            }
+        }
+        assert_eq!(
+            diags.errors().count(),
+            expected.len(),
+            "{}: unexpected extra diagnostics:\n{diags}",
+            file.display()
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn several_errors_in_one_file_are_all_reported_in_source_order_with_file_line_col() {
+    let file = corpus().join("many-errors.yaml");
+    let mut diags = diagnostics_of(&file);
+    diags.sort();
+    assert_eq!(diags.errors().count(), 6, "{diags}");
+    let first = diags.iter().next().unwrap().to_string();
+    assert_eq!(
+        first,
+        format!(
+            "{}:9:10: error: `forever` is not a duration (expected number at 0); write e.g. `500ms`, `30s`, `2m`, `1h`",
+            file.display()
+        ),
+        "the Display form is file:line:col: error: message"
+    );
+}
+
+#[test]
+fn diagnostics_across_files_are_collected_together() {
+    let fixtures = corpus().join("fixtures");
+    let files = [
+        corpus().join("bad-regex.yaml"),
+        corpus().join("dangling-job.yaml"),
+    ];
+    let diags = load_scenarios(&files, Some(&fixtures)).unwrap_err();
+    assert!(
+        diags.iter().any(|d| d.file.ends_with("bad-regex.yaml")),
+        "{diags}"
+    );
+    assert!(
+        diags.iter().any(|d| d.file.ends_with("dangling-job.yaml")),
+        "{diags}"
+    );
+}
+
+#[test]
+fn a_missing_path_is_a_diagnostic_not_a_panic() {
+    let missing = corpus().join("no-such-dir");
+    let diags = load_scenarios(std::slice::from_ref(&missing), None).unwrap_err();
+    assert_eq!(diags.iter().next().unwrap().file, missing);
+}
+
+#[test]
+fn binding_problems_are_warnings_under_validate_with_a_rig() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("rigs/bench.yaml");
+    std::fs::create_dir(dir.path().join("rigs")).unwrap();
+    std::fs::write(
+        &rig,
+        "boards:\n  - name: a\n    thing_name: Thing1\n    flash: { probe-rs: { chip: STM32U585AIIx } }\n    console: { serial: { port: /dev/ttyACM0 } }\n    power: { probe: {} }\n",
+    )
+    .unwrap();
+    let two = dir.path().join("two-boards.yaml");
+    std::fs::write(
+        &two,
+        "name: two-boards\nboards: { a: {}, b: {} }\nsteps:\n  - wait: 1s\n",
+    )
+    .unwrap();
+    let cut = dir.path().join("needs-power.yaml");
+    std::fs::write(&cut, "name: needs-power\nneeds: [power_cycle]\nboards: { a: {} }\nsteps:\n  - power_cycle: { boards: a }\n").unwrap();
+    let diags = validate_all(Some(&rig), &[two.clone(), cut.clone()], None);
+    assert!(!diags.has_errors(), "{diags}");
+    let warnings: Vec<String> = diags.warnings().map(|d| d.to_string()).collect();
+    assert_eq!(warnings.len(), 2, "{diags}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("needs-power.yaml:2:8: warning:")
+                && w.contains("capability power_cycle")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("two-boards.yaml:2:9: warning:")
+                && w.contains("needs 2 boards, the rig has 1")),
+        "{warnings:?}"
+    );
+    assert!(diags.iter().all(|d| d.severity == Severity::Warning));
+    let out = config::cli_support::validate(&[two, cut], Some(&rig), None);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.text.starts_with("ok: 3 file(s) valid, 2 warning(s)"),
+        "{out:?}"
+    );
+}
