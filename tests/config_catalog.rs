@@ -43,5 +43,57 @@ fn every_shipped_scenario_is_valid_and_binds_on_the_sim_rig() {
     for s in &scenarios {
         bind_roles(s, &rig).unwrap_or_else(|r| panic!("{}: {r}", s.name));
     }
-    let _ = config::Diagnostics::new();
+}
+
+#[test]
+fn list_shows_bindings_and_filters_by_glob_and_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pair.yaml"),
+        "name: pair\nsummary: Two boards. More text.\ntags: [field]\nboards: { a: {}, b: { thing_name: Thing3 } }\nsteps: [ { wait: 1s } ]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("huge.yaml"),
+        format!(
+            "name: huge\nboards: {{ {} }}\nsteps: [ {{ wait: 1s }} ]\n",
+            (0..22)
+                .map(|i| format!("r{i}: {{}}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+    .unwrap();
+    let paths = [dir.path().to_path_buf()];
+    let out = config::cli_support::list(&paths, None, None);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.text.contains("pair  [a=sim-1 b=sim-3]  Two boards."),
+        "{}",
+        out.text
+    );
+    assert!(
+        out.text
+            .contains("huge  [skipped: needs 22 boards, the rig has 21]"),
+        "{}",
+        out.text
+    );
+    let out = config::cli_support::list(&paths, None, Some("tag:field"));
+    assert!(
+        out.text.contains("pair") && !out.text.contains("huge"),
+        "{}",
+        out.text
+    );
+    let out = config::cli_support::list(&paths, None, Some("h*e"));
+    assert!(
+        !out.text.contains("pair") && out.text.contains("huge"),
+        "{}",
+        out.text
+    );
+    let bad = config::cli_support::list(&[repo("tests/corpus/bad-regex.yaml")], None, None);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.diagnostics.contains("bad-regex.yaml:7:16: error:"),
+        "{bad:?}"
+    );
 }

@@ -80,7 +80,9 @@ impl Raw {
                 }
             }
         };
-        tokio::time::timeout(DEADLINE, read).await.expect("no packet and no close within the deadline")
+        tokio::time::timeout(DEADLINE, read)
+            .await
+            .expect("no packet and no close within the deadline")
     }
 
     async fn closed(&mut self) -> bool {
@@ -98,15 +100,28 @@ async fn routes_publishes_to_matching_subscribers_at_the_granted_qos() {
     let (gw, _tl) = plain_gateway(|_| {}).await;
     let mut sub = plain_device(gw.local_addr(), "sub").await;
     let ack = sub.subscribe("lab/+/temp", QoS::AtLeastOnce).await;
-    assert_eq!(ack.return_codes, [SubscribeReasonCode::Success(QoS::AtLeastOnce)]);
+    assert_eq!(
+        ack.return_codes,
+        [SubscribeReasonCode::Success(QoS::AtLeastOnce)]
+    );
     let publisher = plain_device(gw.local_addr(), "pub").await;
-    publisher.publish("lab/a/temp", QoS::AtLeastOnce, "21").await;
-    publisher.publish("lab/a/humidity", QoS::AtMostOnce, "no").await;
+    publisher
+        .publish("lab/a/temp", QoS::AtLeastOnce, "21")
+        .await;
+    publisher
+        .publish("lab/a/humidity", QoS::AtMostOnce, "no")
+        .await;
     publisher.publish("lab/b/temp", QoS::AtMostOnce, "22").await;
     let first = sub.publish_on(|_| true).await;
-    assert_eq!((first.topic.as_str(), first.qos, &first.payload[..]), ("lab/a/temp", QoS::AtLeastOnce, &b"21"[..]));
+    assert_eq!(
+        (first.topic.as_str(), first.qos, &first.payload[..]),
+        ("lab/a/temp", QoS::AtLeastOnce, &b"21"[..])
+    );
     let second = sub.publish_on(|_| true).await;
-    assert_eq!((second.topic.as_str(), second.qos), ("lab/b/temp", QoS::AtMostOnce));
+    assert_eq!(
+        (second.topic.as_str(), second.qos),
+        ("lab/b/temp", QoS::AtMostOnce)
+    );
 }
 
 #[tokio::test]
@@ -124,7 +139,10 @@ async fn invalid_filters_get_0x80_and_qos2_is_granted_as_qos1() {
             assert_eq!(ack.pkid, 7);
             assert_eq!(
                 ack.return_codes,
-                [SubscribeReasonCode::Failure, SubscribeReasonCode::Success(QoS::AtLeastOnce)]
+                [
+                    SubscribeReasonCode::Failure,
+                    SubscribeReasonCode::Success(QoS::AtLeastOnce)
+                ]
             );
         }
         other => panic!("expected SUBACK, got {other:?}"),
@@ -154,7 +172,9 @@ async fn unacknowledged_qos1_is_redelivered_with_dup_on_a_persistent_reconnect()
     assert!(matches!(dev.next(DEADLINE).await, DevEvent::ConnAck(_)));
     dev.subscribe("lab/q1", QoS::AtLeastOnce).await;
     let publisher = plain_device(addr, "pub").await;
-    publisher.publish("lab/q1", QoS::AtLeastOnce, "keep me").await;
+    publisher
+        .publish("lab/q1", QoS::AtLeastOnce, "keep me")
+        .await;
     let first = dev.publish_on(|t| t == "lab/q1").await;
     assert!(!first.dup);
     drop(dev); // never acknowledged
@@ -173,7 +193,10 @@ async fn unacknowledged_qos1_is_resent_after_the_retry_interval() {
     let mut dev = Device::start(opts, 16);
     assert!(matches!(dev.next(DEADLINE).await, DevEvent::ConnAck(_)));
     dev.subscribe("lab/r", QoS::AtLeastOnce).await;
-    plain_device(gw.local_addr(), "pub").await.publish("lab/r", QoS::AtLeastOnce, "r").await;
+    plain_device(gw.local_addr(), "pub")
+        .await
+        .publish("lab/r", QoS::AtLeastOnce, "r")
+        .await;
     let first = dev.publish_on(|t| t == "lab/r").await;
     let second = dev.publish_on(|t| t == "lab/r").await;
     assert!(!first.dup && second.dup);
@@ -189,7 +212,12 @@ async fn keep_alive_is_enforced_at_one_and_a_half_times() {
         .events()
         .into_iter()
         .find_map(|e| match e.kind {
-            EventKind::Connection { client_id, connected: false, reason, .. } if client_id == "sleepy" => reason,
+            EventKind::Connection {
+                client_id,
+                connected: false,
+                reason,
+                ..
+            } if client_id == "sleepy" => reason,
             _ => None,
         })
         .expect("disconnect recorded");
@@ -214,11 +242,16 @@ async fn a_second_client_with_the_same_id_kicks_the_first_and_kick_does_the_same
     let reason = bench.disconnect_reason("Thing1").await;
     assert!(reason.contains("taken over"), "{reason}");
     // The newcomer works.
-    second.subscribe("$aws/things/Thing1/jobs/notify-next", QoS::AtLeastOnce).await;
+    second
+        .subscribe("$aws/things/Thing1/jobs/notify-next", QoS::AtLeastOnce)
+        .await;
     assert_eq!(bench.gateway.kick("Thing1"), 1);
     second.down().await;
     bench
-        .wait_event("the kick fault event", |e| matches!(&e.kind, EventKind::Fault { what } if what.starts_with("kick Thing1")))
+        .wait_event(
+            "the kick fault event",
+            |e| matches!(&e.kind, EventKind::Fault { what } if what.starts_with("kick Thing1")),
+        )
         .await;
 }
 
@@ -234,16 +267,26 @@ async fn thing_scoped_device_cannot_subscribe_to_another_things_topics() {
     let why = dev.down().await;
     assert!(!why.is_empty());
     let reason = bench.disconnect_reason("Thing1").await;
-    assert!(reason.contains("Thing1") && reason.contains("$aws/things/Thing2/jobs/notify-next"), "{reason}");
+    assert!(
+        reason.contains("Thing1") && reason.contains("$aws/things/Thing2/jobs/notify-next"),
+        "{reason}"
+    );
     // Thing2 is unaffected.
-    other.subscribe("$aws/things/Thing2/jobs/notify-next", QoS::AtLeastOnce).await;
+    other
+        .subscribe("$aws/things/Thing2/jobs/notify-next", QoS::AtLeastOnce)
+        .await;
 }
 
 #[tokio::test]
 async fn thing_scoped_device_cannot_publish_to_another_things_topics() {
     let bench = start_bench(&["Thing1", "Thing2"], Policy::ThingScoped, |_| {}).await;
     let mut dev = bench.device("Thing1", "Thing1").await;
-    dev.publish("$aws/things/Thing2/jobs/$next/get", QoS::AtLeastOnce, r#"{"clientToken":"0:x"}"#).await;
+    dev.publish(
+        "$aws/things/Thing2/jobs/$next/get",
+        QoS::AtLeastOnce,
+        r#"{"clientToken":"0:x"}"#,
+    )
+    .await;
     dev.down().await;
     let reason = bench.disconnect_reason("Thing1").await;
     assert!(reason.contains("may not publish"), "{reason}");
@@ -252,12 +295,23 @@ async fn thing_scoped_device_cannot_publish_to_another_things_topics() {
 #[tokio::test]
 async fn thing_scoped_client_id_must_match_the_certificate() {
     let bench = start_bench(&["Thing1"], Policy::ThingScoped, |_| {}).await;
-    let opts = Device::options(bench.addr(), Some((bench.dir.path(), "Thing1")), "Impostor", true);
+    let opts = Device::options(
+        bench.addr(),
+        Some((bench.dir.path(), "Thing1")),
+        "Impostor",
+        true,
+    );
     let mut dev = Device::start(opts, 8);
     let why = dev.down().await;
-    assert!(why.contains("NotAuthorized") || why.contains("refused"), "{why}");
+    assert!(
+        why.contains("NotAuthorized") || why.contains("refused"),
+        "{why}"
+    );
     let reason = bench.disconnect_reason("Impostor").await;
-    assert!(reason.contains("does not match certificate CN `Thing1`"), "{reason}");
+    assert!(
+        reason.contains("does not match certificate CN `Thing1`"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
@@ -265,7 +319,9 @@ async fn tls_client_without_certificate_is_refused_and_logged() {
     let bench = start_bench(&["Thing1"], Policy::ThingScoped, |_| {}).await;
     let config = otarig::cloud::pki::anonymous_client_config(&bench.layout()).unwrap();
     let mut opts = MqttOptions::new("anon", "127.0.0.1", bench.addr().port());
-    opts.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(config)));
+    opts.set_transport(rumqttc::Transport::tls_with_config(
+        rumqttc::TlsConfiguration::Rustls(config),
+    ));
     let mut anon = Device::start(opts, 8);
     anon.down().await;
     bench
@@ -275,7 +331,8 @@ async fn tls_client_without_certificate_is_refused_and_logged() {
         .await;
     // The endpoint still serves a proper device.
     let mut dev = bench.device("Thing1", "Thing1").await;
-    dev.subscribe("$aws/things/Thing1/jobs/notify-next", QoS::AtLeastOnce).await;
+    dev.subscribe("$aws/things/Thing1/jobs/notify-next", QoS::AtLeastOnce)
+        .await;
 }
 
 #[tokio::test]
@@ -284,17 +341,26 @@ async fn oversized_packet_disconnects_only_its_sender_and_names_the_topic() {
     let mut bystander = plain_device(gw.local_addr(), "bystander").await;
     bystander.subscribe("lab/#", QoS::AtMostOnce).await;
     let mut big = plain_device(gw.local_addr(), "big").await;
-    big.publish("lab/huge", QoS::AtMostOnce, vec![7u8; 64 * 1024]).await;
+    big.publish("lab/huge", QoS::AtMostOnce, vec![7u8; 64 * 1024])
+        .await;
     big.down().await;
     let reason = tl
         .events()
         .into_iter()
         .find_map(|e| match e.kind {
-            EventKind::Connection { client_id, connected: false, reason, .. } if client_id == "big" => reason,
+            EventKind::Connection {
+                client_id,
+                connected: false,
+                reason,
+                ..
+            } if client_id == "big" => reason,
             _ => None,
         })
         .expect("disconnect recorded");
-    assert!(reason.contains("lab/huge") && reason.contains("max_message_size"), "{reason}");
+    assert!(
+        reason.contains("lab/huge") && reason.contains("max_message_size"),
+        "{reason}"
+    );
     let publisher = plain_device(gw.local_addr(), "pub").await;
     publisher.publish("lab/small", QoS::AtMostOnce, "ok").await;
     assert_eq!(bystander.publish_on(|_| true).await.topic, "lab/small");
@@ -310,11 +376,19 @@ async fn qos2_and_garbage_bytes_get_a_clean_disconnect() {
     assert!(raw.closed().await);
 
     let mut garbage = Raw::open(gw.local_addr()).await;
-    garbage.stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    garbage
+        .stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     assert!(garbage.closed().await);
 
     let mut after_connect = Raw::connect(gw.local_addr(), "junk", 30).await;
-    after_connect.stream.write_all(&[0xF0, 0x03, 1, 2, 3]).await.unwrap();
+    after_connect
+        .stream
+        .write_all(&[0xF0, 0x03, 1, 2, 3])
+        .await
+        .unwrap();
     assert!(after_connect.closed().await);
 
     // Still serving.
@@ -332,17 +406,24 @@ async fn message_faults_drop_duplicate_and_corrupt_what_they_match() {
     gw.set_faults(
         "Thing1",
         vec![
-            Fault::Drop(MessageFault { every: Some(2), ..MessageFault::all("lab/drop") }),
+            Fault::Drop(MessageFault {
+                every: Some(2),
+                ..MessageFault::all("lab/drop")
+            }),
             Fault::Duplicate(MessageFault::all("lab/dup")),
             Fault::Corrupt(MessageFault::all("lab/corrupt")),
         ],
     );
     let publisher = plain_device(addr, "pub").await;
     for i in 1..=4u8 {
-        publisher.publish("lab/drop", QoS::AtMostOnce, vec![i]).await;
+        publisher
+            .publish("lab/drop", QoS::AtMostOnce, vec![i])
+            .await;
     }
     publisher.publish("lab/dup", QoS::AtMostOnce, "d").await;
-    publisher.publish("lab/corrupt", QoS::AtMostOnce, vec![0u8]).await;
+    publisher
+        .publish("lab/corrupt", QoS::AtMostOnce, vec![0u8])
+        .await;
     publisher.publish("lab/end", QoS::AtMostOnce, "end").await;
     let mut got = Vec::new();
     loop {
@@ -362,8 +443,15 @@ async fn message_faults_drop_duplicate_and_corrupt_what_they_match() {
             ("lab/corrupt".to_string(), vec![0xFF]),
         ]
     );
-    let faults = tl.events().into_iter().filter(|e| matches!(e.kind, EventKind::Fault { .. })).count();
-    assert!(faults >= 5, "set + 2 drops + dup + corrupt recorded, got {faults}");
+    let faults = tl
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::Fault { .. }))
+        .count();
+    assert!(
+        faults >= 5,
+        "set + 2 drops + dup + corrupt recorded, got {faults}"
+    );
 }
 
 #[tokio::test]
@@ -390,7 +478,12 @@ async fn delay_lets_later_traffic_overtake_and_stall_holds_then_releases() {
     assert_eq!(dev.publish_on(|_| true).await.topic, "lab/fast");
     assert_eq!(dev.publish_on(|_| true).await.topic, "lab/slow");
 
-    gw.set_faults("Thing1", vec![Fault::Stall { duration: Duration::from_millis(300) }]);
+    gw.set_faults(
+        "Thing1",
+        vec![Fault::Stall {
+            duration: Duration::from_millis(300),
+        }],
+    );
     publisher.publish("lab/held", QoS::AtMostOnce, "3").await;
     assert_eq!(dev.publish_on(|_| true).await.topic, "lab/held");
 }
@@ -410,17 +503,25 @@ async fn transcript_records_both_directions_with_topics_and_payloads() {
     let (gw, tl) = plain_gateway(|_| {}).await;
     let mut dev = plain_device(gw.local_addr(), "Thing1").await;
     dev.subscribe("lab/t", QoS::AtLeastOnce).await;
-    dev.publish("lab/t", QoS::AtLeastOnce, r#"{"hello":1}"#).await;
+    dev.publish("lab/t", QoS::AtLeastOnce, r#"{"hello":1}"#)
+        .await;
     dev.publish_on(|t| t == "lab/t").await;
     let mqtt: Vec<_> = tl
         .events()
         .into_iter()
         .filter_map(|e| match e.kind {
-            EventKind::Mqtt { dir, packet, topic, payload, .. } => Some((dir, packet, topic, payload)),
+            EventKind::Mqtt {
+                dir,
+                packet,
+                topic,
+                payload,
+                ..
+            } => Some((dir, packet, topic, payload)),
             _ => None,
         })
         .collect();
-    let has = |dir: Direction, packet: &str| mqtt.iter().any(|(d, p, _, _)| *d == dir && p == packet);
+    let has =
+        |dir: Direction, packet: &str| mqtt.iter().any(|(d, p, _, _)| *d == dir && p == packet);
     assert!(has(Direction::In, "CONNECT") && has(Direction::Out, "CONNACK"));
     assert!(has(Direction::In, "SUBSCRIBE") && has(Direction::Out, "SUBACK"));
     assert!(mqtt.iter().any(|(d, p, t, pl)| *d == Direction::In
@@ -428,7 +529,9 @@ async fn transcript_records_both_directions_with_topics_and_payloads() {
         && t.as_deref() == Some("lab/t")
         && pl.as_deref() == Some(r#"{"hello":1}"#)));
     assert!(has(Direction::Out, "PUBACK"));
-    assert!(mqtt.iter().any(|(d, p, t, _)| *d == Direction::Out && p == "PUBLISH" && t.as_deref() == Some("lab/t")));
+    assert!(mqtt.iter().any(|(d, p, t, _)| *d == Direction::Out
+        && p == "PUBLISH"
+        && t.as_deref() == Some("lab/t")));
 }
 
 #[tokio::test]

@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
 use otarig::board::command::{
-    CommandFlasher, CommandFlasherOptions, CommandPower, CommandPowerOptions, FlashPreset,
+    jlink_script, render_args, split_command, CommandFlasher, CommandFlasherOptions, CommandPower,
+    CommandPowerOptions, FlashPreset,
 };
 use otarig::board::{BoardError, FlashImage, Flasher, ImageFormat, PartEvents, Power};
 use otarig::timeline::{EventKind, PowerState, Timeline};
@@ -553,4 +556,75 @@ async fn a_hanging_power_command_is_a_timeout_error() {
         .await
         .unwrap_err();
     assert!(matches!(err, BoardError::ToolTimeout { .. }), "{err}");
+}
+
+// Pure helpers: templates, command splitting, the J-Link script.
+
+fn vars() -> BTreeMap<&'static str, Option<String>> {
+    BTreeMap::from([("image", Some("a.hex".to_owned())), ("serial", None)])
+}
+
+#[test]
+fn templates_substitute_escape_and_name_what_is_missing() {
+    let r = |t: &str| render_args(&[t.to_owned()], &vars()).map(|mut v| v.remove(0));
+    assert_eq!(r("-F{image}").unwrap(), "-Fa.hex");
+    assert_eq!(r("{{literal}} {image}").unwrap(), "{literal} a.hex");
+    assert!(r("-TS{serial}").unwrap_err().contains("sets no `serial:`"));
+    let unknown = r("{imgae}").unwrap_err();
+    assert!(
+        unknown.contains("unknown variable {imgae}") && unknown.contains("{image}"),
+        "{unknown}"
+    );
+    assert!(r("-F{image").unwrap_err().contains("unbalanced"));
+}
+
+#[test]
+fn commands_split_like_a_shell_without_expansion() {
+    assert_eq!(
+        split_command("usbrelay R1_1=0").unwrap(),
+        ["usbrelay", "R1_1=0"]
+    );
+    assert_eq!(
+        split_command(r#"sh -c 'echo "a b"' "x\"y" z\ w"#).unwrap(),
+        ["sh", "-c", "echo \"a b\"", "x\"y", "z w"]
+    );
+    assert_eq!(split_command("a ''").unwrap(), ["a", ""]);
+    assert!(split_command("  ").is_err());
+    assert!(split_command("a 'b").unwrap_err().contains("unclosed '"));
+}
+
+#[test]
+fn the_jlink_script_connects_loads_at_the_base_resets_and_quits() {
+    assert_eq!(
+        jlink_script("STM32U585AI", 4000, Some(("/x/a.bin", Some(0x0800_0000)))),
+        "device STM32U585AI\nsi SWD\nspeed 4000\nconnect\nloadfile \"/x/a.bin\" 0x08000000\nr\ng\nq\n"
+    );
+    assert_eq!(
+        jlink_script("X", 100, None),
+        "device X\nsi SWD\nspeed 100\nconnect\nr\ng\nq\n"
+    );
+}
+
+#[test]
+fn a_flasher_without_program_or_with_unset_variables_is_rejected_at_construction() {
+    let err = CommandFlasher::new(CommandFlasherOptions::new("b"))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("board b") && err.to_string().contains("preset"),
+        "{err}"
+    );
+    let mut o = CommandFlasherOptions::new("b");
+    o.preset = Some(FlashPreset::Ipecmd);
+    o.tool = Some("PKOB".into());
+    let err = CommandFlasher::new(o).err().unwrap();
+    assert!(err.to_string().contains("{part}"), "{err}");
+    assert_eq!(
+        "ipecmd".parse::<FlashPreset>().unwrap(),
+        FlashPreset::Ipecmd
+    );
+    assert!("mplab"
+        .parse::<FlashPreset>()
+        .unwrap_err()
+        .contains("expected ipecmd"));
 }

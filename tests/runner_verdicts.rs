@@ -11,7 +11,13 @@ use otarig::report::summary;
 
 /// Runs `otarig run` on `paths` with its own state and report folders; returns the
 /// exit code and role → verdict per scenario.
-fn run(paths: &[&str]) -> (i32, BTreeMap<String, BTreeMap<String, String>>, tempfile::TempDir) {
+fn run(
+    paths: &[&str],
+) -> (
+    i32,
+    BTreeMap<String, BTreeMap<String, String>>,
+    tempfile::TempDir,
+) {
     let tmp = tempfile::tempdir().unwrap();
     let reports = tmp.path().join("reports");
     let out = Command::new(env!("CARGO_BIN_EXE_otarig"))
@@ -27,8 +33,12 @@ fn run(paths: &[&str]) -> (i32, BTreeMap<String, BTreeMap<String, String>>, temp
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let summary_path = reports.join("latest").join("summary.json");
-    let text = std::fs::read_to_string(&summary_path)
-        .unwrap_or_else(|e| panic!("{}: {e}\nstdout:\n{stdout}\nstderr:\n{stderr}", summary_path.display()));
+    let text = std::fs::read_to_string(&summary_path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            summary_path.display()
+        )
+    });
     let file = summary::from_json(&text).unwrap();
     let mut verdicts = BTreeMap::new();
     for s in file.run.scenarios {
@@ -43,7 +53,11 @@ fn run(paths: &[&str]) -> (i32, BTreeMap<String, BTreeMap<String, String>>, temp
     (out.status.code().unwrap_or(-1), verdicts, tmp)
 }
 
-fn verdict<'a>(v: &'a BTreeMap<String, BTreeMap<String, String>>, scenario: &str, role: &str) -> &'a str {
+fn verdict<'a>(
+    v: &'a BTreeMap<String, BTreeMap<String, String>>,
+    scenario: &str,
+    role: &str,
+) -> &'a str {
     v.get(scenario)
         .and_then(|r| r.get(role))
         .map(String::as_str)
@@ -58,7 +72,10 @@ fn field_bugs_are_classified_as_the_field_saw_them() {
     assert_eq!(verdict(&v, "wrong-thing-name", "thing1"), "bricked");
     assert_eq!(verdict(&v, "wrong-thing-name", "thing2"), "passed");
     // The reset after the same-version reject hangs until power is cut.
-    assert_eq!(verdict(&v, "same-version", "dut"), "recovered-by-power-cycle");
+    assert_eq!(
+        verdict(&v, "same-version", "dut"),
+        "recovered-by-power-cycle"
+    );
     // A negative case whose board dies is never a pass (the AWS harness's blind spot).
     assert_eq!(verdict(&v, "image-crashed", "dut"), "bricked");
     assert_eq!(code, 1, "firmware failures exit with 1");

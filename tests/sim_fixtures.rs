@@ -14,7 +14,8 @@ fn names() -> Vec<String> {
         .unwrap()
         .filter_map(|e| {
             let p = e.unwrap().path();
-            (p.extension()? == "yaml").then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
+            (p.extension()? == "yaml")
+                .then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
         })
         .collect();
     names.sort();
@@ -33,7 +34,11 @@ fn every_shipped_fixture_builds_twice_to_identical_bytes() {
         assert!(a == b, "{name} is not deterministic");
         if let Some(p) = &a.personality {
             let (maj, min, bld) = f.version;
-            assert_eq!(p.version.to_string(), format!("{maj}.{min}.{bld}"), "{name}");
+            assert_eq!(
+                p.version.to_string(),
+                format!("{maj}.{min}.{bld}"),
+                "{name}"
+            );
             assert_eq!(&decode_app(&a.ota[24..]).unwrap(), p, "{name}");
         }
     }
@@ -44,20 +49,46 @@ fn build_to_dir_writes_the_same_files_twice() {
     let root = tempfile::tempdir().unwrap();
     sim_support::pki(&root.path().join("pki"));
     let out = root.path().join("out");
-    let (_, p1) = fixture::build_to_dir(&sim_support::fixtures_dir(), "app-v5", &root.path().join("pki"), &out).unwrap();
-    let first = (std::fs::read(&p1.ota).unwrap(), std::fs::read(&p1.factory).unwrap());
-    let (_, p2) = fixture::build_to_dir(&sim_support::fixtures_dir(), "app-v5", &root.path().join("pki"), &out).unwrap();
+    let (_, p1) = fixture::build_to_dir(
+        &sim_support::fixtures_dir(),
+        "app-v5",
+        &root.path().join("pki"),
+        &out,
+    )
+    .unwrap();
+    let first = (
+        std::fs::read(&p1.ota).unwrap(),
+        std::fs::read(&p1.factory).unwrap(),
+    );
+    let (_, p2) = fixture::build_to_dir(
+        &sim_support::fixtures_dir(),
+        "app-v5",
+        &root.path().join("pki"),
+        &out,
+    )
+    .unwrap();
     assert_eq!(p1, p2);
-    assert_eq!(first, (std::fs::read(&p2.ota).unwrap(), std::fs::read(&p2.factory).unwrap()));
+    assert_eq!(
+        first,
+        (
+            std::fs::read(&p2.ota).unwrap(),
+            std::fs::read(&p2.factory).unwrap()
+        )
+    );
     assert_eq!(first.1.len() as u32, 2 * DEFAULT_BANK_SIZE + 16);
 }
 
 #[test]
 fn a_missing_codesign_key_names_the_file() {
     let root = tempfile::tempdir().unwrap();
-    let err = fixture::build_to_dir(&sim_support::fixtures_dir(), "app-v5", root.path(), root.path())
-        .unwrap_err()
-        .to_string();
+    let err = fixture::build_to_dir(
+        &sim_support::fixtures_dir(),
+        "app-v5",
+        root.path(),
+        root.path(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("codesign.key"), "{err}");
 }
 
@@ -75,7 +106,12 @@ fn every_fixture_a_shipped_scenario_names_exists() {
             .filter(|l| !l.trim_start().starts_with('#'))
             .collect();
         for c in re.captures_iter(&text) {
-            assert!(known.contains(&c[1].to_string()), "{}: fixture `{}` is not shipped", path.display(), &c[1]);
+            assert!(
+                known.contains(&c[1].to_string()),
+                "{}: fixture `{}` is not shipped",
+                path.display(),
+                &c[1]
+            );
         }
     }
 }

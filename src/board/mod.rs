@@ -1,9 +1,9 @@
 //! What the runner can do to a board, composed from three parts chosen in the
 //! rig file: flash, console, power. The runner never knows whether a board is real.
 
-mod error;
 pub mod command;
 pub mod discovery;
+mod error;
 pub mod native;
 pub mod probe;
 pub mod probe_power;
@@ -49,7 +49,9 @@ pub struct FlashImage {
 pub enum ImageFormat {
     Elf,
     Hex,
-    Bin { base: u64 },
+    Bin {
+        base: u64,
+    },
     /// A simulated board's whole flash file.
     SimFlash,
 }
@@ -70,6 +72,8 @@ pub trait Console: Send + Sync {
     /// (board lost power) is re-opened when it comes back, without losing the run.
     async fn attach(&self, tx: LineTx) -> Result<(), BoardError>;
     async fn detach(&self);
+    /// Where the part reports what happens to the port (vanished, re-opened).
+    fn set_events(&self, _events: PartEvents) {}
 }
 
 #[async_trait]

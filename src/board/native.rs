@@ -66,7 +66,11 @@ pub struct NativeBoard {
 }
 
 impl NativeBoard {
-    pub fn new(name: impl Into<String>, dir: impl Into<PathBuf>, program: NativeProgram) -> Arc<Self> {
+    pub fn new(
+        name: impl Into<String>,
+        dir: impl Into<PathBuf>,
+        program: NativeProgram,
+    ) -> Arc<Self> {
         Arc::new(NativeBoard {
             name: name.into(),
             dir: dir.into(),
@@ -88,7 +92,12 @@ impl NativeBoard {
 
     /// PID of the running process, if powered.
     pub fn pid(&self) -> Option<i32> {
-        self.state.lock().expect("native board lock").running.as_ref().map(|r| r.pid)
+        self.state
+            .lock()
+            .expect("native board lock")
+            .running
+            .as_ref()
+            .map(|r| r.pid)
     }
 
     fn is_running(&self) -> bool {
@@ -101,8 +110,12 @@ impl NativeBoard {
         if matches!(&state.running, Some(r) if !*r.exited.borrow()) {
             return Ok(());
         }
-        fs::create_dir_all(&self.dir)
-            .map_err(|e| BoardError::io(format!("board {}: create {}", self.name, self.dir.display()), e))?;
+        fs::create_dir_all(&self.dir).map_err(|e| {
+            BoardError::io(
+                format!("board {}: create {}", self.name, self.dir.display()),
+                e,
+            )
+        })?;
         let pty = nix::pty::openpty(None, None)
             .map_err(|e| BoardError::io(format!("board {}: open a pty", self.name), e.into()))?;
         let slave = pty.slave;
@@ -205,7 +218,10 @@ impl NativeBoard {
 
     fn signal_reset(&self) -> Result<(), BoardError> {
         let pid = self.pid().ok_or_else(|| {
-            BoardError::Other(format!("board {}: cannot reset, it is powered off", self.name))
+            BoardError::Other(format!(
+                "board {}: cannot reset, it is powered off",
+                self.name
+            ))
         })?;
         // SAFETY: plain syscall on a pid we spawned.
         let rc = unsafe { libc::kill(pid, libc::SIGUSR1) };
@@ -317,10 +333,12 @@ impl Flasher for NativeFlasher {
         board.kill().await?;
         let target = match image.format {
             ImageFormat::SimFlash => board.dir.join(SIM_FLASH_FILE),
-            _ => board.dir.join(image.path.file_name().ok_or_else(|| BoardError::Image {
-                path: image.path.clone(),
-                message: "not a file".into(),
-            })?),
+            _ => board
+                .dir
+                .join(image.path.file_name().ok_or_else(|| BoardError::Image {
+                    path: image.path.clone(),
+                    message: "not a file".into(),
+                })?),
         };
         let result = fs::create_dir_all(&board.dir)
             .and_then(|_| fs::copy(&image.path, &target))

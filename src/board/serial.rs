@@ -318,6 +318,10 @@ fn read_loop(shared: Arc<Shared>, mut path: String, mut port: TTYPort, tx: LineT
 
 #[async_trait]
 impl Console for SerialConsole {
+    fn set_events(&self, events: PartEvents) {
+        SerialConsole::set_events(self, events);
+    }
+
     async fn attach(&self, tx: LineTx) -> Result<(), BoardError> {
         self.detach().await;
         let options = self.shared.options.clone();

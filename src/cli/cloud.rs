@@ -207,7 +207,19 @@ async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
     );
     println!("press Ctrl-C to stop");
 
+    // Execution timeouts fire on ticks.
+    let ticker = {
+        let services = services.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                services.tick(std::time::SystemTime::now());
+            }
+        })
+    };
     let _ = tokio::signal::ctrl_c().await;
+    ticker.abort();
     drop(admin);
     if let Some(gw) = gateway {
         gw.shutdown().await;

@@ -208,7 +208,12 @@ async fn check_flash(board: &str, flash: &FlashConfig, probes: &[ProbeEntry], ro
                 rig::FlashPreset::Openocd => FlashPreset::Openocd,
             });
             let version_args = preset.map(FlashPreset::version_args).unwrap_or(&[]);
-            check_tool(board, "flash tool", &c.program, version_args, rows).await;
+            let program = c
+                .program
+                .clone()
+                .or_else(|| preset.map(|p| p.default_program().to_string()))
+                .unwrap_or_default();
+            check_tool(board, "flash tool", &program, version_args, rows).await;
         }
         FlashConfig::ProbeRs(p) => {
             let want = p.probe.as_ref().map(|id| discovery::UsbId {

@@ -66,21 +66,37 @@ fn print(out: CommandOutput) -> u8 {
 }
 
 pub fn list(args: ListArgs) -> u8 {
-    print(cli_support::list(&args.paths, args.rig.as_deref(), args.filter.as_deref()))
+    print(cli_support::list(
+        &args.paths,
+        args.rig.as_deref(),
+        args.filter.as_deref(),
+    ))
 }
 
 pub fn validate(args: ValidateArgs) -> u8 {
-    print(cli_support::validate(&args.paths, args.rig.as_deref(), args.fixtures.as_deref()))
+    print(cli_support::validate(
+        &args.paths,
+        args.rig.as_deref(),
+        args.fixtures.as_deref(),
+    ))
 }
 
 fn config_error(diags: &Diagnostics) -> u8 {
     eprint!("{diags}");
-    eprintln!("error: the configuration has errors (nothing was run; `otarig validate` shows the same)");
+    eprintln!(
+        "error: the configuration has errors (nothing was run; `otarig validate` shows the same)"
+    );
     exit::USAGE
 }
 
 pub fn run(args: RunArgs) -> u8 {
-    let mut rig = match config::load_rig(&args.rig) {
+    // probe-rs chip names are checked against its target registry before anything runs.
+    let chip_check = |chip: &str| {
+        crate::board::probe::check_chip(chip)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let mut rig = match config::load_rig_with(&args.rig, Some(&chip_check)) {
         Ok(rig) => rig,
         Err(d) => return config_error(&d),
     };
@@ -94,7 +110,10 @@ pub fn run(args: RunArgs) -> u8 {
         scenarios.retain(|s| cli_support::filter_matches(s, pattern));
     }
     if scenarios.is_empty() {
-        eprintln!("error: no scenario matches (paths {paths:?}, filter {:?})", args.filter);
+        eprintln!(
+            "error: no scenario matches (paths {paths:?}, filter {:?})",
+            args.filter
+        );
         return exit::USAGE;
     }
     let sim_program = match std::env::current_exe() {
@@ -162,7 +181,10 @@ async fn run_async(plan: RunPlan, report_dir: &Path) -> u8 {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return std::future::pending().await;
     };
     tokio::select! {
@@ -174,6 +196,9 @@ async fn wait_for_signal() {
 /// Sortable and unique enough for one bench: UTC time plus the process id.
 fn run_id() -> String {
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let compact: String = stamp.chars().filter(|c| c.is_ascii_digit() || *c == 'T').collect();
+    let compact: String = stamp
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .collect();
     format!("{}-{}", compact.replace('T', "-"), std::process::id())
 }

@@ -30,10 +30,16 @@ pub enum FixtureCommand {
 }
 
 pub fn sim(args: SimArgs) -> u8 {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: board {}: cannot start the runtime: {e}", args.dir.display());
+            eprintln!(
+                "error: board {}: cannot start the runtime: {e}",
+                args.dir.display()
+            );
             return super::exit::BENCH;
         }
     };
@@ -56,7 +62,11 @@ pub fn fixture(cmd: FixtureCommand) -> u8 {
         } => match fixture::build_to_dir(&fixtures, &name, &pki, &out) {
             Ok((built, paths)) => {
                 println!("{} ({} bytes)", paths.ota.display(), built.ota.len());
-                println!("{} ({} bytes)", paths.factory.display(), built.factory.len());
+                println!(
+                    "{} ({} bytes)",
+                    paths.factory.display(),
+                    built.factory.len()
+                );
                 super::exit::PASSED
             }
             Err(fixture::FixtureError::Config(d)) => {

@@ -253,7 +253,10 @@ fn create_job(
         )
         .map_err(|e| format!("job `{id}`: stream `{}`: {e}", built.stream_id))?;
     ctx.services
-        .create_job(JobSpec::new(id.clone(), built.document.clone(), targets.clone()), now)
+        .create_job(
+            JobSpec::new(id.clone(), built.document.clone(), targets.clone()),
+            now,
+        )
         .map_err(|e| format!("job `{id}`: {e}"))?;
     Ok(serde_json::json!({
         "id": id,
@@ -283,7 +286,13 @@ fn default_job_id(image: &Path, version: Option<&str>, now: SystemTime) -> Strin
     };
     let mut id: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if id.len() > 64 {
         id = id[id.len() - 64..].to_string();
@@ -318,7 +327,10 @@ mod tests {
     #[test]
     fn default_job_ids_use_job_id_characters_only() {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1000);
-        assert_eq!(default_job_id(Path::new("/x/app v5.bin"), Some("0.9.5"), t), "app_v5-0_9_5-1000");
+        assert_eq!(
+            default_job_id(Path::new("/x/app v5.bin"), Some("0.9.5"), t),
+            "app_v5-0_9_5-1000"
+        );
         assert_eq!(default_job_id(Path::new("fw.hex"), None, t), "fw-1000");
         let long = "x".repeat(100);
         assert_eq!(default_job_id(Path::new(&long), None, t).len(), 64);
@@ -326,7 +338,10 @@ mod tests {
 
     #[test]
     fn requests_are_json_lines_with_an_op_tag() {
-        let req = Request::CancelJob { id: "j1".into(), force: true };
+        let req = Request::CancelJob {
+            id: "j1".into(),
+            force: true,
+        };
         let text = serde_json::to_string(&req).unwrap();
         assert_eq!(text, r#"{"op":"cancel_job","id":"j1","force":true}"#);
         assert_eq!(serde_json::from_str::<Request>(&text).unwrap(), req);

@@ -13,4 +13,5 @@ pub mod signing;
 pub mod streams;
 pub mod topics;
 
+pub use jobs::{JobSpec, JobView, JobsError};
 pub use services::{CloudServices, Reply, Route};

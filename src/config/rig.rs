@@ -149,8 +149,10 @@ pub enum FlashConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommandFlasher {
     pub preset: Option<FlashPreset>,
-    pub program: String,
-    pub args: Vec<String>,
+    /// `None`: the preset's program (board::command owns the presets).
+    pub program: Option<String>,
+    /// `None`: the preset's arguments.
+    pub args: Option<Vec<String>>,
     pub part: Option<String>,
     pub tool: Option<String>,
     pub serial: Option<String>,

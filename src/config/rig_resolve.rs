@@ -389,28 +389,16 @@ impl Resolver<'_, '_, '_> {
             .tool
             .clone()
             .or_else(|| (c.preset == Some(FlashPreset::Ipecmd)).then(|| "PKOB".to_string()));
-        let (program, args) = match (c.preset, c.program.clone()) {
-            (None, None) => {
-                self.ctx.error(p, "a command flasher needs `program` (and `args`), or a `preset`: ipecmd | pic32prog | jlink | openocd");
-                return None;
-            }
-            (preset, program) => {
-                let (dp, da) = preset.map(preset_command).unwrap_or(("", vec![]));
-                let program = program.unwrap_or_else(|| dp.to_string());
-                let mut args = c.args.clone().unwrap_or(da);
-                if c.args.is_none() && c.serial.is_some() {
-                    args.extend(preset.map(serial_args).unwrap_or_default());
-                }
-                (program, args)
-            }
-        };
+        if c.preset.is_none() && (c.program.is_none() || c.args.is_none()) {
+            self.ctx.error(p, "a command flasher needs `program` and `args`, or a `preset`: ipecmd | pic32prog | jlink | openocd");
+            return None;
+        }
+        // A preset's own command line is checked by the board part that runs it;
+        // here only what the user wrote.
         let mut ok = true;
-        for (i, a) in args.iter().enumerate() {
-            let ap = if c.args.is_some() {
-                p.key("args").idx(i)
-            } else {
-                p.key("preset")
-            };
+        let args = c.args.clone();
+        for (i, a) in args.iter().flatten().enumerate() {
+            let ap = p.key("args").idx(i);
             for name in placeholders(a) {
                 let value = match name.as_str() {
                     "image" | "script" => Some(String::new()),
@@ -438,13 +426,16 @@ impl Resolver<'_, '_, '_> {
                 }
             }
         }
-        if !args
-            .iter()
-            .any(|a| a.contains("{image}") || a.contains("{script}"))
-        {
-            self.ctx.error(p, "the flasher's arguments never mention `{image}`: the tool would not know which file to program");
-            ok = false;
+        if let Some(args) = &args {
+            if !args
+                .iter()
+                .any(|a| a.contains("{image}") || a.contains("{script}"))
+            {
+                self.ctx.error(p, "the flasher's arguments never mention `{image}`: the tool would not know which file to program");
+                ok = false;
+            }
         }
+        let program = c.program.clone();
         let timeout = c
             .timeout
             .as_deref()
@@ -570,53 +561,6 @@ impl Resolver<'_, '_, '_> {
         values::parse_duration(s)
             .map_err(|e| self.ctx.error(p, e))
             .ok()
-    }
-}
-
-fn preset_command(preset: FlashPreset) -> (&'static str, Vec<String>) {
-    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    match preset {
-        FlashPreset::Ipecmd => (
-            "ipecmd.sh",
-            v(&["-TP{tool}", "-P{part}", "-F{image}", "-M", "-OL"]),
-        ),
-        FlashPreset::Pic32prog => ("pic32prog", v(&["{image}"])),
-        FlashPreset::Jlink => (
-            "JLinkExe",
-            v(&[
-                "-device",
-                "{part}",
-                "-if",
-                "SWD",
-                "-speed",
-                "4000",
-                "-autoconnect",
-                "1",
-                "-CommanderScript",
-                "{script}",
-            ]),
-        ),
-        FlashPreset::Openocd => (
-            "openocd",
-            v(&[
-                "-f",
-                "interface/{tool}.cfg",
-                "-f",
-                "target/{part}.cfg",
-                "-c",
-                "program {image} verify reset exit",
-            ]),
-        ),
-    }
-}
-
-/// Arguments that select one of several programmers by serial number.
-fn serial_args(preset: FlashPreset) -> Vec<String> {
-    match preset {
-        FlashPreset::Ipecmd => vec!["-TS{serial}".into()],
-        FlashPreset::Pic32prog => vec!["-d".into(), "{serial}".into()],
-        FlashPreset::Jlink => vec!["-USB".into(), "{serial}".into()],
-        FlashPreset::Openocd => vec!["-c".into(), "adapter serial {serial}".into()],
     }
 }
 

@@ -292,11 +292,12 @@ impl LinkFaults {
     pub fn on_message(&mut self, dir: Direction, topic: &str, len: usize) -> Decision {
         let mut decision = Decision::default();
         for f in &mut self.active {
-            let dir_ok = match (f.dir, dir) {
-                (DirFilter::Any, _) => true,
-                (DirFilter::In, Direction::In) | (DirFilter::Out, Direction::Out) => true,
-                _ => false,
-            };
+            let dir_ok = matches!(
+                (f.dir, dir),
+                (DirFilter::Any, _)
+                    | (DirFilter::In, Direction::In)
+                    | (DirFilter::Out, Direction::Out)
+            );
             if !dir_ok || !topics::matches(&f.filter, topic) {
                 continue;
             }
@@ -444,13 +445,12 @@ mod tests {
     }
 
     #[test]
-    fn faults_deserialise_from_scenario_yaml() {
-        let yaml =
-            "- drop: { topic: '$aws/things/+/streams/+/data/#', probability: 0.1, seed: 7 }\n\
-                    - delay: { by: 200ms, jitter: 50ms }\n\
-                    - stall: { for: 3s }\n\
-                    - cut\n";
-        let faults: Vec<Fault> = yaml_serde::from_str(yaml).unwrap();
+    fn faults_deserialise_from_their_serde_form() {
+        let text = r#"[{"drop": {"topic": "$aws/things/+/streams/+/data/#", "probability": 0.1, "seed": 7}},
+                       {"delay": {"by": "200ms", "jitter": "50ms"}},
+                       {"stall": {"for": "3s"}},
+                       "cut"]"#;
+        let faults: Vec<Fault> = serde_json::from_str(text).unwrap();
         assert_eq!(faults.len(), 4);
         assert!(matches!(&faults[0], Fault::Drop(m) if m.seed == 7 && m.probability == Some(0.1)));
         assert!(matches!(&faults[1], Fault::Delay(d) if d.topic == "$aws/#"));

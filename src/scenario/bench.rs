@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::board::command::{CommandFlasher, CommandFlasherOptions, CommandPower, CommandPowerOptions};
+use crate::board::command::{
+    CommandFlasher, CommandFlasherOptions, CommandPower, CommandPowerOptions,
+};
 use crate::board::native::{NativeBoard, NativeFlasher, NativeProgram, ResetMethod};
 use crate::board::probe_power::ProbePower;
 use crate::board::serial::{PortSpec, SerialConsole, SerialConsoleOptions};
@@ -26,7 +28,11 @@ pub struct BenchBoard {
 
 impl BenchBoard {
     /// Builds the parts; `sim_program` is the `otarig` executable that runs simulated boards.
-    pub fn build(board: &rig::Board, boards_dir: &Path, sim_program: &Path) -> Result<Self, BoardError> {
+    pub fn build(
+        board: &rig::Board,
+        boards_dir: &Path,
+        sim_program: &Path,
+    ) -> Result<Self, BoardError> {
         let dir = boards_dir.join(&board.name);
         match &board.parts {
             BoardParts::Native(kind) => {
@@ -64,11 +70,13 @@ impl BenchBoard {
                     ConsoleConfig::Serial(serial) => {
                         let port = match &serial.port {
                             rig::SerialPortRef::Path(p) => PortSpec::Path(p.clone()),
-                            rig::SerialPortRef::Usb(id) => PortSpec::Usb(crate::board::discovery::UsbId {
-                                vid: id.vid,
-                                pid: id.pid,
-                                serial: id.serial.clone(),
-                            }),
+                            rig::SerialPortRef::Usb(id) => {
+                                PortSpec::Usb(crate::board::discovery::UsbId {
+                                    vid: id.vid,
+                                    pid: id.pid,
+                                    serial: id.serial.clone(),
+                                })
+                            }
                         };
                         let mut options = SerialConsoleOptions::new(&board.name, port, serial.baud);
                         let (data_bits, parity, stop_bits) = crate::board::serial::parse_framing(
@@ -76,7 +84,9 @@ impl BenchBoard {
                             &format!("{:?}", serial.parity).to_lowercase(),
                             serial.stop_bits,
                         )
-                        .map_err(|e| BoardError::Other(format!("board {}: console framing: {e}", board.name)))?;
+                        .map_err(|e| {
+                            BoardError::Other(format!("board {}: console framing: {e}", board.name))
+                        })?;
                         options.data_bits = data_bits;
                         options.parity = parity;
                         options.stop_bits = stop_bits;
@@ -85,11 +95,17 @@ impl BenchBoard {
                 };
                 let power: Option<Arc<dyn Power>> = match power {
                     Some(PowerConfig::Command(cmd)) => {
-                        let options =
-                            CommandPowerOptions::from_commands(&board.name, &cmd.on, &cmd.off, cmd.timeout)?;
+                        let options = CommandPowerOptions::from_commands(
+                            &board.name,
+                            &cmd.on,
+                            &cmd.off,
+                            cmd.timeout,
+                        )?;
                         Some(Arc::new(CommandPower::new(options, Some(flasher.clone()))))
                     }
-                    Some(PowerConfig::Probe) => Some(Arc::new(ProbePower::new(&board.name, flasher.clone()))),
+                    Some(PowerConfig::Probe) => {
+                        Some(Arc::new(ProbePower::new(&board.name, flasher.clone())))
+                    }
                     None => None,
                 };
                 Ok(BenchBoard {
@@ -120,7 +136,11 @@ impl BenchBoard {
         }
     }
 
-    pub async fn power_cycle(&self, off_for: Duration, events: &PartEvents) -> Result<(), BoardError> {
+    pub async fn power_cycle(
+        &self,
+        off_for: Duration,
+        events: &PartEvents,
+    ) -> Result<(), BoardError> {
         match &self.power {
             Some(power) if power.can_power_cycle() => power.cycle(off_for, events).await,
             _ => Err(BoardError::Unsupported(format!(
@@ -148,8 +168,8 @@ fn hardware_flasher(board: &str, flash: &FlashConfig) -> Result<Arc<dyn Flasher>
                 .map(|p| format!("{p:?}").to_lowercase().parse())
                 .transpose()
                 .map_err(|e| BoardError::Other(format!("board {board}: flash preset: {e}")))?;
-            options.program = Some(cmd.program.clone());
-            options.args = (!cmd.args.is_empty()).then(|| cmd.args.clone());
+            options.program = cmd.program.clone();
+            options.args = cmd.args.clone();
             options.part = cmd.part.clone();
             options.tool = cmd.tool.clone();
             options.serial = cmd.serial.clone();

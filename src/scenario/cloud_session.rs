@@ -68,31 +68,51 @@ impl CloudSession {
 
     /// Builds the job document for `ota` (with the step's faults), registers its stream
     /// and creates the job for `things`.
-    pub fn create_job(&self, step: &JobStep, ota: &[u8], things: Vec<String>, timeline: &Timeline) -> Result<(), CloudError> {
+    pub fn create_job(
+        &self,
+        step: &JobStep,
+        ota: &[u8],
+        things: Vec<String>,
+        timeline: &Timeline,
+    ) -> Result<(), CloudError> {
         let job_err = |message: String| CloudError::Job {
             job: step.id.clone(),
             message,
         };
         let stream = jobdoc::short_stream_name(&step.id);
-        let opts = JobDocOptions::from_pki(&self.pki, &stream).map_err(|e| job_err(e.to_string()))?;
+        let opts =
+            JobDocOptions::from_pki(&self.pki, &stream).map_err(|e| job_err(e.to_string()))?;
         let faults: Vec<DocFault> = step.faults.iter().map(|f| DocFault::from(*f)).collect();
         let built = jobdoc::build(ota, &opts, &faults).map_err(|e| job_err(e.to_string()))?;
         for warning in &built.warnings {
-            timeline.emit(Source::Runner, EventKind::Note {
-                text: format!("job {}: {warning}", step.id),
-            });
+            timeline.emit(
+                Source::Runner,
+                EventKind::Note {
+                    text: format!("job {}: {warning}", step.id),
+                },
+            );
         }
         if !faults.is_empty() {
-            timeline.emit(Source::Runner, EventKind::Fault {
-                what: format!(
-                    "job {} carries image faults: {}",
-                    step.id,
-                    faults.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
-                ),
-            });
+            timeline.emit(
+                Source::Runner,
+                EventKind::Fault {
+                    what: format!(
+                        "job {} carries image faults: {}",
+                        step.id,
+                        faults
+                            .iter()
+                            .map(|f| f.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
+            );
         }
         self.services
-            .add_stream(&built.stream_id, vec![(u32::from(built.file_id), Arc::from(built.payload))])
+            .add_stream(
+                &built.stream_id,
+                vec![(u32::from(built.file_id), Arc::from(built.payload))],
+            )
             .map_err(|e| job_err(e.to_string()))?;
         let mut spec = JobSpec::new(&step.id, built.document, things);
         if let Some(timeout) = step.step_timeout {

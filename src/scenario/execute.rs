@@ -27,6 +27,10 @@ use crate::timeline::{EventKind, EventSink, Source, Timeline};
 /// Lines of console kept with a verdict.
 const TAIL_LINES: usize = 30;
 
+/// Told what a board waits for: (scenario, board, what, time left). The runner never
+/// sees a reporter; the CLI wires this to the progress display.
+pub type WaitingFn = dyn Fn(&str, &str, &str, Option<Duration>) + Send + Sync;
+
 /// What a scenario run needs from the run around it.
 pub struct RunContext {
     pub rig: Arc<Rig>,
@@ -35,7 +39,7 @@ pub struct RunContext {
     /// Becomes true on SIGINT/SIGTERM.
     pub interrupt: watch::Receiver<bool>,
     /// Reports what the run is waiting for (progress display).
-    pub progress: Arc<dyn Fn(&str, &str, &str, Option<Duration>) + Send + Sync>,
+    pub progress: Arc<WaitingFn>,
 }
 
 /// Why the steps stopped early.
@@ -70,10 +74,16 @@ pub async fn run_scenario(
     dir: &Path,
 ) -> (ScenarioResult, Timeline) {
     let started = Instant::now();
-    let timeline = match std::fs::create_dir_all(dir).and_then(|_| Timeline::recording_to(&dir.join("events.jsonl"))) {
+    let timeline = match std::fs::create_dir_all(dir)
+        .and_then(|_| Timeline::recording_to(&dir.join("events.jsonl")))
+    {
         Ok(t) => t,
         Err(e) => {
-            tracing::error!("scenario {}: cannot record its timeline in {}: {e}", scenario.name, dir.display());
+            tracing::error!(
+                "scenario {}: cannot record its timeline in {}: {e}",
+                scenario.name,
+                dir.display()
+            );
             Timeline::in_memory()
         }
     };
@@ -105,24 +115,44 @@ pub async fn run_scenario(
         Ok(c) => c,
         Err(e) => {
             let msg = e.to_string();
-            timeline.emit(Source::Cloud, EventKind::BenchError { message: msg.clone() });
+            timeline.emit(
+                Source::Cloud,
+                EventKind::BenchError {
+                    message: msg.clone(),
+                },
+            );
             let boards = bound
                 .iter()
-                .map(|b| board_result(b, Verdict::Error, Some(msg.clone()), &timeline, Versions::default()))
+                .map(|b| {
+                    board_result(
+                        b,
+                        Verdict::Error,
+                        Some(msg.clone()),
+                        &timeline,
+                        Versions::default(),
+                    )
+                })
                 .collect();
             return (result(boards), timeline);
         }
     };
-    timeline.emit(Source::Runner, EventKind::Note {
-        text: format!(
-            "scenario {}: cloud at {}:{} ({}), boards {}",
-            scenario.name,
-            cloud.host,
-            cloud.port,
-            if cloud.tls { "TLS" } else { "plain TCP" },
-            bound.iter().map(|b| format!("{}={}", b.role, b.board)).collect::<Vec<_>>().join(", ")
-        ),
-    });
+    timeline.emit(
+        Source::Runner,
+        EventKind::Note {
+            text: format!(
+                "scenario {}: cloud at {}:{} ({}), boards {}",
+                scenario.name,
+                cloud.host,
+                cloud.port,
+                if cloud.tls { "TLS" } else { "plain TCP" },
+                bound
+                    .iter()
+                    .map(|b| format!("{}={}", b.role, b.board))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+    );
     let mut run = Run {
         ctx,
         scenario,
@@ -144,27 +174,41 @@ pub async fn run_scenario(
     };
     let interrupted = matches!(stop, Some(Stop::Interrupted));
     if matches!(stop, Some(Stop::TimedOut)) {
-        let limit = scenario.timeout.map(|d| humantime::format_duration(d).to_string()).unwrap_or_default();
+        let limit = scenario
+            .timeout
+            .map(|d| humantime::format_duration(d).to_string())
+            .unwrap_or_default();
         for b in &run.bound {
-            run.failures
-                .entry(b.role.clone())
-                .or_insert_with(|| format!("the scenario did not finish within its timeout of {limit}"));
+            run.failures.entry(b.role.clone()).or_insert_with(|| {
+                format!("the scenario did not finish within its timeout of {limit}")
+            });
         }
     }
     run.check_guards();
     let boards = if interrupted {
         run.bound
             .iter()
-            .map(|b| board_result(b, Verdict::Error, Some(UNFINISHED.into()), &timeline, before.get(&b.role).cloned().unwrap_or_default()))
+            .map(|b| {
+                board_result(
+                    b,
+                    Verdict::Error,
+                    Some(UNFINISHED.into()),
+                    &timeline,
+                    before.get(&b.role).cloned().unwrap_or_default(),
+                )
+            })
             .collect()
     } else {
         run.verdicts(&before).await
     };
     for b in &boards {
-        timeline.emit(Source::board(&b.board), EventKind::Verdict {
-            verdict: b.verdict.as_str().into(),
-            message: b.message.clone(),
-        });
+        timeline.emit(
+            Source::board(&b.board),
+            EventKind::Verdict {
+                verdict: b.verdict.as_str().into(),
+                message: b.message.clone(),
+            },
+        );
     }
     run.power_off_all().await;
     for b in &run.bound {
@@ -188,7 +232,13 @@ fn scenario_seeds(scenario: &Scenario) -> Vec<u64> {
         .collect()
 }
 
-fn board_result(b: &BoundBoard, verdict: Verdict, message: Option<String>, timeline: &Timeline, versions: Versions) -> BoardResult {
+fn board_result(
+    b: &BoundBoard,
+    verdict: Verdict,
+    message: Option<String>,
+    timeline: &Timeline,
+    versions: Versions,
+) -> BoardResult {
     BoardResult {
         role: b.role.clone(),
         board: b.board.clone(),
@@ -214,7 +264,11 @@ impl Run<'_> {
     }
 
     fn roles(&self, names: &[String]) -> Vec<BoundBoard> {
-        self.bound.iter().filter(|b| names.contains(&b.role)).cloned().collect()
+        self.bound
+            .iter()
+            .filter(|b| names.contains(&b.role))
+            .cloned()
+            .collect()
     }
 
     fn role(&self, name: &str) -> BoundBoard {
@@ -234,10 +288,14 @@ impl Run<'_> {
         let mut pumps = Vec::new();
         for b in &self.bound {
             let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+            self.bench(b).console.set_events(self.part_events(b));
             if let Err(e) = self.bench(b).console.attach(tx).await {
-                self.timeline.emit(Source::board(&b.board), EventKind::BenchError {
-                    message: format!("console of board {}: {e}", b.board),
-                });
+                self.timeline.emit(
+                    Source::board(&b.board),
+                    EventKind::BenchError {
+                        message: format!("console of board {}: {e}", b.board),
+                    },
+                );
                 continue;
             }
             let timeline = self.timeline.clone();
@@ -292,21 +350,45 @@ impl Run<'_> {
         let attempts = bench.config.flash_retries + 1;
         for attempt in 1..=attempts {
             let from = self.timeline.len();
-            (self.ctx.progress)(&self.scenario.name, &b.board, &format!("flashing {image}"), Some(bench.config.timeouts.flash));
-            match tokio::time::timeout(bench.config.timeouts.flash, bench.flasher.flash(&flash_image, &events)).await {
+            (self.ctx.progress)(
+                &self.scenario.name,
+                &b.board,
+                &format!("flashing {image}"),
+                Some(bench.config.timeouts.flash),
+            );
+            match tokio::time::timeout(
+                bench.config.timeouts.flash,
+                bench.flasher.flash(&flash_image, &events),
+            )
+            .await
+            {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) if attempt == attempts => return Err(format!("flashing {image} onto board {}: {e}", b.board)),
+                Ok(Err(e)) if attempt == attempts => {
+                    return Err(format!("flashing {image} onto board {}: {e}", b.board))
+                }
                 Ok(Err(e)) => {
-                    self.note(format!("flashing {image} onto board {} failed ({e}); attempt {}/{attempts}", b.board, attempt + 1));
+                    self.note(format!(
+                        "flashing {image} onto board {} failed ({e}); attempt {}/{attempts}",
+                        b.board,
+                        attempt + 1
+                    ));
                     continue;
                 }
-                Err(_) => return Err(format!("flashing {image} onto board {} took longer than {:?}", b.board, bench.config.timeouts.flash)),
+                Err(_) => {
+                    return Err(format!(
+                        "flashing {image} onto board {} took longer than {:?}",
+                        b.board, bench.config.timeouts.flash
+                    ))
+                }
             }
             let check = Check::Console {
                 regex: any_line.clone(),
                 capture: false,
             };
-            if expect::wait_for(&self.timeline, &check, from, b, bench.config.timeouts.boot).await.is_ok() {
+            if expect::wait_for(&self.timeline, &check, from, b, bench.config.timeouts.boot)
+                .await
+                .is_ok()
+            {
                 return Ok(());
             }
             self.note(format!(
@@ -324,7 +406,8 @@ impl Run<'_> {
 
     /// Every board: identity, the baseline image, and healthy before the steps start.
     async fn baseline(&mut self) -> BTreeMap<String, Versions> {
-        let baseline = crate::config::effective_baseline(self.scenario, &self.ctx.rig).map(str::to_string);
+        let baseline =
+            crate::config::effective_baseline(self.scenario, &self.ctx.rig).map(str::to_string);
         let this: &Self = self;
         let runs = this.bound.iter().map(|b| {
             let baseline = baseline.clone();
@@ -335,7 +418,14 @@ impl Run<'_> {
                 }
                 let window = this.bench(b).config.timeouts.boot;
                 (this.ctx.progress)(&this.scenario.name, &b.board, "healthy on the baseline", Some(window));
-                recovery::wait_healthy(&this.timeline, b, window).await.ok_or_else(|| {
+                let booted_at = this.timeline.len();
+                let version = recovery::wait_healthy(&this.timeline, b, window).await;
+                // Steps start once the agent has asked for its job and been answered, so a
+                // job created by the first step reaches it once, as news (not twice, racing).
+                if version.is_some() {
+                    recovery::wait_jobs_answered(&this.timeline, b, booted_at, window).await;
+                }
+                version.ok_or_else(|| {
                     format!(
                         "board {} did not come up healthy on the baseline {} within {} (banner /{}/ and a connection to the cloud): the bench or the baseline is broken, not the update under test",
                         b.board,
@@ -351,10 +441,21 @@ impl Run<'_> {
         for (b, r) in self.bound.clone().iter().zip(results) {
             match r {
                 Ok(version) => {
-                    before.insert(b.role.clone(), Versions { before: Some(version), after: None });
+                    before.insert(
+                        b.role.clone(),
+                        Versions {
+                            before: Some(version),
+                            after: None,
+                        },
+                    );
                 }
                 Err(message) => {
-                    self.timeline.emit(Source::board(&b.board), EventKind::BenchError { message: message.clone() });
+                    self.timeline.emit(
+                        Source::board(&b.board),
+                        EventKind::BenchError {
+                            message: message.clone(),
+                        },
+                    );
                     self.errors.insert(b.role.clone(), message);
                 }
             }
@@ -364,20 +465,39 @@ impl Run<'_> {
     }
 
     async fn steps(&mut self) -> Option<Stop> {
-        let deadline = self.scenario.timeout.map(|t| tokio::time::Instant::now() + t);
+        let deadline = self
+            .scenario
+            .timeout
+            .map(|t| tokio::time::Instant::now() + t);
         let mut interrupt = self.ctx.interrupt.clone();
         for (index, step) in self.scenario.steps.iter().enumerate() {
             if *interrupt.borrow() {
                 return Some(Stop::Interrupted);
             }
             let text = step_text(step);
-            self.timeline.emit(Source::Runner, EventKind::Step { index, text: text.clone(), finished: false, ok: None });
+            self.timeline.emit(
+                Source::Runner,
+                EventKind::Step {
+                    index,
+                    text: text.clone(),
+                    finished: false,
+                    ok: None,
+                },
+            );
             let outcome = tokio::select! {
                 stop = self.step(step) => stop,
                 _ = interrupt.wait_for(|i| *i) => Some(Stop::Interrupted),
                 _ = sleep_until(deadline) => Some(Stop::TimedOut),
             };
-            self.timeline.emit(Source::Runner, EventKind::Step { index, text, finished: true, ok: Some(outcome.is_none()) });
+            self.timeline.emit(
+                Source::Runner,
+                EventKind::Step {
+                    index,
+                    text,
+                    finished: true,
+                    ok: Some(outcome.is_none()),
+                },
+            );
             if outcome.is_some() {
                 return outcome;
             }
@@ -398,13 +518,20 @@ impl Run<'_> {
                 self.bench_results(&boards, results)
             }
             Step::Job(job) => {
-                let mut things: Vec<String> = self.roles(&job.targets).iter().map(|b| b.thing.clone()).collect();
+                let mut things: Vec<String> = self
+                    .roles(&job.targets)
+                    .iter()
+                    .map(|b| b.thing.clone())
+                    .collect();
                 things.dedup();
                 let prepared = match self.ctx.fixtures.get(&job.image) {
                     Ok(p) => p,
                     Err(e) => return self.bench_error_all(format!("{step_line}: {e}")),
                 };
-                match self.cloud.create_job(job, &prepared.built.ota, things, &self.timeline) {
+                match self
+                    .cloud
+                    .create_job(job, &prepared.built.ota, things, &self.timeline)
+                {
                     Ok(()) => None,
                     Err(e) => self.bench_error_all(format!("{step_line}: {e}")),
                 }
@@ -414,7 +541,9 @@ impl Run<'_> {
                 Err(e) => self.bench_error_all(format!("{step_line}: {e}")),
             },
             Step::Retry { job, roles } => {
-                let things: Option<Vec<String>> = roles.as_ref().map(|r| self.roles(r).iter().map(|b| b.thing.clone()).collect());
+                let things: Option<Vec<String>> = roles
+                    .as_ref()
+                    .map(|r| self.roles(r).iter().map(|b| b.thing.clone()).collect());
                 match self.cloud.retry_job(job, things.as_deref()) {
                     Ok(()) => None,
                     Err(e) => self.bench_error_all(format!("{step_line}: {e}")),
@@ -423,7 +552,10 @@ impl Run<'_> {
             Step::Reset { roles } => {
                 let boards = self.roles(roles);
                 let results = join_all(boards.iter().map(|b| async {
-                    self.bench(b).reset(&self.part_events(b)).await.map_err(|e| e.to_string())
+                    self.bench(b)
+                        .reset(&self.part_events(b))
+                        .await
+                        .map_err(|e| e.to_string())
                 }))
                 .await;
                 self.bench_results(&boards, results)
@@ -431,7 +563,10 @@ impl Run<'_> {
             Step::PowerCycle { roles, off_for } => {
                 let boards = self.roles(roles);
                 let results = join_all(boards.iter().map(|b| async {
-                    self.bench(b).power_cycle(*off_for, &self.part_events(b)).await.map_err(|e| e.to_string())
+                    self.bench(b)
+                        .power_cycle(*off_for, &self.part_events(b))
+                        .await
+                        .map_err(|e| e.to_string())
                 }))
                 .await;
                 self.bench_results(&boards, results)
@@ -439,9 +574,12 @@ impl Run<'_> {
             Step::PowerCut(cut) => self.power_cut(cut).await,
             Step::Kick { role } => {
                 let b = self.role(role);
-                self.timeline.emit(Source::board(&b.board), EventKind::Fault {
-                    what: format!("kick: a second client connects with client id {}", b.thing),
-                });
+                self.timeline.emit(
+                    Source::board(&b.board),
+                    EventKind::Fault {
+                        what: format!("kick: a second client connects with client id {}", b.thing),
+                    },
+                );
                 self.cloud.kick(&b.thing);
                 None
             }
@@ -451,9 +589,15 @@ impl Run<'_> {
                 None
             }
             Step::BrokerRestart { down_for } => {
-                self.timeline.emit(Source::Cloud, EventKind::Fault {
-                    what: format!("broker restart: down for {}", humantime::format_duration(*down_for)),
-                });
+                self.timeline.emit(
+                    Source::Cloud,
+                    EventKind::Fault {
+                        what: format!(
+                            "broker restart: down for {}",
+                            humantime::format_duration(*down_for)
+                        ),
+                    },
+                );
                 match self.cloud.restart_broker(*down_for).await {
                     Ok(()) => None,
                     Err(e) => self.bench_error_all(e.to_string()),
@@ -475,20 +619,27 @@ impl Run<'_> {
                     (self.ctx.progress)(&self.scenario.name, &b.board, &what, Some(exp.within));
                 }
                 let cursor = self.cursor;
-                let results = join_all(
-                    boards
-                        .iter()
-                        .map(|b| expect::wait_for(&self.timeline, &exp.check, cursor, b, exp.within)),
-                )
-                .await;
+                let results =
+                    join_all(boards.iter().map(|b| {
+                        expect::wait_for(&self.timeline, &exp.check, cursor, b, exp.within)
+                    }))
+                    .await;
                 let mut failed = false;
                 for (b, r) in boards.iter().zip(results) {
                     match r {
-                        Ok(caps) => self.captures.extend(caps.into_iter().map(|(k, v)| (format!("{}.{k}", b.role), v))),
+                        Ok(caps) => self.captures.extend(
+                            caps.into_iter()
+                                .map(|(k, v)| (format!("{}.{k}", b.role), v)),
+                        ),
                         Err(Unmet { expected, seen }) => {
                             failed = true;
                             let msg = format!("{step_line}: expected {expected}; seen {seen}");
-                            self.timeline.emit(Source::board(&b.board), EventKind::Note { text: format!("expectation failed: {msg}") });
+                            self.timeline.emit(
+                                Source::board(&b.board),
+                                EventKind::Note {
+                                    text: format!("expectation failed: {msg}"),
+                                },
+                            );
                             self.failures.entry(b.role.clone()).or_insert(msg);
                         }
                     }
@@ -513,30 +664,59 @@ impl Run<'_> {
         let reached = match &cut.at {
             CutAt::Now => true,
             CutAt::Progress { job, fraction } => {
-                let check = Check::Progress { job: job.clone(), at_least: *fraction };
-                expect::wait_for(&self.timeline, &check, self.cursor, &b, limit).await.is_ok()
+                let check = Check::Progress {
+                    job: job.clone(),
+                    at_least: *fraction,
+                };
+                expect::wait_for(&self.timeline, &check, self.cursor, &b, limit)
+                    .await
+                    .is_ok()
             }
             CutAt::Console(re) => {
-                let check = Check::Console { regex: re.clone(), capture: false };
-                expect::wait_for(&self.timeline, &check, self.cursor, &b, limit).await.is_ok()
+                let check = Check::Console {
+                    regex: re.clone(),
+                    capture: false,
+                };
+                expect::wait_for(&self.timeline, &check, self.cursor, &b, limit)
+                    .await
+                    .is_ok()
             }
         };
         if !reached {
-            self.failures.insert(b.role.clone(), "power_cut: the moment to cut power never came".into());
+            self.failures.insert(
+                b.role.clone(),
+                "power_cut: the moment to cut power never came".into(),
+            );
             return Some(Stop::Failed);
         }
-        self.timeline.emit(Source::board(&b.board), EventKind::Fault {
-            what: format!("power cut for {}", humantime::format_duration(cut.off_for)),
-        });
-        let result = self.bench(&b).power_cycle(cut.off_for, &self.part_events(&b)).await.map_err(|e| e.to_string());
+        self.timeline.emit(
+            Source::board(&b.board),
+            EventKind::Fault {
+                what: format!("power cut for {}", humantime::format_duration(cut.off_for)),
+            },
+        );
+        let result = self
+            .bench(&b)
+            .power_cycle(cut.off_for, &self.part_events(&b))
+            .await
+            .map_err(|e| e.to_string());
         self.bench_results(&[b], vec![result])
     }
 
-    fn bench_results(&mut self, boards: &[BoundBoard], results: Vec<Result<(), String>>) -> Option<Stop> {
+    fn bench_results(
+        &mut self,
+        boards: &[BoundBoard],
+        results: Vec<Result<(), String>>,
+    ) -> Option<Stop> {
         let mut stop = None;
         for (b, r) in boards.iter().zip(results) {
             if let Err(message) = r {
-                self.timeline.emit(Source::board(&b.board), EventKind::BenchError { message: message.clone() });
+                self.timeline.emit(
+                    Source::board(&b.board),
+                    EventKind::BenchError {
+                        message: message.clone(),
+                    },
+                );
                 self.errors.entry(b.role.clone()).or_insert(message);
                 stop = Some(Stop::Bench);
             }
@@ -545,9 +725,16 @@ impl Run<'_> {
     }
 
     fn bench_error_all(&mut self, message: String) -> Option<Stop> {
-        self.timeline.emit(Source::Runner, EventKind::BenchError { message: message.clone() });
+        self.timeline.emit(
+            Source::Runner,
+            EventKind::BenchError {
+                message: message.clone(),
+            },
+        );
         for b in &self.bound {
-            self.errors.entry(b.role.clone()).or_insert_with(|| message.clone());
+            self.errors
+                .entry(b.role.clone())
+                .or_insert_with(|| message.clone());
         }
         Some(Stop::Bench)
     }
@@ -557,15 +744,20 @@ impl Run<'_> {
         for (from, guard) in self.guards.clone() {
             for b in self.roles(&guard.roles) {
                 let hit = self.timeline.with_events(|events| {
-                    matchers::find_console(events, from, &b.board, &guard.console).map(|i| match &events[i].kind {
-                        EventKind::Console { line } => line.clone(),
-                        _ => String::new(),
+                    matchers::find_console(events, from, &b.board, &guard.console).map(|i| {
+                        match &events[i].kind {
+                            EventKind::Console { line } => line.clone(),
+                            _ => String::new(),
+                        }
                     })
                 });
                 if let Some(line) = hit {
-                    self.failures
-                        .entry(b.role.clone())
-                        .or_insert_with(|| format!("never /{}/ was violated by console line {line:?}", guard.console));
+                    self.failures.entry(b.role.clone()).or_insert_with(|| {
+                        format!(
+                            "never /{}/ was violated by console line {line:?}",
+                            guard.console
+                        )
+                    });
                 }
             }
         }
@@ -577,8 +769,17 @@ impl Run<'_> {
             if self.errors.contains_key(&b.role) {
                 return None;
             }
-            let window = self.scenario.recovery.within.unwrap_or(self.bench(b).config.timeouts.recovery);
-            (self.ctx.progress)(&self.scenario.name, &b.board, "recovery check", Some(window));
+            let window = self
+                .scenario
+                .recovery
+                .within
+                .unwrap_or(self.bench(b).config.timeouts.recovery);
+            (self.ctx.progress)(
+                &self.scenario.name,
+                &b.board,
+                "recovery check",
+                Some(window),
+            );
             Some(recovery::recover(&self.timeline, self.bench(b), b, window).await)
         });
         let recoveries = join_all(checks).await;
@@ -588,15 +789,30 @@ impl Run<'_> {
             let failure = self.failures.get(&b.role).cloned();
             let (verdict, message) = match (self.errors.get(&b.role), rec) {
                 (Some(e), _) => (Verdict::Error, Some(e.clone())),
-                (None, None) => (Verdict::Error, Some("no recovery check was possible".into())),
+                (None, None) => (
+                    Verdict::Error,
+                    Some("no recovery check was possible".into()),
+                ),
                 (None, Some(Recovery::BenchError(e))) => (Verdict::Error, Some(e)),
                 (None, Some(Recovery::Never { tried })) => (
                     Verdict::Bricked,
-                    Some(join_reasons(failure, format!("the board never came back healthy (tried: {})", tried.join(", "))))
+                    Some(join_reasons(
+                        failure,
+                        format!(
+                            "the board never came back healthy (tried: {})",
+                            tried.join(", ")
+                        ),
+                    )),
                 ),
                 (None, Some(Recovery::ByPowerCycle(v))) => {
                     versions.after = Some(v.clone());
-                    (Verdict::RecoveredByPowerCycle, Some(join_reasons(failure, format!("only a power cycle brought the board back (on {v})"))))
+                    (
+                        Verdict::RecoveredByPowerCycle,
+                        Some(join_reasons(
+                            failure,
+                            format!("only a power cycle brought the board back (on {v})"),
+                        )),
+                    )
                 }
                 (None, Some(Recovery::ByReset(v))) => {
                     versions.after = Some(v.clone());
@@ -613,14 +829,25 @@ impl Run<'_> {
             out.push(board_result(b, verdict, message, &self.timeline, versions));
         }
         // Bricked boards are re-flashed to the baseline so the next scenario can use them.
-        let baseline = crate::config::effective_baseline(self.scenario, &self.ctx.rig).map(str::to_string);
+        let baseline =
+            crate::config::effective_baseline(self.scenario, &self.ctx.rig).map(str::to_string);
         if let Some(image) = baseline {
             for r in out.iter().filter(|r| r.verdict == Verdict::Bricked) {
-                let b = self.bound.iter().find(|b| b.board == r.board).expect("bound").clone();
+                let b = self
+                    .bound
+                    .iter()
+                    .find(|b| b.board == r.board)
+                    .expect("bound")
+                    .clone();
                 if let Err(e) = self.flash(&b, &image).await {
-                    self.timeline.emit(Source::board(&b.board), EventKind::BenchError {
-                        message: format!("re-flashing the bricked board to {image} failed: {e}"),
-                    });
+                    self.timeline.emit(
+                        Source::board(&b.board),
+                        EventKind::BenchError {
+                            message: format!(
+                                "re-flashing the bricked board to {image} failed: {e}"
+                            ),
+                        },
+                    );
                 }
             }
         }
@@ -659,19 +886,47 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 pub fn step_text(step: &Step) -> String {
     match step {
         Step::Flash { roles, image } => format!("flash {image} → {}", roles.join(", ")),
-        Step::Expect(e) => format!("expect {}: {}", e.roles.join(", "), describe(&e.check, e.within)),
+        Step::Expect(e) => format!(
+            "expect {}: {}",
+            e.roles.join(", "),
+            describe(&e.check, e.within)
+        ),
         Step::Job(j) => {
-            let faults = if j.faults.is_empty() { String::new() } else { format!(" with faults {:?}", j.faults) };
-            format!("job {} ({} → {}){faults}", j.id, j.image, j.targets.join(", "))
+            let faults = if j.faults.is_empty() {
+                String::new()
+            } else {
+                format!(" with faults {:?}", j.faults)
+            };
+            format!(
+                "job {} ({} → {}){faults}",
+                j.id,
+                j.image,
+                j.targets.join(", ")
+            )
         }
-        Step::Cancel { job, force } => format!("cancel {job}{}", if *force { " (force)" } else { "" }),
-        Step::Retry { job, roles } => format!("retry {job}{}", roles.as_ref().map(|r| format!(" for {}", r.join(", "))).unwrap_or_default()),
+        Step::Cancel { job, force } => {
+            format!("cancel {job}{}", if *force { " (force)" } else { "" })
+        }
+        Step::Retry { job, roles } => format!(
+            "retry {job}{}",
+            roles
+                .as_ref()
+                .map(|r| format!(" for {}", r.join(", ")))
+                .unwrap_or_default()
+        ),
         Step::Reset { roles } => format!("reset {}", roles.join(", ")),
-        Step::PowerCycle { roles, off_for } => format!("power cycle {} (off {})", roles.join(", "), humantime::format_duration(*off_for)),
+        Step::PowerCycle { roles, off_for } => format!(
+            "power cycle {} (off {})",
+            roles.join(", "),
+            humantime::format_duration(*off_for)
+        ),
         Step::PowerCut(c) => format!("power cut {} ({:?})", c.role, c.at),
         Step::Kick { role } => format!("kick {role}"),
         Step::Link(l) => format!("link faults on {}: {} fault(s)", l.role, l.faults.len()),
-        Step::BrokerRestart { down_for } => format!("broker restart (down {})", humantime::format_duration(*down_for)),
+        Step::BrokerRestart { down_for } => format!(
+            "broker restart (down {})",
+            humantime::format_duration(*down_for)
+        ),
         Step::Wait(d) => format!("wait {}", humantime::format_duration(*d)),
         Step::Never(g) => format!("never: {} guard(s)", g.len()),
     }

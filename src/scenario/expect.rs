@@ -50,7 +50,10 @@ pub fn describe(check: &Check, within: Duration) -> String {
             status,
             reason,
         } => {
-            let of = job.as_deref().map(|j| format!(" of job {j}")).unwrap_or_default();
+            let of = job
+                .as_deref()
+                .map(|j| format!(" of job {j}"))
+                .unwrap_or_default();
             let reason = reason
                 .as_ref()
                 .map(|r| format!(" with reason /{r}/"))
@@ -61,7 +64,10 @@ pub fn describe(check: &Check, within: Duration) -> String {
         Check::Online(true) => format!("online within {within}"),
         Check::Online(false) => format!("offline within {within}"),
         Check::Progress { job, at_least } => {
-            let of = job.as_deref().map(|j| format!(" of job {j}")).unwrap_or_default();
+            let of = job
+                .as_deref()
+                .map(|j| format!(" of job {j}"))
+                .unwrap_or_default();
             format!("download{of} at {:.0}% within {within}", at_least * 100.0)
         }
     }
@@ -77,16 +83,20 @@ pub fn evaluate(check: &Check, events: &[Event], from: usize, board: &BoundBoard
             .unwrap_or_else(|| "no console output".into())
     };
     match check {
-        Check::Console { regex, capture } => match matchers::find_console(events, from, name, regex) {
-            Some(i) => {
-                let caps = match (&events[i].kind, capture) {
-                    (crate::timeline::EventKind::Console { line }, true) => matchers::captures(line, regex),
-                    _ => BTreeMap::new(),
-                };
-                Eval::Met(caps)
+        Check::Console { regex, capture } => {
+            match matchers::find_console(events, from, name, regex) {
+                Some(i) => {
+                    let caps = match (&events[i].kind, capture) {
+                        (crate::timeline::EventKind::Console { line }, true) => {
+                            matchers::captures(line, regex)
+                        }
+                        _ => BTreeMap::new(),
+                    };
+                    Eval::Met(caps)
+                }
+                None => Eval::Pending(last_line()),
             }
-            None => Eval::Pending(last_line()),
-        },
+        }
         Check::Sequence(res) => match matchers::find_sequence(events, from, name, res) {
             Ok(_) => Eval::Met(BTreeMap::new()),
             Err(n) => Eval::Pending(format!(
@@ -106,7 +116,11 @@ pub fn evaluate(check: &Check, events: &[Event], from: usize, board: &BoundBoard
             reason,
         } => match matchers::job_state(events, &board.thing, job.as_deref()) {
             Some(state) => {
-                let reason_text = state.status_details.get("reason").cloned().unwrap_or_default();
+                let reason_text = state
+                    .status_details
+                    .get("reason")
+                    .cloned()
+                    .unwrap_or_default();
                 let status_ok = state.status == status.as_str();
                 let reason_ok = reason.as_ref().is_none_or(|r| r.is_match(&reason_text));
                 if status_ok && reason_ok {
@@ -134,7 +148,11 @@ pub fn evaluate(check: &Check, events: &[Event], from: usize, board: &BoundBoard
             if now == *want {
                 Eval::Met(BTreeMap::new())
             } else {
-                Eval::Pending(if now { "online".into() } else { "offline".into() })
+                Eval::Pending(if now {
+                    "online".into()
+                } else {
+                    "offline".into()
+                })
             }
         }
         Check::Progress { job, at_least } => {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::board::{FlashImage, ImageFormat};
-use crate::sim::fixture::{self as fixture, Fixture};
 use crate::config::rig;
+use crate::sim::fixture::{self as fixture, Fixture};
 use crate::sim::fixture::{build_to_dir, BuiltFixture, BuiltPaths, FixtureError};
 
 /// A fixture ready to flash or to send in a job.
@@ -72,7 +72,12 @@ impl FixtureStore {
 
     /// What to program into `board` for fixture `name`: the whole flash file for a
     /// simulated board, the fixture's per-platform file for any other.
-    pub fn flash_image(&self, name: &str, board: &rig::Board, is_sim: bool) -> Result<FlashImage, PrepareError> {
+    pub fn flash_image(
+        &self,
+        name: &str,
+        board: &rig::Board,
+        is_sim: bool,
+    ) -> Result<FlashImage, PrepareError> {
         let prepared = self.get(name)?;
         if is_sim {
             return Ok(FlashImage {

@@ -119,14 +119,18 @@ pub fn online(events: &[Event], thing: &str) -> bool {
 
 /// Index of the connect event of the thing's open connection, if it has one.
 pub fn online_since(events: &[Event], thing: &str) -> Option<usize> {
-    let (i, connected) = events.iter().enumerate().rev().find_map(|(i, e)| match &e.kind {
-        EventKind::Connection {
-            thing: Some(t),
-            connected,
-            ..
-        } if t == thing => Some((i, *connected)),
-        _ => None,
-    })?;
+    let (i, connected) = events
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(i, e)| match &e.kind {
+            EventKind::Connection {
+                thing: Some(t),
+                connected,
+                ..
+            } if t == thing => Some((i, *connected)),
+            _ => None,
+        })?;
     connected.then_some(i)
 }
 
@@ -150,7 +154,10 @@ pub fn progress(events: &[Event], from: usize, thing: &str, job: Option<&str>) -
                 status_details,
                 ..
             } if t == thing && job.is_none_or(|j| j == job_id) => {
-                if let Some(fraction) = status_details.get("receive").and_then(|r| parse_fraction(r)) {
+                if let Some(fraction) = status_details
+                    .get("receive")
+                    .and_then(|r| parse_fraction(r))
+                {
                     best = best.max(fraction);
                 }
             }
@@ -165,6 +172,20 @@ fn parse_fraction(text: &str) -> Option<f64> {
     let got: f64 = got.trim().parse().ok()?;
     let total: f64 = total.trim().parse().ok()?;
     (total > 0.0).then_some(got / total)
+}
+
+/// Index of the cloud's first answer to the thing's `$next/get` at or after `from`: the
+/// agent has asked for its job and heard back, so a job created now is news to it.
+pub fn jobs_answered(events: &[Event], from: usize, thing: &str) -> Option<usize> {
+    let answer = format!("$aws/things/{thing}/jobs/$next/get/");
+    events
+        .iter()
+        .enumerate()
+        .skip(from)
+        .find(|(_, e)| {
+            matches!(&e.kind, EventKind::Mqtt { dir: crate::timeline::Direction::Out, topic: Some(t), .. } if t.starts_with(&answer))
+        })
+        .map(|(i, _)| i)
 }
 
 /// The last `n` console lines of a board (for failure messages and JUnit system-out).
@@ -209,7 +230,10 @@ mod tests {
         }
     }
     fn line(board: &str, text: &str) -> Event {
-        ev(Source::board(board), EventKind::Console { line: text.into() })
+        ev(
+            Source::board(board),
+            EventKind::Console { line: text.into() },
+        )
     }
     fn conn(thing: &str, connected: bool) -> Event {
         ev(
@@ -254,7 +278,10 @@ mod tests {
     #[test]
     fn a_sequence_must_appear_in_order_and_reports_how_far_it_got() {
         let events = vec![line("a", "one"), line("a", "three"), line("a", "two")];
-        assert_eq!(find_sequence(&events, 0, "a", &[re("one"), re("two")]), Ok(2));
+        assert_eq!(
+            find_sequence(&events, 0, "a", &[re("one"), re("two")]),
+            Ok(2)
+        );
         assert_eq!(
             find_sequence(&events, 0, "a", &[re("one"), re("two"), re("three")]),
             Err(2)
@@ -284,10 +311,17 @@ mod tests {
             thing: "T1",
         };
         let mut events = vec![conn("T1", true), line("a", "app version 0.9.4")];
-        assert_eq!(healthy(&events, b, &banner, &version), None, "connection is older than the boot");
+        assert_eq!(
+            healthy(&events, b, &banner, &version),
+            None,
+            "connection is older than the boot"
+        );
         events.push(conn("T1", false));
         events.push(conn("T1", true));
-        assert_eq!(healthy(&events, b, &banner, &version).as_deref(), Some("0.9.4"));
+        assert_eq!(
+            healthy(&events, b, &banner, &version).as_deref(),
+            Some("0.9.4")
+        );
         events.push(conn("T1", false));
         assert_eq!(healthy(&events, b, &banner, &version), None, "offline now");
     }

@@ -16,8 +16,8 @@ pub struct BoundBoard {
 }
 
 pub mod bench;
-pub mod recovery;
-pub mod fixtures;
 pub mod cloud_session;
 pub mod execute;
+pub mod fixtures;
+pub mod recovery;
 pub mod runner;

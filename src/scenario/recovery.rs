@@ -22,13 +22,19 @@ pub enum Recovery {
     /// Only removing power helped (what the field cannot do).
     ByPowerCycle(String),
     /// Nothing helped: bricked.
-    Never { tried: Vec<&'static str> },
+    Never {
+        tried: Vec<&'static str>,
+    },
     /// The rig could not act on the board (bench error, not firmware).
     BenchError(String),
 }
 
 /// Polls the health predicate until it holds or `within` passes.
-pub async fn wait_healthy(timeline: &Timeline, board: &BoundBoard, within: Duration) -> Option<String> {
+pub async fn wait_healthy(
+    timeline: &Timeline,
+    board: &BoundBoard,
+    within: Duration,
+) -> Option<String> {
     let deadline = Instant::now() + within;
     let mut live = timeline.subscribe();
     loop {
@@ -51,6 +57,29 @@ pub async fn wait_healthy(timeline: &Timeline, board: &BoundBoard, within: Durat
     }
 }
 
+/// Waits until the board's agent has had an answer to `$next/get` since `from`.
+pub async fn wait_jobs_answered(
+    timeline: &Timeline,
+    board: &BoundBoard,
+    from: usize,
+    within: Duration,
+) -> bool {
+    let deadline = Instant::now() + within;
+    let mut live = timeline.subscribe();
+    loop {
+        if timeline
+            .with_events(|events| matchers::jobs_answered(events, from, &board.thing).is_some())
+        {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        let _ = tokio::time::timeout_at(deadline, live.recv()).await;
+        while live.try_recv().is_ok() {}
+    }
+}
+
 /// Runs the recovery ladder for one board.
 pub async fn recover(
     timeline: &Timeline,
@@ -61,7 +90,10 @@ pub async fn recover(
     let note = |text: String| {
         timeline.emit(Source::board(&board.board), EventKind::Note { text });
     };
-    note(format!("recovery check: waiting up to {} for the board to be healthy by itself", humantime::format_duration(window)));
+    note(format!(
+        "recovery check: waiting up to {} for the board to be healthy by itself",
+        humantime::format_duration(window)
+    ));
     if let Some(v) = wait_healthy(timeline, board, window).await {
         return Recovery::ByItself(v);
     }
@@ -83,7 +115,10 @@ pub async fn recover(
     if bench.can_power_cycle() {
         note("recovery check: still not healthy; power-cycling it".into());
         if let Err(e) = bench.power_cycle(Duration::from_secs(1), &events).await {
-            return Recovery::BenchError(format!("power cycle of board {} failed: {e}", board.board));
+            return Recovery::BenchError(format!(
+                "power cycle of board {} failed: {e}",
+                board.board
+            ));
         }
         tried.push("power cycle");
         if let Some(v) = wait_healthy(timeline, board, window).await {

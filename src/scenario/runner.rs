@@ -68,7 +68,10 @@ impl Pool {
     }
 
     fn release(&self, binding: &BTreeMap<String, String>) {
-        self.free.lock().expect("pool lock").extend(binding.values().cloned());
+        self.free
+            .lock()
+            .expect("pool lock")
+            .extend(binding.values().cloned());
         self.released.notify_waiters();
     }
 }
@@ -80,27 +83,46 @@ pub struct RunOutput {
 }
 
 /// Prepares the bench (PKI, board parts) and runs every scenario.
-pub async fn run(plan: RunPlan, progress: Arc<Progress>, interrupt: watch::Receiver<bool>) -> Result<RunOutput, SetupError> {
+pub async fn run(
+    plan: RunPlan,
+    progress: Arc<Progress>,
+    interrupt: watch::Receiver<bool>,
+) -> Result<RunOutput, SetupError> {
     let started = Instant::now();
     let started_wall_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let rig = Arc::new(plan.rig);
-    let things: Vec<String> = rig.boards.iter().map(|b| b.thing_name.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let things: Vec<String> = rig
+        .boards
+        .iter()
+        .map(|b| b.thing_name.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let mut hosts = rig.cloud.endpoint.hosts.clone();
     hosts.push(rig.cloud.endpoint.host.clone());
-    pki::init(&rig.cloud.pki, &PkiOptions { things, hosts, reissue_endpoint: false }).map_err(|e| SetupError::Pki {
+    pki::init(
+        &rig.cloud.pki,
+        &PkiOptions {
+            things,
+            hosts,
+            reissue_endpoint: false,
+        },
+    )
+    .map_err(|e| SetupError::Pki {
         dir: rig.cloud.pki.clone(),
         message: e.to_string(),
     })?;
     let state_dir = plan.state_dir.clone();
     let mut boards = BTreeMap::new();
     for board in &rig.boards {
-        let bench = BenchBoard::build(board, &state_dir.join("boards"), &plan.sim_program).map_err(|e| SetupError::Board {
-            board: board.name.clone(),
-            message: e.to_string(),
-        })?;
+        let bench = BenchBoard::build(board, &state_dir.join("boards"), &plan.sim_program)
+            .map_err(|e| SetupError::Board {
+                board: board.name.clone(),
+                message: e.to_string(),
+            })?;
         boards.insert(board.name.clone(), Arc::new(bench));
     }
     let fixtures = Arc::new(FixtureStore::new(
@@ -114,9 +136,11 @@ pub async fn run(plan: RunPlan, progress: Arc<Progress>, interrupt: watch::Recei
         boards,
         fixtures,
         interrupt: interrupt.clone(),
-        progress: Arc::new(move |scenario: &str, board: &str, what: &str, left: Option<Duration>| {
-            waiting.waiting(scenario, board, what, left.unwrap_or_default());
-        }),
+        progress: Arc::new(
+            move |scenario: &str, board: &str, what: &str, left: Option<Duration>| {
+                waiting.waiting(scenario, board, what, left.unwrap_or_default());
+            },
+        ),
     });
     let pool = Arc::new(Pool {
         free: Mutex::new(rig.boards.iter().map(|b| b.name.clone()).collect()),
@@ -129,8 +153,18 @@ pub async fn run(plan: RunPlan, progress: Arc<Progress>, interrupt: watch::Recei
     for attempt in 1..=plan.repeat.max(1) {
         for scenario in &plan.scenarios {
             let scenario = scenario.clone();
-            let (ctx, pool, slots, progress, rig) = (ctx.clone(), pool.clone(), slots.clone(), progress.clone(), rig.clone());
-            let dir = scenario_dir(&run_dir, &safe_name(&scenario.name), if plan.repeat > 1 { attempt } else { 1 });
+            let (ctx, pool, slots, progress, rig) = (
+                ctx.clone(),
+                pool.clone(),
+                slots.clone(),
+                progress.clone(),
+                rig.clone(),
+            );
+            let dir = scenario_dir(
+                &run_dir,
+                &safe_name(&scenario.name),
+                if plan.repeat > 1 { attempt } else { 1 },
+            );
             let interrupt = interrupt.clone();
             tasks.push(tokio::spawn(async move {
                 if let Err(reason) = bind_roles(&scenario, &rig) {
@@ -151,9 +185,17 @@ pub async fn run(plan: RunPlan, progress: Arc<Progress>, interrupt: watch::Recei
                 progress.scenario_finished(&result);
                 let things = binding
                     .values()
-                    .map(|b| (b.clone(), rig.board(b).map(|b| b.thing_name.clone()).unwrap_or_default()))
+                    .map(|b| {
+                        (
+                            b.clone(),
+                            rig.board(b)
+                                .map(|b| b.thing_name.clone())
+                                .unwrap_or_default(),
+                        )
+                    })
                     .collect();
-                let recorded = ScenarioTimeline::new(&scenario.name, timeline.events(), things).with_attempt(attempt);
+                let recorded = ScenarioTimeline::new(&scenario.name, timeline.events(), things)
+                    .with_attempt(attempt);
                 Some((result, Some(recorded)))
             }));
         }

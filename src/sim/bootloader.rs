@@ -51,7 +51,9 @@ pub fn boot(flash: &mut Flash, key: &VerifyingKey) -> Result<BootReport, FlashEr
         if validate(flash, bank, &desc, key, &mut lines)? {
             *slot = Some(desc);
         } else {
-            lines.push(format!("[prvBOOT_ValidateImages] Validation failed for image at 0x{addr:08x}"));
+            lines.push(format!(
+                "[prvBOOT_ValidateImages] Validation failed for image at 0x{addr:08x}"
+            ));
             if desc.magic_ok {
                 flash.program(bank, 0, &[0u8; DESCRIPTOR_LEN])?;
                 flash.erase_bank(bank)?;
@@ -67,7 +69,10 @@ pub fn boot(flash: &mut Flash, key: &VerifyingKey) -> Result<BootReport, FlashEr
     };
     let Some(bank) = winner else {
         lines.push("[prvBOOT_ValidateImages] Booting default image.".into());
-        return Ok(BootReport { lines, boot: Boot::Default });
+        return Ok(BootReport {
+            lines,
+            boot: Boot::Default,
+        });
     };
     let desc = valid[bank].expect("winner is valid");
     let addr = flash.bank_address(bank);
@@ -100,7 +105,9 @@ pub fn boot(flash: &mut Flash, key: &VerifyingKey) -> Result<BootReport, FlashEr
 
 pub fn read_descriptor(flash: &Flash, bank: usize) -> Result<Descriptor, FlashError> {
     let bytes = flash.read(bank, 0, DESCRIPTOR_LEN)?;
-    Ok(Descriptor::parse(bytes.as_slice().try_into().expect("32 bytes")))
+    Ok(Descriptor::parse(
+        bytes.as_slice().try_into().expect("32 bytes"),
+    ))
 }
 
 fn validate(
@@ -111,14 +118,18 @@ fn validate(
     lines: &mut Vec<String>,
 ) -> Result<bool, FlashError> {
     let addr = flash.bank_address(bank);
-    lines.push(format!("[prvValidateImage] Validating image at Bank : {bank}"));
+    lines.push(format!(
+        "[prvValidateImage] Validating image at Bank : {bank}"
+    ));
     if !desc.magic_ok {
         lines.push(format!(
             "[prvValidateImage] No application image or magic code present at: 0x{addr:08x}"
         ));
         return Ok(false);
     }
-    lines.push(format!("[prvValidateImage] Valid magic code at: 0x{addr:08x}"));
+    lines.push(format!(
+        "[prvValidateImage] Valid magic code at: 0x{addr:08x}"
+    ));
     if desc.flags != flags::NEW && desc.flags != flags::VALID {
         lines.push(format!(
             "[prvValidateImage] Invalid image flags: 0x{:02x} at: 0x{addr:08x}",
@@ -139,7 +150,11 @@ fn validate(
         return Ok(false);
     };
     lines.push("[prvValidateImage] Addresses are valid.".into());
-    let file = flash.read(bank, HEADER_LEN as u32, DESCRIPTOR_LEN - HEADER_LEN + app_len as usize)?;
+    let file = flash.read(
+        bank,
+        HEADER_LEN as u32,
+        DESCRIPTOR_LEN - HEADER_LEN + app_len as usize,
+    )?;
     let trailer = Trailer::parse(&flash.read(bank, trailer_at, TRAILER_LEN)?);
     let ok = matches!(&trailer, Some(t) if t.sig_type == SIG_TYPE && codesign::verify(key, &file, &t.signature));
     lines.push(format!(
@@ -195,7 +210,10 @@ pub(crate) mod tests {
     }
 
     fn erased(f: &Flash, bank: usize) -> bool {
-        f.read(bank, 0, BANK as usize).unwrap().iter().all(|&b| b == 0xFF)
+        f.read(bank, 0, BANK as usize)
+            .unwrap()
+            .iter()
+            .all(|&b| b == 0xFF)
     }
 
     #[test]
@@ -203,9 +221,17 @@ pub(crate) mod tests {
         let mut f = flash();
         put(&mut f, 0, 2, flags::VALID, &key());
         let r = run(&mut f);
-        assert_eq!(r.boot, Boot::Launch { sequence: 2, watchdog: false });
+        assert_eq!(
+            r.boot,
+            Boot::Launch {
+                sequence: 2,
+                watchdog: false
+            }
+        );
         assert_eq!(r.lines[0], "Bootloader version 00.09.00");
-        assert!(r.lines.contains(&"[prvValidateImage] Crypto signature is valid.".to_string()));
+        assert!(r
+            .lines
+            .contains(&"[prvValidateImage] Crypto signature is valid.".to_string()));
         assert!(!f.is_swapped());
     }
 
@@ -215,12 +241,24 @@ pub(crate) mod tests {
         put(&mut f, 0, 2, flags::VALID, &key());
         put(&mut f, 1, 3, flags::NEW, &key());
         let r = run(&mut f);
-        assert_eq!(r.boot, Boot::Launch { sequence: 3, watchdog: true });
+        assert_eq!(
+            r.boot,
+            Boot::Launch {
+                sequence: 3,
+                watchdog: true
+            }
+        );
         assert!(f.is_swapped());
         assert_eq!((seq(&f, 0), flag(&f, 0)), (3, flags::COMMIT_PENDING));
         assert_eq!((seq(&f, 1), flag(&f, 1)), (2, flags::VALID));
-        assert!(r.lines.iter().any(|l| l == "[BOOT_PAL_LaunchApplicationDesc] Memory banks are swapped."));
-        assert!(r.lines.iter().any(|l| l.contains("Updating the flags: 0xff, to: 0xfe")));
+        assert!(r
+            .lines
+            .iter()
+            .any(|l| l == "[BOOT_PAL_LaunchApplicationDesc] Memory banks are swapped."));
+        assert!(r
+            .lines
+            .iter()
+            .any(|l| l.contains("Updating the flags: 0xff, to: 0xfe")));
     }
 
     #[test]
@@ -229,9 +267,20 @@ pub(crate) mod tests {
         put(&mut f, 0, 3, flags::COMMIT_PENDING, &key());
         put(&mut f, 1, 2, flags::VALID, &key());
         let r = run(&mut f);
-        assert!(r.lines.iter().any(|l| l.contains("Invalid image flags: 0xfe")));
-        assert!(r.lines.iter().any(|l| l.starts_with("[prvBOOT_ValidateImages] Validation failed for image at 0x9d000000")));
-        assert_eq!(r.boot, Boot::Launch { sequence: 2, watchdog: false });
+        assert!(r
+            .lines
+            .iter()
+            .any(|l| l.contains("Invalid image flags: 0xfe")));
+        assert!(r.lines.iter().any(
+            |l| l.starts_with("[prvBOOT_ValidateImages] Validation failed for image at 0x9d000000")
+        ));
+        assert_eq!(
+            r.boot,
+            Boot::Launch {
+                sequence: 2,
+                watchdog: false
+            }
+        );
         // The old lower bank is now the upper one, erased.
         assert!(erased(&f, 1));
         assert_eq!(seq(&f, 0), 2);
@@ -242,7 +291,13 @@ pub(crate) mod tests {
         let mut f = flash();
         put(&mut f, 0, 2, flags::VALID, &key());
         put(&mut f, 1, 9, flags::INVALID, &key());
-        assert_eq!(run(&mut f).boot, Boot::Launch { sequence: 2, watchdog: false });
+        assert_eq!(
+            run(&mut f).boot,
+            Boot::Launch {
+                sequence: 2,
+                watchdog: false
+            }
+        );
         assert!(erased(&f, 1));
     }
 
@@ -251,7 +306,13 @@ pub(crate) mod tests {
         let mut f = flash();
         put(&mut f, 0, 2, flags::VALID, &key());
         put(&mut f, 1, 2, flags::NEW, &key());
-        assert_eq!(run(&mut f).boot, Boot::Launch { sequence: 2, watchdog: false });
+        assert_eq!(
+            run(&mut f).boot,
+            Boot::Launch {
+                sequence: 2,
+                watchdog: false
+            }
+        );
         assert!(!f.is_swapped());
         assert_eq!(flag(&f, 1), flags::NEW, "the loser is left alone");
     }
@@ -261,17 +322,37 @@ pub(crate) mod tests {
         let mut f = flash();
         put(&mut f, 0, 5, flags::VALID, &key());
         put(&mut f, 1, 4, flags::NEW, &key());
-        assert_eq!(run(&mut f).boot, Boot::Launch { sequence: 5, watchdog: false });
+        assert_eq!(
+            run(&mut f).boot,
+            Boot::Launch {
+                sequence: 5,
+                watchdog: false
+            }
+        );
     }
 
     #[test]
     fn an_image_signed_with_another_key_is_erased() {
         let mut f = flash();
         put(&mut f, 0, 2, flags::VALID, &key());
-        put(&mut f, 1, 3, flags::NEW, &SigningKey::from_slice(&[4u8; 32]).unwrap());
+        put(
+            &mut f,
+            1,
+            3,
+            flags::NEW,
+            &SigningKey::from_slice(&[4u8; 32]).unwrap(),
+        );
         let r = run(&mut f);
-        assert!(r.lines.contains(&"[prvValidateImage] Crypto signature is not valid.".to_string()));
-        assert_eq!(r.boot, Boot::Launch { sequence: 2, watchdog: false });
+        assert!(r
+            .lines
+            .contains(&"[prvValidateImage] Crypto signature is not valid.".to_string()));
+        assert_eq!(
+            r.boot,
+            Boot::Launch {
+                sequence: 2,
+                watchdog: false
+            }
+        );
         assert!(erased(&f, 1));
     }
 
@@ -281,8 +362,14 @@ pub(crate) mod tests {
         f.program(0, 32, b"plain build").unwrap();
         let r = run(&mut f);
         assert_eq!(r.boot, Boot::Default);
-        assert_eq!(r.lines.last().unwrap(), "[prvBOOT_ValidateImages] Booting default image.");
-        assert!(r.lines.iter().any(|l| l.contains("No application image or magic code present at: 0x9d000000")));
+        assert_eq!(
+            r.lines.last().unwrap(),
+            "[prvBOOT_ValidateImages] Booting default image."
+        );
+        assert!(r
+            .lines
+            .iter()
+            .any(|l| l.contains("No application image or magic code present at: 0x9d000000")));
         assert_eq!(f.read(0, 32, 11).unwrap(), b"plain build");
     }
 
@@ -293,7 +380,13 @@ pub(crate) mod tests {
         let mut f = flash();
         f.program(0, 32, b"plain build").unwrap();
         put(&mut f, 1, 3, flags::NEW, &key());
-        assert_eq!(run(&mut f).boot, Boot::Launch { sequence: 3, watchdog: true });
+        assert_eq!(
+            run(&mut f).boot,
+            Boot::Launch {
+                sequence: 3,
+                watchdog: true
+            }
+        );
         let r = run(&mut f);
         assert_eq!(r.boot, Boot::Default);
         assert!(erased(&f, 0), "the default image jumps into erased flash");

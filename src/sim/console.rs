@@ -118,6 +118,9 @@ mod tests {
         assert_eq!((&c1[1], &c1[3]), ("0", "OTA Task"));
         assert!(lines[1].ends_with("[OTA_AgentInit] Ready."));
         assert!(lines[2].starts_with("1 "));
-        assert_eq!(lines[3], "[INFO] [OTA_PAL] [prvPAL_CloseFile] Image header updated.");
+        assert_eq!(
+            lines[3],
+            "[INFO] [OTA_PAL] [prvPAL_CloseFile] Image header updated."
+        );
     }
 }

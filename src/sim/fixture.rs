@@ -4,10 +4,8 @@
 //! the lower bank as the factory image generator makes it (flag Valid, signed with the
 //! trusted code-signing key), or without a descriptor when the fixture says so.
 
-// The model lives in src/config/fixture.rs; included from here until config/mod.rs
-// declares `pub mod fixture;` (then this becomes `pub use crate::config::fixture as model;`).
-#[path = "../config/fixture.rs"]
-pub mod model;
+// The fixture file model (strict YAML, diagnostics) lives in `config::fixture`.
+pub use crate::config::fixture as model;
 
 use std::path::{Path, PathBuf};
 
@@ -35,7 +33,11 @@ pub enum FixtureError {
     #[error(transparent)]
     Key(#[from] codesign::KeyError),
     #[error("fixture {name}: the image ({len} bytes) does not fit a {bank_size}-byte flash bank; lower `size`")]
-    TooBig { name: String, len: usize, bank_size: u32 },
+    TooBig {
+        name: String,
+        len: usize,
+        bank_size: u32,
+    },
     #[error("fixture {name}: cannot write {path}: {source}")]
     Write {
         name: String,
@@ -74,7 +76,11 @@ pub fn personality(f: &Fixture) -> Personality {
     let fd = &f.delays;
     let (major, minor, build) = f.version;
     Personality {
-        version: Version { major, minor, build },
+        version: Version {
+            major,
+            minor,
+            build,
+        },
         thing_name: f.thing_name.clone(),
         platform: f.platform.clone(),
         hardware_id: PIC32MZ_HWID,
@@ -120,7 +126,11 @@ pub fn build(f: &Fixture, key: &SigningKey, bank_size: u32) -> Result<BuiltFixtu
         Content::Garbage => {
             let mut app = Vec::new();
             let (a, b, c) = f.version;
-            fill(&mut app, f.size, u64::from(a) << 32 | u64::from(b) << 16 | u64::from(c) | 1 << 63);
+            fill(
+                &mut app,
+                f.size,
+                u64::from(a) << 32 | u64::from(b) << 16 | u64::from(c) | 1 << 63,
+            );
             (ota_file(f.sequence, &app), None)
         }
         Content::Raw => (f.raw.clone().unwrap_or_default(), None),
@@ -139,7 +149,8 @@ pub fn build(f: &Fixture, key: &SigningKey, bank_size: u32) -> Result<BuiltFixtu
         factory[at..at + bytes.len()].copy_from_slice(bytes);
     } else {
         let sig = codesign::sign(key, &ota);
-        let bank = bank_image(&ota, flags::VALID, &sig, bank_size).ok_or_else(|| too_big(ota.len()))?;
+        let bank =
+            bank_image(&ota, flags::VALID, &sig, bank_size).ok_or_else(|| too_big(ota.len()))?;
         factory[..bank_size as usize].copy_from_slice(&bank);
     }
     Ok(BuiltFixture {
@@ -185,7 +196,10 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     // Unique temp name: several boards may build the same fixture at once.
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let file = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let file = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{file}.{}.{n}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
@@ -226,7 +240,10 @@ mod tests {
         let built = build(&f, &key(), 64 * 1024).unwrap();
         assert_eq!(&built.factory[..8], b"@AFRTOS\xFC");
         assert_eq!(&built.factory[8..8 + built.ota.len()], &built.ota[..]);
-        assert!(built.factory[64 * 1024..].iter().all(|&b| b == 0xFF), "upper bank erased");
+        assert!(
+            built.factory[64 * 1024..].iter().all(|&b| b == 0xFF),
+            "upper bank erased"
+        );
     }
 
     #[test]
@@ -241,7 +258,12 @@ mod tests {
     fn raw_and_garbage_content() {
         let one = build(&fixture("version: 0.0.1\nraw: '42'\n"), &key(), 64 * 1024).unwrap();
         assert_eq!(one.ota, vec![0x42]);
-        let g = build(&fixture("version: 0.9.5\ncontent: garbage\nsize: 2000\n"), &key(), 64 * 1024).unwrap();
+        let g = build(
+            &fixture("version: 0.9.5\ncontent: garbage\nsize: 2000\n"),
+            &key(),
+            64 * 1024,
+        )
+        .unwrap();
         assert_eq!(g.ota.len(), 2024);
         assert!(decode_app(&g.ota[24..]).is_err());
         assert!(g.personality.is_none());
@@ -250,6 +272,9 @@ mod tests {
     #[test]
     fn an_image_bigger_than_a_bank_is_refused() {
         let f = fixture("version: 0.9.4\nsize: 70000\n");
-        assert!(matches!(build(&f, &key(), 64 * 1024), Err(FixtureError::TooBig { .. })));
+        assert!(matches!(
+            build(&f, &key(), 64 * 1024),
+            Err(FixtureError::TooBig { .. })
+        ));
     }
 }

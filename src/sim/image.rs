@@ -93,9 +93,15 @@ impl Descriptor {
     /// The 24 bytes after the header (the start of the OTA file); reserved = 0xFFFFFFFF.
     pub fn file_part(&self) -> [u8; FILE_DESCRIPTOR_LEN] {
         let mut b = [0xFFu8; FILE_DESCRIPTOR_LEN];
-        for (i, w) in [self.sequence, self.start, self.end, self.exec, self.hardware_id]
-            .into_iter()
-            .enumerate()
+        for (i, w) in [
+            self.sequence,
+            self.start,
+            self.end,
+            self.exec,
+            self.hardware_id,
+        ]
+        .into_iter()
+        .enumerate()
         {
             b[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
         }
@@ -154,8 +160,12 @@ impl Trailer {
             return None;
         }
         let t = &bytes[..SIG_TYPE_LEN];
-        let tlen = t.iter().position(|&c| c == 0 || c == 0xFF).unwrap_or(SIG_TYPE_LEN);
-        let size = u32::from_le_bytes(bytes[SIG_TYPE_LEN..SIG_TYPE_LEN + 4].try_into().ok()?) as usize;
+        let tlen = t
+            .iter()
+            .position(|&c| c == 0 || c == 0xFF)
+            .unwrap_or(SIG_TYPE_LEN);
+        let size =
+            u32::from_le_bytes(bytes[SIG_TYPE_LEN..SIG_TYPE_LEN + 4].try_into().ok()?) as usize;
         if size > MAX_SIG_LEN {
             return None;
         }
@@ -189,7 +199,9 @@ impl std::fmt::Display for Version {
 impl std::str::FromStr for Version {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("version `{s}`: expected major.minor.build, e.g. 0.9.4 (major, minor ≤ 255, build ≤ 65535)");
+        let bad = || {
+            format!("version `{s}`: expected major.minor.build, e.g. 0.9.4 (major, minor ≤ 255, build ≤ 65535)")
+        };
         let mut it = s.trim().split('.');
         let (Some(a), Some(b), Some(c), None) = (it.next(), it.next(), it.next(), it.next()) else {
             return Err(bad());
@@ -296,7 +308,9 @@ pub fn encode_app(p: &Personality, size: usize) -> Vec<u8> {
     app.extend_from_slice(APP_MAGIC);
     app.extend_from_slice(&(json.len() as u32).to_le_bytes());
     app.extend_from_slice(&json);
-    let seed = u64::from(p.version.major) << 32 | u64::from(p.version.minor) << 16 | u64::from(p.version.build);
+    let seed = u64::from(p.version.major) << 32
+        | u64::from(p.version.minor) << 16
+        | u64::from(p.version.build);
     fill(&mut app, size, seed);
     app
 }
@@ -407,12 +421,18 @@ pub(crate) mod tests {
         let bank = bank_image(&file, flags::VALID, &[0x30, 0x44, 1, 2], 64 * 1024).unwrap();
         let d = Descriptor::parse(bank[..32].try_into().unwrap());
         assert!(d.magic_ok);
-        assert_eq!((d.flags, d.sequence, d.app_len()), (flags::VALID, 3, Some(3000)));
+        assert_eq!(
+            (d.flags, d.sequence, d.app_len()),
+            (flags::VALID, 3, Some(3000))
+        );
         assert!(d.addresses_valid(64 * 1024));
         let at = d.trailer_offset(64 * 1024).unwrap() as usize;
         assert_eq!(at % 16, 0);
         let t = Trailer::parse(&bank[at..]).unwrap();
-        assert_eq!((t.sig_type.as_str(), t.signature.as_slice()), (SIG_TYPE, &[0x30, 0x44, 1, 2][..]));
+        assert_eq!(
+            (t.sig_type.as_str(), t.signature.as_slice()),
+            (SIG_TYPE, &[0x30, 0x44, 1, 2][..])
+        );
         assert_eq!(&bank[8..8 + file.len()], &file[..]);
     }
 

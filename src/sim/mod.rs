@@ -13,9 +13,9 @@ pub mod console;
 pub mod fixture;
 pub mod flash;
 pub mod image;
+pub mod mqtt;
 pub mod nvs;
 pub mod pal;
-pub mod mqtt;
 pub mod platform;
 pub mod runtime;
 

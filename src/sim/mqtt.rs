@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -17,9 +19,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(8);
 #[derive(Debug)]
 pub enum Link {
     Connected,
-    Message { topic: String, payload: Vec<u8> },
+    Message {
+        topic: String,
+        payload: Vec<u8>,
+    },
+    /// The app's DISCONNECT went out, after everything it published before.
+    Closed,
     /// A connect attempt failed or the connection dropped; the next try comes after `retry_in`.
-    Failed { error: String, retry_in: Duration },
+    Failed {
+        error: String,
+        retry_in: Duration,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,13 +61,21 @@ impl Drop for Connection {
 pub fn endpoint(nvs: &Nvs, broken: bool) -> (String, u16) {
     // Without TLS there are no credentials to break; the broken build's network
     // settings point at a port where nothing listens instead.
-    let port = if broken && !nvs.endpoint.tls { 1 } else { nvs.endpoint.port };
+    let port = if broken && !nvs.endpoint.tls {
+        1
+    } else {
+        nvs.endpoint.port
+    };
     (nvs.endpoint.host.clone(), port)
 }
 
 /// Starts connecting as `client_id`. `broken_credentials`: a client certificate the
 /// bench CA never issued (the build of `rollback-if-unable-to-connect`).
-pub fn connect(nvs: &Nvs, client_id: &str, broken_credentials: bool) -> Result<Connection, MqttSetupError> {
+pub fn connect(
+    nvs: &Nvs,
+    client_id: &str,
+    broken_credentials: bool,
+) -> Result<Connection, MqttSetupError> {
     let (host, port) = endpoint(nvs, broken_credentials);
     let mut options = MqttOptions::new(client_id, host, port);
     options
@@ -75,7 +93,10 @@ pub fn connect(nvs: &Nvs, client_id: &str, broken_credentials: bool) -> Result<C
         let (cert, key) = if broken_credentials {
             let ck = rcgen::generate_simple_self_signed(vec![client_id.to_string()])
                 .map_err(|e| MqttSetupError::Broken(e.to_string()))?;
-            (ck.cert.pem().into_bytes(), ck.signing_key.serialize_pem().into_bytes())
+            (
+                ck.cert.pem().into_bytes(),
+                ck.signing_key.serialize_pem().into_bytes(),
+            )
         } else {
             (read(&nvs.client_cert)?, read(&nvs.client_key)?)
         };
@@ -88,7 +109,11 @@ pub fn connect(nvs: &Nvs, client_id: &str, broken_credentials: bool) -> Result<C
     let (client, eventloop) = AsyncClient::new(options, 1024);
     let (tx, events) = mpsc::unbounded_channel();
     let task = tokio::spawn(pump(eventloop, tx));
-    Ok(Connection { client, events, task })
+    Ok(Connection {
+        client,
+        events,
+        task,
+    })
 }
 
 async fn pump(mut eventloop: EventLoop, tx: mpsc::UnboundedSender<Link>) {
@@ -103,11 +128,21 @@ async fn pump(mut eventloop: EventLoop, tx: mpsc::UnboundedSender<Link>) {
                 topic: p.topic,
                 payload: p.payload.to_vec(),
             },
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                let _ = tx.send(Link::Closed);
+                return;
+            }
             Ok(_) => continue,
             Err(e) => {
                 let retry_in = backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
-                if tx.send(Link::Failed { error: e.to_string(), retry_in }).is_err() {
+                if tx
+                    .send(Link::Failed {
+                        error: e.to_string(),
+                        retry_in,
+                    })
+                    .is_err()
+                {
                     return;
                 }
                 tokio::time::sleep(retry_in).await;

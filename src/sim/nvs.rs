@@ -91,7 +91,10 @@ impl Nvs {
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(dir)?;
             let tmp = dir.join(format!(".{NVS_FILE}.tmp"));
-            std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("NVS serializes"))?;
+            std::fs::write(
+                &tmp,
+                serde_json::to_vec_pretty(self).expect("NVS serializes"),
+            )?;
             std::fs::rename(&tmp, &path)
         };
         write().map_err(|source| NvsError::Write { path, source })
@@ -122,13 +125,22 @@ mod tests {
         nvs.store(dir.path()).unwrap();
         let back = Nvs::load(dir.path()).unwrap();
         assert_eq!(back.client_cert, dir.path().join("certs/Thing1.pem"));
-        assert_eq!(Nvs { client_cert: nvs.client_cert.clone(), ..back }, nvs);
+        assert_eq!(
+            Nvs {
+                client_cert: nvs.client_cert.clone(),
+                ..back
+            },
+            nvs
+        );
     }
 
     #[test]
     fn a_missing_nvs_names_the_file_and_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         let err = Nvs::load(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("nvs.json") && err.contains("provision"), "{err}");
+        assert!(
+            err.contains("nvs.json") && err.contains("provision"),
+            "{err}"
+        );
     }
 }

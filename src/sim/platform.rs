@@ -129,7 +129,9 @@ impl PlatformPal {
     }
 
     fn set_flag(&mut self, bank: usize, flag: u8) -> bool {
-        self.flash.program(bank, HEADER_LEN as u32 - 1, &[flag]).is_ok()
+        self.flash
+            .program(bank, HEADER_LEN as u32 - 1, &[flag])
+            .is_ok()
     }
 
     /// The signer's key: the certificate labelled `certfile`, or the compiled-in one.
@@ -220,7 +222,11 @@ impl Pal for PlatformPal {
         match self.flag(LOWER) {
             None => PalImageState::Invalid,
             Some(flags::COMMIT_PENDING) => PalImageState::PendingCommit,
-            Some(_) => match self.flash.read(UPPER, HEADER_LEN as u32 - 1, 1).map(|b| b[0]) {
+            Some(_) => match self
+                .flash
+                .read(UPPER, HEADER_LEN as u32 - 1, 1)
+                .map(|b| b[0])
+            {
                 Ok(flags::COMMIT_PENDING) => PalImageState::PendingCommit,
                 Ok(flags::NEW) | Ok(flags::VALID) => PalImageState::Valid,
                 _ => PalImageState::Invalid,
@@ -234,36 +240,48 @@ impl Pal for PlatformPal {
             return Err(self.err(Failure::RxFileTooLarge, 0));
         }
         if self.flash.erase_bank(UPPER).is_err() {
-            self.console.pal("[prvPAL_CreateFileForRx] Error: Failed to erase the flash!");
+            self.console
+                .pal("[prvPAL_CreateFileForRx] Error: Failed to erase the flash!");
             return Err(self.err(Failure::RxFileCreateFailed, sub::FLASH_ERASE_FAIL));
         }
-        self.console.pal("[prvPAL_CreateFileForRx] Receive file created.");
+        self.console
+            .pal("[prvPAL_CreateFileForRx] Receive file created.");
         Ok(())
     }
 
     fn write_block(&mut self, offset: u32, data: &[u8]) -> Result<(), PalError> {
         let at = (HEADER_LEN as u32).checked_add(offset);
-        let fits = at.is_some_and(|a| a as u64 + data.len() as u64 <= self.flash.bank_size() as u64);
+        let fits =
+            at.is_some_and(|a| a as u64 + data.len() as u64 <= self.flash.bank_size() as u64);
         if !fits {
-            return Err(PalError { code: 0, sub: sub::ADDRESS_OUT_OF_RANGE });
+            return Err(PalError {
+                code: 0,
+                sub: sub::ADDRESS_OUT_OF_RANGE,
+            });
         }
         self.flash
             .program(UPPER, at.expect("checked"), data)
-            .map_err(|_| PalError { code: 0, sub: sub::FLASH_WRITE_FAIL })
+            .map_err(|_| PalError {
+                code: 0,
+                sub: sub::FLASH_WRITE_FAIL,
+            })
     }
 
     fn close_file(&mut self, file: &FileContext) -> Result<(), PalError> {
-        self.console.pal("[prvPAL_CloseFile] Authenticating and closing file.");
+        self.console
+            .pal("[prvPAL_CloseFile] Authenticating and closing file.");
         match self.check_signature(file) {
             Ok(()) => {
-                self.console
-                    .pal(&format!("[prvPAL_CloseFile] {SIG_TYPE} signature verification passed."));
+                self.console.pal(&format!(
+                    "[prvPAL_CloseFile] {SIG_TYPE} signature verification passed."
+                ));
                 let sig = file.signature.clone().unwrap_or_default();
                 if self.write_header_and_trailer(&sig) {
                     self.console.pal("[prvPAL_CloseFile] Image header updated.");
                     Ok(())
                 } else {
-                    self.console.pal("[prvPAL_CloseFile] ERROR: Failed to update the image header.");
+                    self.console
+                        .pal("[prvPAL_CloseFile] ERROR: Failed to update the image header.");
                     Err(self.err(Failure::FileClose, sub::ADDRESS_OUT_OF_RANGE))
                 }
             }
@@ -273,7 +291,8 @@ impl Pal for PlatformPal {
                     e.code as i32
                 ));
                 if self.flash.erase_bank(UPPER).is_err() {
-                    self.console.pal("[prvPAL_CheckFileSignature] Error: Failed to erase the flash !");
+                    self.console
+                        .pal("[prvPAL_CheckFileSignature] Error: Failed to erase the flash !");
                 }
                 Err(e)
             }
@@ -307,10 +326,12 @@ impl Pal for PlatformPal {
                     return Err(e);
                 }
                 self.watchdog = false;
-                self.console.pal("[prvPAL_WatchdogDisable] Disable watchdog timer.");
+                self.console
+                    .pal("[prvPAL_WatchdogDisable] Disable watchdog timer.");
                 if self.flash.erase_bank(1 - bank).is_err() {
-                    self.console
-                        .pal("[prvPAL_SetPlatformImageState] Warning: Failed to erase the other image!");
+                    self.console.pal(
+                        "[prvPAL_SetPlatformImageState] Warning: Failed to erase the other image!",
+                    );
                 }
                 self.console
                     .pal("[prvPAL_SetPlatformImageState] Accepted and committed final image.");
@@ -334,7 +355,8 @@ impl Pal for PlatformPal {
                     ));
                     return Err(e);
                 }
-                self.console.pal(&format!("[prvPAL_SetPlatformImageState] {what} image."));
+                self.console
+                    .pal(&format!("[prvPAL_SetPlatformImageState] {what} image."));
                 Ok(())
             }
         }
@@ -366,8 +388,19 @@ mod tests {
         let mut console = Console::new(Sink::Buffer(lines.clone()));
         console.set_style(Generation::V1);
         let certs = tempfile::tempdir().unwrap();
-        let pal = PlatformPal::new(f, console, Generation::V1, *key().verifying_key(), certs.path().into(), true);
-        Rig { pal, lines, _certs: certs }
+        let pal = PlatformPal::new(
+            f,
+            console,
+            Generation::V1,
+            *key().verifying_key(),
+            certs.path().into(),
+            true,
+        );
+        Rig {
+            pal,
+            lines,
+            _certs: certs,
+        }
     }
 
     fn saw(r: &Rig, text: &str) -> bool {
@@ -395,7 +428,10 @@ mod tests {
     }
 
     fn new_file(seq: u32) -> Vec<u8> {
-        ota_file(seq, &encode_app(&crate::sim::image::tests::personality(), 3000))
+        ota_file(
+            seq,
+            &encode_app(&crate::sim::image::tests::personality(), 3000),
+        )
     }
 
     #[test]
@@ -407,12 +443,21 @@ mod tests {
         let file = new_file(3);
         receive(&mut r, &file, Some(codesign::sign(&key(), &file))).unwrap();
         assert!(saw(&r, "[prvPAL_ReadAndAssumeCertificate] No such certificate file: codesign.pem. Using aws_ota_codesigner_certificate.h."));
-        assert!(saw(&r, "[OTA Task] [prvPAL_CloseFile] Image header updated."));
+        assert!(saw(
+            &r,
+            "[OTA Task] [prvPAL_CloseFile] Image header updated."
+        ));
         assert!(saw(&r, "OTA Sequence Number: 3"));
         let (mut f, _) = r.pal.into_parts();
         assert_eq!(f.read(UPPER, 7, 1).unwrap()[0], flags::NEW);
         let report = boot(&mut f, key().verifying_key()).unwrap();
-        assert_eq!(report.boot, Boot::Launch { sequence: 3, watchdog: true });
+        assert_eq!(
+            report.boot,
+            Boot::Launch {
+                sequence: 3,
+                watchdog: true
+            }
+        );
         // After the reboot: PendingCommit, accept → Valid, watchdog off, old bank erased.
         let mut r = rig(f);
         assert_eq!(r.pal.platform_image_state(), PalImageState::PendingCommit);
@@ -433,9 +478,24 @@ mod tests {
         let file = new_file(3);
         let other = p256::ecdsa::SigningKey::from_slice(&[8u8; 32]).unwrap();
         let err = receive(&mut r, &file, Some(codesign::sign(&other, &file))).unwrap_err();
-        assert_eq!(err, PalError { code: 0x0100_0000, sub: 0 });
-        assert!(saw(&r, "ERROR: Failed to pass sig-sha256-ecdsa signature verification: 16777216."));
-        assert!(r.pal.flash.read(UPPER, 0, BANK as usize).unwrap().iter().all(|&b| b == 0xFF));
+        assert_eq!(
+            err,
+            PalError {
+                code: 0x0100_0000,
+                sub: 0
+            }
+        );
+        assert!(saw(
+            &r,
+            "ERROR: Failed to pass sig-sha256-ecdsa signature verification: 16777216."
+        ));
+        assert!(r
+            .pal
+            .flash
+            .read(UPPER, 0, BANK as usize)
+            .unwrap()
+            .iter()
+            .all(|&b| b == 0xFF));
         assert_eq!(Failure::SignatureCheckFailed.code(Generation::V3), 0xe3);
     }
 
@@ -443,7 +503,11 @@ mod tests {
     fn a_certificate_named_by_certfile_is_used_when_present() {
         let mut r = rig(flash());
         let other = p256::ecdsa::SigningKey::from_slice(&[8u8; 32]).unwrap();
-        let pem = p256::pkcs8::EncodePublicKey::to_public_key_pem(other.verifying_key(), Default::default()).unwrap();
+        let pem = p256::pkcs8::EncodePublicKey::to_public_key_pem(
+            other.verifying_key(),
+            Default::default(),
+        )
+        .unwrap();
         std::fs::write(r._certs.path().join("codesign.pem"), pem).unwrap();
         let file = new_file(3);
         receive(&mut r, &file, Some(codesign::sign(&other, &file))).unwrap();
@@ -455,7 +519,13 @@ mod tests {
         let mut r = rig(flash());
         let file = [0x42u8];
         let err = receive(&mut r, &file, Some(codesign::sign(&key(), &file))).unwrap_err();
-        assert_eq!(err, PalError { code: 0x1100_0000, sub: sub::ADDRESS_OUT_OF_RANGE });
+        assert_eq!(
+            err,
+            PalError {
+                code: 0x1100_0000,
+                sub: sub::ADDRESS_OUT_OF_RANGE
+            }
+        );
         assert!(saw(&r, "signature verification passed."));
         assert!(saw(&r, "ERROR: Failed to update the image header."));
     }
@@ -501,6 +571,9 @@ mod tests {
     fn labels_cannot_leave_the_cert_folder() {
         assert!(label_path(Path::new("/c"), "../x.pem").is_none());
         assert!(label_path(Path::new("/c"), "/etc/x.pem").is_none());
-        assert_eq!(label_path(Path::new("/c"), "a/b.pem"), Some(PathBuf::from("/c/a/b.pem")));
+        assert_eq!(
+            label_path(Path::new("/c"), "a/b.pem"),
+            Some(PathBuf::from("/c/a/b.pem"))
+        );
     }
 }

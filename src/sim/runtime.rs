@@ -44,6 +44,9 @@ use super::nvs::{Nvs, NvsError};
 use super::platform::PlatformPal;
 use super::FLASH_FILE;
 
+/// How long a reset waits for the MQTT disconnect to go out.
+const FLUSH_BEFORE_RESET: Duration = Duration::from_secs(5);
+
 /// Makes the agent of a generation (`sim::agent::new_agent`).
 pub type AgentFactory = fn(Generation, AgentConfig) -> Box<dyn Agent + Send>;
 
@@ -85,16 +88,22 @@ enum Stop {
 }
 
 /// Runs the board in `dir` until the process is killed.
-pub async fn run(dir: &Path, factory: AgentFactory, sink: Sink) -> Result<Infallible, RuntimeError> {
+pub async fn run(
+    dir: &Path,
+    factory: AgentFactory,
+    sink: Sink,
+) -> Result<Infallible, RuntimeError> {
     let nvs = Nvs::load(dir)?;
-    let trusted = codesign::load_public(&nvs.bootloader_key).map_err(|source| RuntimeError::Key {
-        dir: dir.to_path_buf(),
-        source,
-    })?;
-    let mut reset_line = signal(SignalKind::user_defined1()).map_err(|source| RuntimeError::Signal {
-        dir: dir.to_path_buf(),
-        source,
-    })?;
+    let trusted =
+        codesign::load_public(&nvs.bootloader_key).map_err(|source| RuntimeError::Key {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+    let mut reset_line =
+        signal(SignalKind::user_defined1()).map_err(|source| RuntimeError::Signal {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
     let mut console = Console::new(sink);
     loop {
         console.reboot();
@@ -125,7 +134,8 @@ pub async fn run(dir: &Path, factory: AgentFactory, sink: Sink) -> Result<Infall
                     trusted,
                     factory,
                 };
-                let (stop, c) = run_app(&ctx, p.clone(), flash, console, watchdog, &mut reset_line).await?;
+                let (stop, c) =
+                    run_app(&ctx, p.clone(), flash, console, watchdog, &mut reset_line).await?;
                 console = c;
                 if stop == Stop::Software && p.quirks.reset_hangs {
                     // The field bug: the reset never completes; not even the reset line helps.
@@ -185,20 +195,31 @@ async fn run_app(
         _ = tokio::time::sleep(p.delays.boot) => {}
         _ = reset_line.recv() => return Ok((Stop::Line, console)),
     }
-    let thing = p.thing_name.clone().unwrap_or_else(|| ctx.nvs.thing_name.clone());
-    console.raw(&format!("[INFO] otarig-sim app version {} (thing {thing})", p.version));
+    let thing = p
+        .thing_name
+        .clone()
+        .unwrap_or_else(|| ctx.nvs.thing_name.clone());
+    console.raw(&format!(
+        "[INFO] otarig-sim app version {} (thing {thing})",
+        p.version
+    ));
     console.set_style(p.agent);
     let task = app_task(p.agent);
     match p.agent {
         Generation::V1 => console.task(task, &format!("OTA demo version {}", p.version)),
-        Generation::V3 => console.task(task, &format!("OTA over MQTT demo, Application version {}", p.version)),
+        Generation::V3 => console.task(
+            task,
+            &format!("OTA over MQTT demo, Application version {}", p.version),
+        ),
     }
     if p.outcome == Outcome::Crash {
         tokio::select! {
             _ = tokio::time::sleep(p.delays.crash_after) => {}
             _ = reset_line.recv() => return Ok((Stop::Line, console)),
         }
-        console.raw("Hard fault: general exception, cause 0x04 (address error on load), EPC 0x9d0012a4");
+        console.raw(
+            "Hard fault: general exception, cause 0x04 (address error on load), EPC 0x9d0012a4",
+        );
         let remaining = watchdog_at.map(|t| t.saturating_duration_since(Instant::now()));
         let stop = fault(watchdog, remaining.unwrap_or_default(), reset_line).await;
         return Ok((stop, console));
@@ -229,15 +250,25 @@ async fn run_app(
     let broken = p.outcome == Outcome::CannotConnect;
     let (host, port) = mqtt::endpoint(ctx.nvs, broken);
     let endpoint = format!("{host}:{port}");
-    let mut conn = mqtt::connect(ctx.nvs, &thing, broken).map_err(|source| RuntimeError::Mqtt {
-        dir: ctx.dir.to_path_buf(),
-        source,
-    })?;
+    // The MQTT client id is the board's provisioned identity (its certificate's CN); a
+    // baked-in thing name only steers the OTA agent's topics. So a wrong-name image
+    // asks the wrong queue (the field report) without also evicting the other board.
+    let client_id = ctx.nvs.thing_name.clone();
+    let mut conn =
+        mqtt::connect(ctx.nvs, &client_id, broken).map_err(|source| RuntimeError::Mqtt {
+            dir: ctx.dir.to_path_buf(),
+            source,
+        })?;
     let line = |pal: &mut PlatformPal, level: &str, text: String| {
         let tick = pal.console.ticks();
-        pal.console.task(task, &format!("[{level}][MQTT][{tick}] {text}"));
+        pal.console
+            .task(task, &format!("[{level}][MQTT][{tick}] {text}"));
     };
-    line(&mut pal, "INFO ", format!("Establishing new MQTT connection to {endpoint} as {thing}."));
+    line(
+        &mut pal,
+        "INFO ",
+        format!("Establishing new MQTT connection to {endpoint} as {thing}."),
+    );
     let mut timers: HashMap<TimerId, Instant> = HashMap::new();
     let mut actions = agent.start(&mut pal);
     let mut online = false;
@@ -245,13 +276,24 @@ async fn run_app(
         for action in actions.drain(..) {
             match action {
                 Action::Subscribe { topic, qos } => {
-                    let _ = conn.client.try_subscribe(topic, mqtt::qos(qos));
+                    if let Err(e) = conn.client.try_subscribe(&topic, mqtt::qos(qos)) {
+                        tracing::warn!(%topic, "subscribe dropped: {e}");
+                    }
                 }
                 Action::Unsubscribe { topic } => {
                     let _ = conn.client.try_unsubscribe(topic);
                 }
-                Action::Publish { topic, payload, qos } => {
-                    let _ = conn.client.try_publish(topic, mqtt::qos(qos), false, payload);
+                Action::Publish {
+                    topic,
+                    payload,
+                    qos,
+                } => {
+                    if let Err(e) = conn
+                        .client
+                        .try_publish(&topic, mqtt::qos(qos), false, payload)
+                    {
+                        tracing::warn!(%topic, "publish dropped: {e}");
+                    }
                 }
                 Action::StartTimer { id, after } => {
                     timers.insert(id, Instant::now() + after);
@@ -260,14 +302,37 @@ async fn run_app(
                     timers.remove(&id);
                 }
                 Action::Reset => {
-                    let _ = conn.client.try_disconnect();
+                    // As the demo does: the agent's status publishes wait for their PUBACK,
+                    // then the demo disconnects cleanly, then resets. So the status published
+                    // just before (self_test: ready) reaches the broker even if the link was
+                    // down at that moment (kicked, reconnecting), within a bounded time.
+                    let flush = async {
+                        if !online {
+                            while let Some(link) = conn.events.recv().await {
+                                if matches!(link, Link::Connected) {
+                                    break;
+                                }
+                            }
+                        }
+                        if conn.client.try_disconnect().is_ok() {
+                            while let Some(link) = conn.events.recv().await {
+                                if matches!(link, Link::Closed) {
+                                    break;
+                                }
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(FLUSH_BEFORE_RESET, flush).await;
                     drop(conn);
                     let (_, console) = pal.into_parts();
                     return Ok((Stop::Software, console));
                 }
             }
         }
-        let next_timer = timers.iter().min_by_key(|(_, at)| **at).map(|(id, at)| (*id, *at));
+        let next_timer = timers
+            .iter()
+            .min_by_key(|(_, at)| **at)
+            .map(|(id, at)| (*id, *at));
         let watchdog_at = watchdog_at.filter(|_| pal.watchdog_armed());
         let far = Instant::now() + Duration::from_secs(3600);
         tokio::select! {
@@ -282,6 +347,7 @@ async fn run_app(
                     Link::Message { topic, payload } => {
                         actions = agent.handle(Input::Message { topic, payload }, &mut pal);
                     }
+                    Link::Closed => {}
                     Link::Failed { error, retry_in } => {
                         if std::mem::take(&mut online) {
                             line(&mut pal, "WARN ", format!("MQTT connection lost: {error}."));

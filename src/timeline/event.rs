@@ -57,7 +57,9 @@ pub struct Event {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
     /// One line of a board's console, without its line ending.
-    Console { line: String },
+    Console {
+        line: String,
+    },
     /// An MQTT packet through the gateway (or the client-mode connection).
     Mqtt {
         conn: u64,
@@ -107,7 +109,9 @@ pub enum EventKind {
         reason: String,
     },
     /// A fault the rig injected (gateway traffic, power cut, kick…).
-    Fault { what: String },
+    Fault {
+        what: String,
+    },
     /// A scenario step started or finished.
     Step {
         index: usize,
@@ -121,7 +125,11 @@ pub enum EventKind {
         message: Option<String>,
     },
     /// A bench (infrastructure) error: never a firmware failure.
-    BenchError { message: String },
+    BenchError {
+        message: String,
+    },
     /// Free text from the runner.
-    Note { text: String },
+    Note {
+        text: String,
+    },
 }

@@ -129,7 +129,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.jsonl");
         let tl = Timeline::recording_to(&path).unwrap();
-        tl.emit(Source::board("sim-1"), EventKind::Console { line: "a".into() });
+        tl.emit(
+            Source::board("sim-1"),
+            EventKind::Console { line: "a".into() },
+        );
         tl.emit(Source::Cloud, EventKind::Note { text: "b".into() });
         let text = std::fs::read_to_string(&path).unwrap();
         let back: Vec<Event> = text

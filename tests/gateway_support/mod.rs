@@ -157,7 +157,9 @@ impl Device {
 
     pub fn start(opts: MqttOptions, cap: usize) -> Device {
         let client_id = opts.client_id();
-        let (client, eventloop) = AsyncClient::new(opts, cap);
+        let (client, mut eventloop) = AsyncClient::new(opts, cap);
+        // Devices send small requests and wait for answers: no Nagle delay.
+        eventloop.network_options.set_tcp_nodelay(true);
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(pump(eventloop, tx));
         Device {
@@ -209,9 +211,8 @@ impl Device {
     pub async fn down(&mut self) -> String {
         let start = Instant::now();
         loop {
-            match self.next(DEADLINE.saturating_sub(start.elapsed())).await {
-                DevEvent::Down(why) => return why,
-                _ => {}
+            if let DevEvent::Down(why) = self.next(DEADLINE.saturating_sub(start.elapsed())).await {
+                return why;
             }
         }
     }
@@ -291,19 +292,38 @@ pub fn decode_block(payload: &[u8]) -> (u32, u32, Vec<u8>) {
 
 /// Signs `image` with the bench's code-signing key, registers its stream and
 /// queues job `id` for `targets`, as `otarig job create` does.
-pub fn create_job(bench: &Bench, id: &str, image: &[u8], targets: &[&str]) -> otarig::cloud::jobdoc::BuiltJobDoc {
+pub fn create_job(
+    bench: &Bench,
+    id: &str,
+    image: &[u8],
+    targets: &[&str],
+) -> otarig::cloud::jobdoc::BuiltJobDoc {
+    create_job_with(&bench.layout(), &bench.services, id, image, targets)
+}
+
+pub fn create_job_with(
+    layout: &PkiLayout,
+    services: &CloudServices,
+    id: &str,
+    image: &[u8],
+    targets: &[&str],
+) -> otarig::cloud::jobdoc::BuiltJobDoc {
     use otarig::cloud::jobdoc::{self, JobDocOptions};
     use otarig::cloud::jobs::JobSpec;
-    let opts = JobDocOptions::from_pki(&bench.layout(), jobdoc::short_stream_name(id)).unwrap();
+    let opts = JobDocOptions::from_pki(layout, jobdoc::short_stream_name(id)).unwrap();
     let built = jobdoc::build(image, &opts, &[]).unwrap();
-    bench
-        .services
-        .add_stream(&built.stream_id, vec![(u32::from(built.file_id), Arc::from(built.payload.clone()))])
+    services
+        .add_stream(
+            &built.stream_id,
+            vec![(u32::from(built.file_id), Arc::from(built.payload.clone()))],
+        )
         .unwrap();
     let targets = targets.iter().map(|t| t.to_string()).collect();
-    bench
-        .services
-        .create_job(JobSpec::new(id, built.document.clone(), targets), std::time::SystemTime::now())
+    services
+        .create_job(
+            JobSpec::new(id, built.document.clone(), targets),
+            std::time::SystemTime::now(),
+        )
         .unwrap();
     built
 }
@@ -321,4 +341,78 @@ pub fn cbor_map(payload: &[u8]) -> std::collections::BTreeMap<String, ciborium::
         .into_iter()
         .filter_map(|(k, v)| k.into_text().ok().map(|k| (k, v)))
         .collect()
+}
+
+/// A Mosquitto broker on a free loopback port, stopped on drop.
+pub struct Mosquitto {
+    child: std::process::Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The mosquitto binary, if installed (Debian puts it in /usr/sbin).
+pub fn mosquitto_binary() -> Option<std::path::PathBuf> {
+    let candidates = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(["/usr/sbin".into(), "/usr/local/sbin".into()]);
+    candidates
+        .map(|d| d.join("mosquitto"))
+        .find(|p| p.is_file())
+}
+
+/// Starts Mosquitto, or returns `None` with a skip note when it is not
+/// installed; with OTARIG_REQUIRE_MOSQUITTO=1 (CI) a missing broker fails.
+pub async fn start_mosquitto() -> Option<Mosquitto> {
+    let Some(bin) = mosquitto_binary() else {
+        if std::env::var("OTARIG_REQUIRE_MOSQUITTO").as_deref() == Ok("1") {
+            panic!("mosquitto is not installed but OTARIG_REQUIRE_MOSQUITTO=1: apt-get install mosquitto");
+        }
+        eprintln!("SKIP: mosquitto is not installed (apt-get install mosquitto); the Mosquitto part is not run");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nset_tcp_nodelay true\n"),
+    )
+    .unwrap();
+    let child = std::process::Command::new(&bin)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let broker = Mosquitto {
+        child,
+        port,
+        _dir: dir,
+    };
+    let start = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "mosquitto did not listen on {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Some(broker)
 }

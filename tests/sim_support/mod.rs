@@ -55,7 +55,8 @@ pub fn board(root: &Path, fixture_name: &str, thing: &str, port: u16, tls: bool)
     };
     sim::provision(&dir, &nvs).unwrap();
     let (built, _) =
-        fixture::build_to_dir(&fixtures_dir(), fixture_name, &pki_dir, &root.join("built")).unwrap();
+        fixture::build_to_dir(&fixtures_dir(), fixture_name, &pki_dir, &root.join("built"))
+            .unwrap();
     sim::write_factory_flash(&dir, &built).unwrap();
     dir
 }
@@ -149,8 +150,11 @@ impl SimProcess {
     }
 
     pub fn reset_line(&self) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), nix::sys::signal::Signal::SIGUSR1)
-            .unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid()),
+            nix::sys::signal::Signal::SIGUSR1,
+        )
+        .unwrap();
     }
 }
 

@@ -114,9 +114,10 @@ impl GatewayHandle {
             let why = format!("kicked by the rig: another client connected with the client id of connection {conn}");
             let _ = ctl.send(Ctl::Close(CloseReason::TakenOver(why)));
         }
-        self.shared
-            .transcript
-            .fault(Some(thing), format!("kick {thing}: {} connection(s) taken over", links.len()));
+        self.shared.transcript.fault(
+            Some(thing),
+            format!("kick {thing}: {} connection(s) taken over", links.len()),
+        );
         links.len()
     }
 
@@ -135,7 +136,11 @@ impl GatewayHandle {
         );
         let cut = faults::wants_cut(&faults);
         for (_, ctl) in self.shared.broker.links_of_thing(thing) {
-            let _ = ctl.send(if cut { Ctl::Close(CloseReason::Cut) } else { Ctl::Wake });
+            let _ = ctl.send(if cut {
+                Ctl::Close(CloseReason::Cut)
+            } else {
+                Ctl::Wake
+            });
         }
     }
 
@@ -156,7 +161,9 @@ impl GatewayHandle {
             r.stop().await;
         }
         self.shared.broker.clear_sessions();
-        self.shared.transcript.fault(None, format!("broker restart: down for {down_for:?}"));
+        self.shared
+            .transcript
+            .fault(None, format!("broker restart: down for {down_for:?}"));
         tokio::time::sleep(down_for).await;
         let listener = bind(self.addr).await?;
         let running = Running::spawn(listener, self.acceptor.clone(), self.shared.clone());

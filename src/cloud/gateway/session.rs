@@ -3,7 +3,6 @@
 //! Everything a device sends or receives is written to the transcript.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -291,13 +290,11 @@ struct Conn<S> {
     will: Option<LastWill>,
 }
 
-/// A future that never completes when there is no deadline.
-fn sleep_until(deadline: Option<Instant>) -> impl Future<Output = ()> {
-    async move {
-        match deadline {
-            Some(d) => tokio::time::sleep_until(d.into()).await,
-            None => std::future::pending().await,
-        }
+/// Completes at `deadline`; never, when there is none.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -484,18 +481,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// A device publish that made it through: acknowledge, then answer it (the
     /// Jobs and stream services) or route it (any other topic).
     async fn accept_publish(&mut self, p: Publish) -> Step {
+        // The publish arrived whole: it takes effect even if the device hangs up before
+        // our PUBACK reaches it (a board that publishes its status and resets at once).
+        let replies = match CloudServices::is_service_topic(&p.topic) {
+            Some(thing) => {
+                let thing = thing.to_string();
+                self.shared
+                    .services
+                    .handle(&thing, &p.topic, &p.payload, SystemTime::now())
+            }
+            None => {
+                self.shared.broker.route(&p);
+                Vec::new()
+            }
+        };
         if p.qos == QoS::AtLeastOnce {
             self.write(Packet::PubAck(PubAck::new(p.pkid))).await?;
         }
-        let Some(thing) = CloudServices::is_service_topic(&p.topic) else {
-            self.shared.broker.route(&p);
-            return Ok(());
-        };
-        let thing = thing.to_string();
-        let replies = self
-            .shared
-            .services
-            .handle(&thing, &p.topic, &p.payload, SystemTime::now());
         for reply in replies {
             let out = Publish::new(reply.topic, p.qos, reply.payload);
             match reply.route {
