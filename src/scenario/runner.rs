@@ -177,6 +177,10 @@ pub async fn run(
                     return None;
                 }
                 let binding = pool.acquire(&scenario, &rig).await;
+                if *interrupt.borrow() {
+                    pool.release(&binding);
+                    return None;
+                }
                 let boards: Vec<String> = binding.values().cloned().collect();
                 progress.scenario_started(&scenario.name, &boards);
                 let (mut result, timeline) = run_scenario(&ctx, &scenario, &binding, &dir).await;

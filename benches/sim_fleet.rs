@@ -1,0 +1,123 @@
+//! How many simulated boards one machine runs at once, each doing a 256 KiB update through
+//! the gateway over TLS, and what each `otarig sim` process costs in memory
+//! (`cargo bench --bench sim_fleet`; `OTARIG_FLEET=N` boards, default 100).
+//! Target: 100 boards at once, each process under 10 MiB RSS. Reports; asserts nothing.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// VmRSS (KiB) of every running `otarig sim` process, by pid.
+fn sim_rss() -> HashMap<u32, u64> {
+    let mut out = HashMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.get(1) != Some(&&b"sim"[..]) {
+            continue;
+        }
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        if let Some(kib) = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+        {
+            out.insert(pid, kib);
+        }
+    }
+    out
+}
+
+fn main() {
+    let n: usize = std::env::var("OTARIG_FLEET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let root = tempfile::tempdir().expect("temp dir");
+    let root = root.path();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut rig = String::from(
+        "name: fleet\ncloud: { endpoint: { policy: permissive }, pki: .otarig/pki }\n\
+         defaults:\n  profile: { banner: 'otarig-sim app version', version: 'app version (?P<version>\\d+\\.\\d+\\.\\d+)', connected: 'MQTT connection established' }\n\
+         \x20 timeouts: { boot: 120s, recovery: 120s, flash: 120s }\n  baseline: app-v4\nboards:\n",
+    );
+    let mut scenario = String::from(
+        "name: fleet-256k\nsummary: every board updates to a 256 KiB 0.9.5 at once\nboards:\n",
+    );
+    for i in 1..=n {
+        let _ = writeln!(
+            rig,
+            "  - {{ name: sim-{i}, thing_name: Thing{i}, native: {{ sim: {{}} }} }}"
+        );
+        let _ = writeln!(scenario, "  b{i}: {{}}");
+    }
+    scenario.push_str(
+        "steps:\n  - job: { id: fleet, image: app-v5-256k, targets: all }\n\
+         \x20 - expect: { boards: all, job: SUCCEEDED, within: 20m }\n\
+         \x20 - expect: { boards: all, version: 0.9.5, within: 2m }\n",
+    );
+    write(&root.join("rigs/fleet.yaml"), &rig);
+    write(&root.join("scenarios/fleet-256k.yaml"), &scenario);
+    let v4 = std::fs::read_to_string(repo.join("firmware-fixtures/app-v4.yaml")).unwrap();
+    write(&root.join("firmware-fixtures/app-v4.yaml"), &v4);
+    let v5 = std::fs::read_to_string(repo.join("firmware-fixtures/app-v5.yaml")).unwrap();
+    write(
+        &root.join("firmware-fixtures/app-v5-256k.yaml"),
+        &v5.replace("size: 65536", "size: 262144"),
+    );
+
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_otarig"))
+        .current_dir(root)
+        .args([
+            "run",
+            "scenarios/fleet-256k.yaml",
+            "--rig",
+            "rigs/fleet.yaml",
+            "--report-dir",
+            "reports",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("otarig runs");
+    let (mut peak_procs, mut peak_rss, mut peak_total) = (0usize, 0u64, 0u64);
+    while child.try_wait().expect("wait").is_none() {
+        let rss = sim_rss();
+        peak_procs = peak_procs.max(rss.len());
+        peak_rss = peak_rss.max(rss.values().copied().max().unwrap_or(0));
+        peak_total = peak_total.max(rss.values().sum());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let totals = stdout
+        .lines()
+        .rev()
+        .find(|l| l.contains("Summary"))
+        .unwrap_or("(no summary)");
+    println!("{n} simulated boards, one 256 KiB update each, over TLS through the gateway:");
+    println!("  {}", totals.trim());
+    println!(
+        "  wall time {:.1} s, exit {:?}",
+        start.elapsed().as_secs_f64(),
+        out.status.code()
+    );
+    println!("  peak concurrent `otarig sim` processes: {peak_procs}");
+    println!(
+        "  peak RSS of one `otarig sim`: {:.1} MiB; all of them together: {:.1} MiB",
+        peak_rss as f64 / 1024.0,
+        peak_total as f64 / 1024.0
+    );
+}
