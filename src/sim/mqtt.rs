@@ -23,6 +23,8 @@ pub enum Link {
         topic: String,
         payload: Vec<u8>,
     },
+    /// The broker acknowledged a QoS 1 publish (they are acknowledged in order).
+    PubAck,
     /// The app's DISCONNECT went out, after everything it published before.
     Closed,
     /// A connect attempt failed or the connection dropped; the next try comes after `retry_in`.
@@ -124,6 +126,7 @@ async fn pump(mut eventloop: EventLoop, tx: mpsc::UnboundedSender<Link>) {
                 backoff = FIRST_BACKOFF;
                 Link::Connected
             }
+            Ok(Event::Incoming(Packet::PubAck(_))) => Link::PubAck,
             Ok(Event::Incoming(Packet::Publish(p))) => Link::Message {
                 topic: p.topic,
                 payload: p.payload.to_vec(),

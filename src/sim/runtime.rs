@@ -24,7 +24,7 @@
 //! A software reset of an image with the `reset_hangs` quirk prints nothing more and
 //! ignores the reset line: only a power cycle (kill and restart) brings it back.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -272,6 +272,9 @@ async fn run_app(
     let mut timers: HashMap<TimerId, Instant> = HashMap::new();
     let mut actions = agent.start(&mut pal);
     let mut online = false;
+    // QoS 1 publishes not yet acknowledged. The agents' status publishes wait for their
+    // PUBACK and are retried, so one that a dropped connection lost is sent again.
+    let mut unacked: VecDeque<(String, Vec<u8>)> = VecDeque::new();
     loop {
         for action in actions.drain(..) {
             match action {
@@ -288,6 +291,9 @@ async fn run_app(
                     payload,
                     qos,
                 } => {
+                    if qos > 0 {
+                        unacked.push_back((topic.clone(), payload.clone()));
+                    }
                     if let Err(e) = conn
                         .client
                         .try_publish(&topic, mqtt::qos(qos), false, payload)
@@ -307,11 +313,18 @@ async fn run_app(
                     // just before (self_test: ready) reaches the broker even if the link was
                     // down at that moment (kicked, reconnecting), within a bounded time.
                     let flush = async {
-                        if !online {
-                            while let Some(link) = conn.events.recv().await {
-                                if matches!(link, Link::Connected) {
-                                    break;
+                        while !(online && unacked.is_empty()) {
+                            match conn.events.recv().await {
+                                Some(Link::Connected) => {
+                                    online = true;
+                                    republish(&conn.client, &unacked);
                                 }
+                                Some(Link::PubAck) => {
+                                    unacked.pop_front();
+                                }
+                                Some(Link::Failed { .. }) => online = false,
+                                Some(_) => {}
+                                None => break,
                             }
                         }
                         if conn.client.try_disconnect().is_ok() {
@@ -341,6 +354,7 @@ async fn run_app(
                 match link {
                     Link::Connected => {
                         online = true;
+                        republish(&conn.client, &unacked);
                         line(&mut pal, "INFO ", format!("MQTT connection established with {endpoint}."));
                         actions = agent.handle(Input::Connected, &mut pal);
                     }
@@ -348,6 +362,9 @@ async fn run_app(
                         actions = agent.handle(Input::Message { topic, payload }, &mut pal);
                     }
                     Link::Closed => {}
+                    Link::PubAck => {
+                        unacked.pop_front();
+                    }
                     Link::Failed { error, retry_in } => {
                         if std::mem::take(&mut online) {
                             line(&mut pal, "WARN ", format!("MQTT connection lost: {error}."));
@@ -373,6 +390,13 @@ async fn run_app(
                 return Ok((Stop::Line, console));
             }
         }
+    }
+}
+
+/// Sends again the QoS 1 publishes a new session dropped (rumqttc clears them).
+fn republish(client: &rumqttc::AsyncClient, unacked: &VecDeque<(String, Vec<u8>)>) {
+    for (topic, payload) in unacked {
+        let _ = client.try_publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.clone());
     }
 }
 
