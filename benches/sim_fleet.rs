@@ -44,8 +44,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
-    let root = tempfile::tempdir().expect("temp dir");
-    let root = root.path();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    // OTARIG_FLEET_DIR keeps the rig, reports and boards for a look afterwards.
+    let kept = std::env::var_os("OTARIG_FLEET_DIR").map(std::path::PathBuf::from);
+    let root = kept.as_deref().unwrap_or(tmp.path());
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut rig = String::from(
         "name: fleet\ncloud: { endpoint: { policy: permissive }, pki: .otarig/pki }\n\

@@ -316,6 +316,8 @@ impl Run<'_> {
             return Ok(());
         }
         let pki = self.cloud.pki();
+        // The board runs in its own folder: every path it is given must be absolute.
+        let abs = |p: std::path::PathBuf| std::path::absolute(&p).unwrap_or(p);
         let nvs = Nvs {
             thing_name: b.thing.clone(),
             endpoint: Endpoint {
@@ -323,11 +325,11 @@ impl Run<'_> {
                 port: self.cloud.port,
                 tls: self.cloud.tls,
             },
-            ca_cert: pki.ca_cert(),
-            client_cert: pki.thing_cert(&b.thing),
-            client_key: pki.thing_key(&b.thing),
-            codesign_cert_dir: pki.dir().to_path_buf(),
-            bootloader_key: pki.codesign_cert(),
+            ca_cert: abs(pki.ca_cert()),
+            client_cert: abs(pki.thing_cert(&b.thing)),
+            client_key: abs(pki.thing_key(&b.thing)),
+            codesign_cert_dir: abs(pki.dir().to_path_buf()),
+            bootloader_key: abs(pki.codesign_cert()),
             fault_line: None,
         };
         std::fs::create_dir_all(&bench.dir)
