@@ -29,25 +29,18 @@ pub enum Recovery {
     BenchError(String),
 }
 
-/// Polls the health predicate until it holds or `within` passes.
-pub async fn wait_healthy(
+/// Re-evaluates `check` over the timeline as events arrive, until it gives a value or
+/// `within` passes.
+pub async fn wait_until<T>(
     timeline: &Timeline,
-    board: &BoundBoard,
     within: Duration,
-) -> Option<String> {
+    check: impl Fn(&[crate::timeline::Event]) -> Option<T>,
+) -> Option<T> {
     let deadline = Instant::now() + within;
     let mut live = timeline.subscribe();
     loop {
-        let version = timeline.with_events(|events| {
-            matchers::healthy(
-                events,
-                board_ref(board),
-                &board.profile.banner,
-                &board.profile.version,
-            )
-        });
-        if version.is_some() {
-            return version;
+        if let Some(v) = timeline.with_events(&check) {
+            return Some(v);
         }
         if Instant::now() >= deadline {
             return None;
@@ -57,6 +50,23 @@ pub async fn wait_healthy(
     }
 }
 
+/// Waits until the board is healthy; its running version.
+pub async fn wait_healthy(
+    timeline: &Timeline,
+    board: &BoundBoard,
+    within: Duration,
+) -> Option<String> {
+    wait_until(timeline, within, |events| {
+        matchers::healthy(
+            events,
+            board_ref(board),
+            &board.profile.banner,
+            &board.profile.version,
+        )
+    })
+    .await
+}
+
 /// Waits until the board's agent has had an answer to `$next/get` since `from`.
 pub async fn wait_jobs_answered(
     timeline: &Timeline,
@@ -64,20 +74,11 @@ pub async fn wait_jobs_answered(
     from: usize,
     within: Duration,
 ) -> bool {
-    let deadline = Instant::now() + within;
-    let mut live = timeline.subscribe();
-    loop {
-        if timeline
-            .with_events(|events| matchers::jobs_answered(events, from, &board.thing).is_some())
-        {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        let _ = tokio::time::timeout_at(deadline, live.recv()).await;
-        while live.try_recv().is_ok() {}
-    }
+    wait_until(timeline, within, |events| {
+        matchers::jobs_answered(events, from, &board.thing)
+    })
+    .await
+    .is_some()
 }
 
 /// Runs the recovery ladder for one board.
