@@ -39,6 +39,18 @@ pub enum FlashPreset {
     Openocd,
 }
 
+impl From<crate::config::rig::FlashPreset> for FlashPreset {
+    fn from(preset: crate::config::rig::FlashPreset) -> Self {
+        use crate::config::rig::FlashPreset as Rig;
+        match preset {
+            Rig::Ipecmd => FlashPreset::Ipecmd,
+            Rig::Pic32prog => FlashPreset::Pic32prog,
+            Rig::Jlink => FlashPreset::Jlink,
+            Rig::Openocd => FlashPreset::Openocd,
+        }
+    }
+}
+
 impl FromStr for FlashPreset {
     type Err = String;
 

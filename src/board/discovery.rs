@@ -27,6 +27,17 @@ pub struct UsbIdError {
     pub message: String,
 }
 
+/// The rig file's USB identity (config keeps its own parser for file:line:column errors).
+impl From<&crate::config::values::UsbId> for UsbId {
+    fn from(id: &crate::config::values::UsbId) -> Self {
+        UsbId {
+            vid: id.vid,
+            pid: id.pid,
+            serial: id.serial.clone(),
+        }
+    }
+}
+
 impl FromStr for UsbId {
     type Err = UsbIdError;
 

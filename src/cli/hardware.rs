@@ -201,12 +201,7 @@ async fn check_rig(rig: &Rig) -> Vec<Row> {
 async fn check_flash(board: &str, flash: &FlashConfig, probes: &[ProbeEntry], rows: &mut Vec<Row>) {
     match flash {
         FlashConfig::Command(c) => {
-            let preset = c.preset.map(|p| match p {
-                rig::FlashPreset::Ipecmd => FlashPreset::Ipecmd,
-                rig::FlashPreset::Pic32prog => FlashPreset::Pic32prog,
-                rig::FlashPreset::Jlink => FlashPreset::Jlink,
-                rig::FlashPreset::Openocd => FlashPreset::Openocd,
-            });
+            let preset = c.preset.map(FlashPreset::from);
             let version_args = preset.map(FlashPreset::version_args).unwrap_or(&[]);
             let program = c
                 .program
@@ -216,11 +211,7 @@ async fn check_flash(board: &str, flash: &FlashConfig, probes: &[ProbeEntry], ro
             check_tool(board, "flash tool", &program, version_args, rows).await;
         }
         FlashConfig::ProbeRs(p) => {
-            let want = p.probe.as_ref().map(|id| discovery::UsbId {
-                vid: id.vid,
-                pid: id.pid,
-                serial: id.serial.clone(),
-            });
+            let want = p.probe.as_ref().map(discovery::UsbId::from);
             rows.push(Row::from(
                 board,
                 "debug probe",
@@ -282,11 +273,7 @@ async fn check_console(board: &str, console: &ConsoleConfig, rows: &mut Vec<Row>
     };
     let port = match &s.port {
         rig::SerialPortRef::Path(p) => PortSpec::Path(p.clone()),
-        rig::SerialPortRef::Usb(id) => PortSpec::Usb(discovery::UsbId {
-            vid: id.vid,
-            pid: id.pid,
-            serial: id.serial.clone(),
-        }),
+        rig::SerialPortRef::Usb(id) => PortSpec::Usb(id.into()),
     };
     let mut options = SerialConsoleOptions::new(board, port.clone(), s.baud);
     (options.data_bits, options.parity, options.stop_bits) = framing;

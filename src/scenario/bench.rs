@@ -70,13 +70,7 @@ impl BenchBoard {
                     ConsoleConfig::Serial(serial) => {
                         let port = match &serial.port {
                             rig::SerialPortRef::Path(p) => PortSpec::Path(p.clone()),
-                            rig::SerialPortRef::Usb(id) => {
-                                PortSpec::Usb(crate::board::discovery::UsbId {
-                                    vid: id.vid,
-                                    pid: id.pid,
-                                    serial: id.serial.clone(),
-                                })
-                            }
+                            rig::SerialPortRef::Usb(id) => PortSpec::Usb(id.into()),
                         };
                         let mut options = SerialConsoleOptions::new(&board.name, port, serial.baud);
                         let (data_bits, parity, stop_bits) = crate::board::serial::parse_framing(
@@ -163,11 +157,7 @@ fn hardware_flasher(board: &str, flash: &FlashConfig) -> Result<Arc<dyn Flasher>
     match flash {
         FlashConfig::Command(cmd) => {
             let mut options = CommandFlasherOptions::new(board);
-            options.preset = cmd
-                .preset
-                .map(|p| format!("{p:?}").to_lowercase().parse())
-                .transpose()
-                .map_err(|e| BoardError::Other(format!("board {board}: flash preset: {e}")))?;
+            options.preset = cmd.preset.map(Into::into);
             options.program = cmd.program.clone();
             options.args = cmd.args.clone();
             options.part = cmd.part.clone();
@@ -180,11 +170,7 @@ fn hardware_flasher(board: &str, flash: &FlashConfig) -> Result<Arc<dyn Flasher>
         #[cfg(feature = "probe-rs")]
         FlashConfig::ProbeRs(p) => {
             let mut options = crate::board::probe::ProbeFlasherOptions::new(board, &p.chip);
-            options.probe = p.probe.as_ref().map(|id| crate::board::discovery::UsbId {
-                vid: id.vid,
-                pid: id.pid,
-                serial: id.serial.clone(),
-            });
+            options.probe = p.probe.as_ref().map(Into::into);
             options.base = p.base;
             options.verify = p.verify;
             Ok(Arc::new(crate::board::probe::ProbeFlasher::new(options)?))
