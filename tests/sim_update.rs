@@ -13,6 +13,7 @@ use otarig::cloud::jobs::{ExecutionStatus, JobSpec};
 use otarig::cloud::pki::{self, PkiLayout, PkiOptions};
 use otarig::cloud::CloudServices;
 use otarig::sim::{self, fixture, Endpoint, Nvs};
+use otarig::scenario::matchers;
 use otarig::timeline::Timeline;
 use sim_support::{fixtures_dir, SimProcess};
 
@@ -92,6 +93,14 @@ impl Bench {
         let mut board = SimProcess::start(&dir);
         board.expect(r"otarig-sim app version 0\.9\.4", T);
         board.expect(r"MQTT connection established with 127\.0\.0\.1:\d+\.$", T);
+        // A job created before the agent's first `$next/get` is answered reaches it twice
+        // (reply and notify-next); the 1.0.x agent then drops its transfer, as on a real
+        // board. Create jobs once the agent has heard "no job", as the runner does.
+        let deadline = Instant::now() + T;
+        while matchers::jobs_answered(&transcript.events(), 0, "Thing1").is_none() {
+            assert!(Instant::now() < deadline, "Thing1 never asked for its job");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Bench {
             root,
             rt,
