@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use otarig::sim::{self, fixture, Endpoint, Nvs};
 
+pub mod bench;
+
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware-fixtures")
 }
