@@ -408,12 +408,14 @@ impl CommandFlasher {
 #[async_trait]
 impl Flasher for CommandFlasher {
     async fn flash(&self, image: &FlashImage, events: &PartEvents) -> Result<(), BoardError> {
-        if image.format == ImageFormat::SimFlash {
+        // A vendor tool cannot program a simulator's flash file; a tool of the user's own
+        // (e.g. `otarig sim flash` on a board wired as hardware) may.
+        if image.format == ImageFormat::SimFlash && self.options.args.is_none() {
             return Err(BoardError::Image {
                 path: image.path.clone(),
                 message: format!(
-                    "board {}: a simulated flash image cannot be programmed into a real board; give the fixture a file for this platform",
-                    self.options.board
+                    "board {}: a simulated flash image cannot be programmed with {}; give the fixture a file for this platform",
+                    self.options.board, self.program
                 ),
             });
         }

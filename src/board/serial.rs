@@ -173,7 +173,7 @@ struct Shared {
 
 impl Shared {
     fn note(&self, tx: &LineTx, text: String) {
-        tracing::warn!(board = %self.options.board, "{text}");
+        tracing::info!(board = %self.options.board, "{text}");
         let _ = tx.send(format!("{RIG_LINE_PREFIX} {text}"));
         if let Some(events) = &*self.events.lock().expect("serial events lock") {
             events.emit(EventKind::Note { text });

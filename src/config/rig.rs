@@ -115,6 +115,8 @@ impl Board {
     }
 }
 
+// A rig holds a few dozen boards, resolved once: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum BoardParts {
     Native(NativeKind),
@@ -204,5 +206,6 @@ pub struct CommandPower {
     pub preset: Option<PowerPreset>,
     pub on: String,
     pub off: String,
+    pub reset: Option<String>,
     pub timeout: Duration,
 }

@@ -215,6 +215,8 @@ pub struct RawCommandPower {
     pub preset: Option<PowerPreset>,
     pub on: Option<String>,
     pub off: Option<String>,
+    /// A reset-line command (a relay on MCLR/nRST), if the bench has one.
+    pub reset: Option<String>,
     pub hub: Option<String>,
     pub port: Option<u32>,
     pub relay: Option<String>,

@@ -24,7 +24,15 @@ const DEFAULT_FLASH: Duration = Duration::from_secs(120);
 const DEFAULT_FLASH_RETRIES: u32 = 2;
 const DEFAULT_MAX_MESSAGE: usize = 128 * 1024; // AWS IoT Core's limit
 const DEFAULT_POWER_TIMEOUT: Duration = Duration::from_secs(10);
-const PLACEHOLDERS: [&str; 5] = ["image", "part", "tool", "serial", "script"];
+const PLACEHOLDERS: [&str; 7] = [
+    "image",
+    "part",
+    "tool",
+    "serial",
+    "script",
+    "board_dir",
+    "otarig",
+];
 
 /// Parses and resolves one rig file; `None` if it had any error (all in `diags`).
 pub fn load_file(
@@ -401,7 +409,7 @@ impl Resolver<'_, '_, '_> {
             let ap = p.key("args").idx(i);
             for name in placeholders(a) {
                 let value = match name.as_str() {
-                    "image" | "script" => Some(String::new()),
+                    "image" | "script" | "board_dir" | "otarig" => Some(String::new()),
                     "part" => c.part.clone(),
                     "tool" => tool.clone(),
                     "serial" => c.serial.clone(),
@@ -553,6 +561,7 @@ impl Resolver<'_, '_, '_> {
             preset: c.preset,
             on,
             off,
+            reset: c.reset.clone(),
             timeout,
         }))
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::board::command::{
-    CommandFlasher, CommandFlasherOptions, CommandPower, CommandPowerOptions,
+    split_command, CommandFlasher, CommandFlasherOptions, CommandPower, CommandPowerOptions,
 };
 use crate::board::native::{NativeBoard, NativeFlasher, NativeProgram, ResetMethod};
 use crate::board::probe_power::ProbePower;
@@ -22,7 +22,9 @@ pub struct BenchBoard {
     pub flasher: Arc<dyn Flasher>,
     pub console: Arc<dyn Console>,
     pub power: Option<Arc<dyn Power>>,
-    /// Set for simulated boards: the rig provisions their identity before each scenario.
+    /// Set for boards that run the simulator (native, or `platform: sim` wired through
+    /// hardware parts): the rig provisions their identity before each scenario and
+    /// flashes the fixtures' simulator flash files.
     pub is_sim: bool,
 }
 
@@ -34,6 +36,7 @@ impl BenchBoard {
         sim_program: &Path,
     ) -> Result<Self, BoardError> {
         let dir = boards_dir.join(&board.name);
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
         match &board.parts {
             BoardParts::Native(kind) => {
                 let program = match kind {
@@ -65,11 +68,20 @@ impl BenchBoard {
                 console,
                 power,
             } => {
-                let flasher = hardware_flasher(&board.name, flash)?;
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    BoardError::io(format!("board {}: create {}", board.name, dir.display()), e)
+                })?;
+                let vars = BenchVars {
+                    board_dir: dir.display().to_string(),
+                    otarig: sim_program.display().to_string(),
+                };
+                let flasher = hardware_flasher(&board.name, flash, &vars)?;
                 let console: Arc<dyn Console> = match console {
                     ConsoleConfig::Serial(serial) => {
                         let port = match &serial.port {
-                            rig::SerialPortRef::Path(p) => PortSpec::Path(p.clone()),
+                            rig::SerialPortRef::Path(p) => {
+                                PortSpec::Path(vars.expand(&p.display().to_string()).into())
+                            }
                             rig::SerialPortRef::Usb(id) => PortSpec::Usb(id.into()),
                         };
                         let mut options = SerialConsoleOptions::new(&board.name, port, serial.baud);
@@ -89,12 +101,23 @@ impl BenchBoard {
                 };
                 let power: Option<Arc<dyn Power>> = match power {
                     Some(PowerConfig::Command(cmd)) => {
-                        let options = CommandPowerOptions::from_commands(
+                        let mut options = CommandPowerOptions::from_commands(
                             &board.name,
                             &cmd.on,
                             &cmd.off,
                             cmd.timeout,
                         )?;
+                        if let Some(reset) = &cmd.reset {
+                            options.reset = Some(split_command(reset).map_err(|e| {
+                                BoardError::Other(format!(
+                                    "board {}: power `reset` command: {e}",
+                                    board.name
+                                ))
+                            })?);
+                        }
+                        vars.expand_all(&mut options.on);
+                        vars.expand_all(&mut options.off);
+                        options.reset.iter_mut().for_each(|r| vars.expand_all(r));
                         Some(Arc::new(CommandPower::new(options, Some(flasher.clone()))))
                     }
                     Some(PowerConfig::Probe) => {
@@ -108,7 +131,7 @@ impl BenchBoard {
                     flasher,
                     console,
                     power,
-                    is_sim: false,
+                    is_sim: board.platform == SIM_PLATFORM,
                 })
             }
         }
@@ -144,6 +167,20 @@ impl BenchBoard {
         }
     }
 
+    /// Switches on a board behind a power part before its console is opened: a board powered
+    /// through its USB port has no serial port while off. Native boards start when flashed.
+    pub async fn power_on(&self, events: &PartEvents) -> Result<(), BoardError> {
+        match &self.power {
+            Some(power)
+                if power.can_power_cycle()
+                    && !matches!(self.config.parts, BoardParts::Native(_)) =>
+            {
+                power.on(events).await
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Powers the board off where the rig can (end of a scenario, interrupted runs).
     pub async fn power_off(&self, events: &PartEvents) -> Result<(), BoardError> {
         match &self.power {
@@ -153,13 +190,44 @@ impl BenchBoard {
     }
 }
 
-fn hardware_flasher(board: &str, flash: &FlashConfig) -> Result<Arc<dyn Flasher>, BoardError> {
+/// The platform of a board that runs the simulator behind hardware parts.
+pub const SIM_PLATFORM: &str = "sim";
+
+/// Placeholders of the bench itself, for tools that need a place of their own or otarig:
+/// `{board_dir}` (the board's folder in the run's state directory) and `{otarig}` (this
+/// executable, e.g. `{otarig} sim power on …` in a rig that wires simulated boards).
+struct BenchVars {
+    board_dir: String,
+    otarig: String,
+}
+
+impl BenchVars {
+    fn expand(&self, text: &str) -> String {
+        text.replace("{board_dir}", &self.board_dir)
+            .replace("{otarig}", &self.otarig)
+    }
+
+    fn expand_all(&self, argv: &mut [String]) {
+        for a in argv {
+            *a = self.expand(a);
+        }
+    }
+}
+
+fn hardware_flasher(
+    board: &str,
+    flash: &FlashConfig,
+    vars: &BenchVars,
+) -> Result<Arc<dyn Flasher>, BoardError> {
     match flash {
         FlashConfig::Command(cmd) => {
             let mut options = CommandFlasherOptions::new(board);
             options.preset = cmd.preset.map(Into::into);
-            options.program = cmd.program.clone();
-            options.args = cmd.args.clone();
+            options.program = cmd.program.as_deref().map(|p| vars.expand(p));
+            options.args = cmd.args.clone().map(|mut a| {
+                vars.expand_all(&mut a);
+                a
+            });
             options.part = cmd.part.clone();
             options.tool = cmd.tool.clone();
             options.serial = cmd.serial.clone();

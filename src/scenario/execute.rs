@@ -165,8 +165,12 @@ pub async fn run_scenario(
         guards: scenario.never.iter().map(|g| (0, g.clone())).collect(),
         captures: BTreeMap::new(),
     };
-    let pumps = run.attach_consoles().await;
-    let before = run.baseline().await;
+    let pumps = run.connect_boards().await;
+    let before = if run.errors.is_empty() {
+        run.baseline().await
+    } else {
+        BTreeMap::new()
+    };
     let stop = if run.errors.is_empty() {
         run.steps().await
     } else {
@@ -283,30 +287,48 @@ impl Run<'_> {
         self.timeline.emit(Source::Runner, EventKind::Note { text });
     }
 
-    /// Console lines of each board go onto the timeline, stamped as they arrive.
-    async fn attach_consoles(&self) -> Vec<tokio::task::JoinHandle<()>> {
+    /// Each board: its identity, power, and its console lines onto the timeline, stamped as
+    /// they arrive; before any flashing, so no boot output is lost. A failure is the bench's.
+    async fn connect_boards(&mut self) -> Vec<tokio::task::JoinHandle<()>> {
         let mut pumps = Vec::new();
-        for b in &self.bound {
-            let (tx, mut rx) = mpsc::unbounded_channel::<String>();
-            self.bench(b).console.set_events(self.part_events(b));
-            if let Err(e) = self.bench(b).console.attach(tx).await {
-                self.timeline.emit(
-                    Source::board(&b.board),
-                    EventKind::BenchError {
-                        message: format!("console of board {}: {e}", b.board),
-                    },
-                );
-                continue;
-            }
-            let timeline = self.timeline.clone();
-            let name = b.board.clone();
-            pumps.push(tokio::spawn(async move {
-                while let Some(line) = rx.recv().await {
-                    timeline.emit(Source::board(&name), EventKind::Console { line });
+        for b in self.bound.clone() {
+            match self.connect(&b).await {
+                Ok(pump) => pumps.push(pump),
+                Err(message) => {
+                    self.timeline.emit(
+                        Source::board(&b.board),
+                        EventKind::BenchError {
+                            message: message.clone(),
+                        },
+                    );
+                    self.errors.entry(b.role.clone()).or_insert(message);
                 }
-            }));
+            }
         }
         pumps
+    }
+
+    async fn connect(&self, b: &BoundBoard) -> Result<tokio::task::JoinHandle<()>, String> {
+        self.provision(b)?;
+        let bench = self.bench(b);
+        bench
+            .power_on(&self.part_events(b))
+            .await
+            .map_err(|e| format!("switching on board {}: {e}", b.board))?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        bench.console.set_events(self.part_events(b));
+        bench
+            .console
+            .attach(tx)
+            .await
+            .map_err(|e| format!("console of board {}: {e}", b.board))?;
+        let timeline = self.timeline.clone();
+        let name = b.board.clone();
+        Ok(tokio::spawn(async move {
+            while let Some(line) = rx.recv().await {
+                timeline.emit(Source::board(&name), EventKind::Console { line });
+            }
+        }))
     }
 
     /// Writes a simulated board's identity: its thing, this run's endpoint, its credentials.
@@ -406,7 +428,7 @@ impl Run<'_> {
         ))
     }
 
-    /// Every board: identity, the baseline image, and healthy before the steps start.
+    /// Every board: the baseline image, and healthy before the steps start.
     async fn baseline(&mut self) -> BTreeMap<String, Versions> {
         let baseline =
             crate::config::effective_baseline(self.scenario, &self.ctx.rig).map(str::to_string);
@@ -414,7 +436,6 @@ impl Run<'_> {
         let runs = this.bound.iter().map(|b| {
             let baseline = baseline.clone();
             async move {
-                this.provision(b)?;
                 if let Some(image) = &baseline {
                     this.flash(b, image).await?;
                 }

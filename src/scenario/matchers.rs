@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 
+use crate::config::rig::Profile;
 use crate::timeline::{Event, EventKind, Source};
 
 /// A board as the timeline knows it: console lines carry its rig name, the
@@ -202,19 +203,23 @@ pub fn console_tail(events: &[Event], board: &str, n: usize) -> Vec<String> {
 }
 
 /// Healthy = booted (the latest banner names a version), and connected to the cloud since
-/// that boot. Returns the running version when healthy.
-pub fn healthy(
-    events: &[Event],
-    board: BoardRef<'_>,
-    banner_re: &Regex,
-    version_re: &Regex,
-) -> Option<String> {
-    let boot = last_console(events, board.board, banner_re)?;
+/// that boot: the cloud saw the connection after the banner, or the board, online now,
+/// printed its `connected` line after it (a serial port read later than the network, as
+/// after a USB-serial adapter re-enumerates, puts the banner after the CONNECT).
+/// Returns the running version when healthy.
+pub fn healthy(events: &[Event], board: BoardRef<'_>, profile: &Profile) -> Option<String> {
+    let boot = last_console(events, board.board, &profile.banner)?;
     let connected = online_since(events, board.thing)?;
-    if connected < boot {
+    let says_connected = || {
+        events[boot..]
+            .iter()
+            .filter_map(|e| console_line(e, board.board))
+            .any(|l| profile.connected.is_match(l))
+    };
+    if connected < boot && !says_connected() {
         return None;
     }
-    running_version(&events[boot..], board.board, version_re)
+    running_version(&events[boot..], board.board, &profile.version)
 }
 
 #[cfg(test)]
@@ -304,26 +309,48 @@ mod tests {
 
     #[test]
     fn health_needs_a_banner_and_a_connection_after_it() {
-        let banner = re("app version");
-        let version = re(r"app version (?P<version>\d+\.\d+\.\d+)");
+        let p = Profile {
+            banner: re("app version"),
+            version: re(r"app version (?P<version>\d+\.\d+\.\d+)"),
+            connected: re("MQTT connection established"),
+        };
         let b = BoardRef {
             board: "a",
             thing: "T1",
         };
         let mut events = vec![conn("T1", true), line("a", "app version 0.9.4")];
         assert_eq!(
-            healthy(&events, b, &banner, &version),
+            healthy(&events, b, &p),
             None,
             "connection is older than the boot"
         );
         events.push(conn("T1", false));
         events.push(conn("T1", true));
-        assert_eq!(
-            healthy(&events, b, &banner, &version).as_deref(),
-            Some("0.9.4")
-        );
+        assert_eq!(healthy(&events, b, &p).as_deref(), Some("0.9.4"));
         events.push(conn("T1", false));
-        assert_eq!(healthy(&events, b, &banner, &version), None, "offline now");
+        assert_eq!(healthy(&events, b, &p), None, "offline now");
+    }
+
+    #[test]
+    fn a_console_read_late_counts_the_connected_line_of_a_board_online_now() {
+        let p = Profile {
+            banner: re("app version"),
+            version: re(r"app version (?P<version>\d+\.\d+\.\d+)"),
+            connected: re("MQTT connection established"),
+        };
+        let b = BoardRef {
+            board: "a",
+            thing: "T1",
+        };
+        let mut events = vec![conn("T1", true), line("a", "app version 0.9.5")];
+        assert_eq!(healthy(&events, b, &p), None);
+        events.push(line(
+            "a",
+            "MQTT connection established with 127.0.0.1:8883.",
+        ));
+        assert_eq!(healthy(&events, b, &p).as_deref(), Some("0.9.5"));
+        events.push(conn("T1", false));
+        assert_eq!(healthy(&events, b, &p), None, "offline now");
     }
 
     #[test]

@@ -57,12 +57,7 @@ pub async fn wait_healthy(
     within: Duration,
 ) -> Option<String> {
     wait_until(timeline, within, |events| {
-        matchers::healthy(
-            events,
-            board_ref(board),
-            &board.profile.banner,
-            &board.profile.version,
-        )
+        matchers::healthy(events, board_ref(board), &board.profile)
     })
     .await
 }

@@ -12,11 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::agent::Generation;
+use super::uart::PtyUart;
 
-/// Where console lines go: stdout (a pty under the rig) or a buffer in tests.
+/// Where console lines go: stdout (a pty under the rig), the board's own UART pty (a
+/// board wired as hardware), or a buffer in tests.
 #[derive(Clone)]
 pub enum Sink {
     Stdout,
+    Uart(Arc<Mutex<PtyUart>>),
     Buffer(Arc<Mutex<Vec<String>>>),
 }
 
@@ -58,6 +61,7 @@ impl Console {
                 let _ = writeln!(out, "{line}");
                 let _ = out.flush();
             }
+            Sink::Uart(uart) => uart.lock().expect("uart").send_line(line),
             Sink::Buffer(buf) => buf.lock().expect("console buffer").push(line.to_string()),
         }
     }

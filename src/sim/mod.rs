@@ -18,6 +18,8 @@ pub mod nvs;
 pub mod pal;
 pub mod platform;
 pub mod runtime;
+pub mod uart;
+pub mod wiring;
 
 use std::path::Path;
 

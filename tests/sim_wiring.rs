@@ -1,0 +1,105 @@
+//! A simulated board wired as hardware, through the commands a rig's `command` parts run:
+//! `otarig sim power on|off`, `otarig sim reset`, `otarig sim flash`. Its console is read
+//! the way the rig reads a real board's: the serial console part, over serialport, on the
+//! pty the board names.
+
+mod sim_support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use otarig::board::serial::{PortSpec, SerialConsole, SerialConsoleOptions};
+use otarig::board::Console;
+use tokio::sync::mpsc;
+
+const T: Duration = Duration::from_secs(20);
+
+fn otarig(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_otarig"))
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn expect(rx: &mut mpsc::UnboundedReceiver<String>, re: &str) {
+    let re = regex::Regex::new(re).unwrap();
+    let deadline = Instant::now() + T;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(line)) if re.is_match(&line) => return,
+            Ok(Some(_)) => {}
+            _ => panic!("no console line matching `{re}` within {T:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_reset_and_flash_drive_the_board_and_its_serial_port_follows_the_power() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = sim_support::board(
+        root.path(),
+        "app-v4",
+        "Thing1",
+        sim_support::dead_port(),
+        false,
+    );
+    let uart = dir.join("uart");
+    let uart_arg = uart.to_str().unwrap();
+
+    ok(otarig(&["sim", "power", "on", "--tty", uart_arg], &dir));
+    let console = SerialConsole::new(SerialConsoleOptions::new(
+        "hw-1",
+        PortSpec::Path(uart.clone()),
+        115_200,
+    ));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    console.attach(tx).await.unwrap();
+    expect(&mut rx, r"^\[INFO\] otarig-sim app version 0\.9\.4").await;
+
+    ok(otarig(&["sim", "reset"], &dir));
+    expect(&mut rx, r"^Bootloader version 00\.09\.00$").await;
+    expect(&mut rx, r"otarig-sim app version 0\.9\.4").await;
+
+    // Off: the process dies at once and its port is gone; off again changes nothing.
+    ok(otarig(&["sim", "power", "off"], &dir));
+    assert!(!uart.exists(), "the port outlived the power");
+    expect(&mut rx, r"serial port .* vanished").await;
+    ok(otarig(&["sim", "power", "off"], &dir));
+    let reset_off = otarig(&["sim", "reset"], &dir);
+    assert_eq!(reset_off.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&reset_off.stderr).contains("powered off"));
+
+    // The programmer writes another build and releases the board: the console, still
+    // attached, sees the port come back and the new version boot.
+    let (v5, _) = otarig::sim::fixture::build_to_dir(
+        &sim_support::fixtures_dir(),
+        "app-v5",
+        &root.path().join("pki"),
+        &root.path().join("built"),
+    )
+    .unwrap();
+    let flash = root.path().join("v5.flash");
+    std::fs::write(&flash, &v5.factory).unwrap();
+    ok(otarig(
+        &["sim", "flash", flash.to_str().unwrap(), "--tty", uart_arg],
+        &dir,
+    ));
+    expect(&mut rx, r"console re-opened").await;
+    expect(&mut rx, r"otarig-sim app version 0\.9\.5").await;
+
+    console.detach().await;
+    ok(otarig(&["sim", "power", "off"], &dir));
+    assert!(!dir.join("sim.pid").exists());
+}
