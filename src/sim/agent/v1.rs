@@ -337,6 +337,13 @@ impl V1Agent {
         job: String,
         f: JobFields,
     ) {
+        // `prvProcessOTAJobMsg` only creates the file while the platform is not in
+        // self-test (`prvInSelftest`): a PendingCommit image given a job without
+        // `self_test` (its "ready" status was lost) keeps the other bank, the old image,
+        // and its self-test timer rolls it back.
+        if pal.platform_image_state() == PalImageState::PendingCommit {
+            return;
+        }
         let file = FileContext {
             filepath: f.filepath.unwrap_or_default(),
             filesize: f.filesize,
