@@ -14,8 +14,17 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-/// VmRSS (KiB) of every running `otarig sim` process, by pid.
-fn sim_rss() -> HashMap<u32, u64> {
+/// Resident memory of one process (KiB): all of it, and the part that is its own
+/// (anonymous: heap, stacks, dirtied data) rather than shared pages of the executable.
+#[derive(Clone, Copy, Default)]
+struct Rss {
+    total: u64,
+    anon: u64,
+}
+
+/// Every running `otarig sim` of this bench's executable (not other builds), by pid.
+fn sim_rss() -> HashMap<u32, Rss> {
+    let ours = std::fs::canonicalize(env!("CARGO_BIN_EXE_otarig")).ok();
     let mut out = HashMap::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -23,17 +32,21 @@ fn sim_rss() -> HashMap<u32, u64> {
         };
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.get(1) != Some(&&b"sim"[..]) {
+        if args.get(1) != Some(&&b"sim"[..])
+            || std::fs::read_link(entry.path().join("exe")).ok() != ours
+        {
             continue;
         }
         let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        if let Some(kib) = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-        {
-            out.insert(pid, kib);
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        };
+        if let (Some(total), Some(anon)) = (field("VmRSS:"), field("RssAnon:")) {
+            out.insert(pid, Rss { total, anon });
         }
     }
     out
@@ -94,12 +107,15 @@ fn main() {
         .stderr(Stdio::null())
         .spawn()
         .expect("otarig runs");
-    let (mut peak_procs, mut peak_rss, mut peak_total) = (0usize, 0u64, 0u64);
+    let (mut peak_procs, mut peak, mut peak_total) = (0usize, Rss::default(), 0u64);
     while child.try_wait().expect("wait").is_none() {
         let rss = sim_rss();
         peak_procs = peak_procs.max(rss.len());
-        peak_rss = peak_rss.max(rss.values().copied().max().unwrap_or(0));
-        peak_total = peak_total.max(rss.values().sum());
+        for r in rss.values() {
+            peak.total = peak.total.max(r.total);
+            peak.anon = peak.anon.max(r.anon);
+        }
+        peak_total = peak_total.max(rss.values().map(|r| r.total).sum());
         std::thread::sleep(Duration::from_millis(200));
     }
     let out = child.wait_with_output().expect("output");
@@ -117,9 +133,12 @@ fn main() {
         out.status.code()
     );
     println!("  peak concurrent `otarig sim` processes: {peak_procs}");
+    let mib = |kib: u64| kib as f64 / 1024.0;
     println!(
-        "  peak RSS of one `otarig sim`: {:.1} MiB; all of them together: {:.1} MiB",
-        peak_rss as f64 / 1024.0,
-        peak_total as f64 / 1024.0
+        "  peak RSS of one `otarig sim`: {:.1} MiB, of which its own (anonymous) {:.1} MiB; \
+         all of them together: {:.1} MiB",
+        mib(peak.total),
+        mib(peak.anon),
+        mib(peak_total)
     );
 }

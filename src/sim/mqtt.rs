@@ -2,11 +2,13 @@
 //! client id = the thing name the firmware uses. The event loop runs in its own task and
 //! reconnects with backoff; the app sees connects, messages and failures as [`Link`]s.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::{
     AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
 };
+use rustls::{ClientConfig, RootCertStore};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -44,6 +46,33 @@ pub enum MqttSetupError {
     },
     #[error("board credentials: cannot make the broken credentials of this build: {0}")]
     Broken(String),
+    #[error("board credentials: {0}; re-provision the board")]
+    Tls(String),
+}
+
+/// Mutual TLS with *ring*, the smaller of rustls' providers: a board is one of a hundred
+/// processes on the bench host, and the pages of the crypto it touches count in each.
+fn client_tls(ca: &[u8], cert: &[u8], key: &[u8]) -> Result<Arc<ClientConfig>, MqttSetupError> {
+    let tls = |what: &str, e: &dyn std::fmt::Display| MqttSetupError::Tls(format!("{what}: {e}"));
+    let mut roots = RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut &ca[..]) {
+        let c = c.map_err(|e| tls("CA certificate", &e))?;
+        roots.add(c).map_err(|e| tls("CA certificate", &e))?;
+    }
+    let chain = rustls_pemfile::certs(&mut &cert[..])
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| tls("client certificate", &e))?;
+    let key = rustls_pemfile::private_key(&mut &key[..])
+        .map_err(|e| tls("client key", &e))?
+        .ok_or_else(|| tls("client key", &"no private key in the file"))?;
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls("TLS versions", &e))?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| tls("client certificate and key", &e))?;
+    Ok(Arc::new(config))
 }
 
 pub struct Connection {
@@ -102,11 +131,9 @@ pub fn connect(
         } else {
             (read(&nvs.client_cert)?, read(&nvs.client_key)?)
         };
-        options.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
-            ca,
-            alpn: None,
-            client_auth: Some((cert, key)),
-        }));
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            client_tls(&ca, &cert, &key)?,
+        )));
     }
     let (client, eventloop) = AsyncClient::new(options, 1024);
     let (tx, events) = mpsc::unbounded_channel();
