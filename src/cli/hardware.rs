@@ -17,6 +17,7 @@ use crate::board::serial::{parse_framing, PortSpec, SerialConsole, SerialConsole
 use crate::cloud::pki::PkiLayout;
 use crate::config::rig::{self, BoardParts, ConsoleConfig, FlashConfig, PowerConfig, Rig};
 use crate::config::{self, Diagnostics};
+use crate::scenario::bench::BenchVars;
 
 /// How long a tool may take to print its version.
 const TOOL_ANSWER: Duration = Duration::from_secs(20);
@@ -172,7 +173,13 @@ async fn check_rig(rig: &Rig) -> Vec<Row> {
     } else {
         Vec::new()
     };
+    // The placeholders of the bench, as a run with the default state directory sets them.
+    let otarig = std::env::current_exe().unwrap_or_else(|_| "otarig".into());
     for board in &rig.boards {
+        let vars = BenchVars::new(
+            &rig.root.join(".otarig").join("boards").join(&board.name),
+            &otarig,
+        );
         match &board.parts {
             BoardParts::Native(_) => rows.push(Row {
                 subject: board.name.clone(),
@@ -185,10 +192,11 @@ async fn check_rig(rig: &Rig) -> Vec<Row> {
                 console,
                 power,
             } => {
-                check_flash(&board.name, flash, &probes, &mut rows).await;
-                check_console(&board.name, console, &mut rows).await;
+                check_flash(&board.name, flash, &probes, &vars, &mut rows).await;
+                let switchable = matches!(power, Some(PowerConfig::Command(_)));
+                check_console(&board.name, console, switchable, &vars, &mut rows).await;
                 if let Some(power) = power {
-                    check_power(&board.name, power, &mut rows).await;
+                    check_power(&board.name, power, &vars, &mut rows).await;
                 }
             }
         }
@@ -198,7 +206,13 @@ async fn check_rig(rig: &Rig) -> Vec<Row> {
     rows
 }
 
-async fn check_flash(board: &str, flash: &FlashConfig, probes: &[ProbeEntry], rows: &mut Vec<Row>) {
+async fn check_flash(
+    board: &str,
+    flash: &FlashConfig,
+    probes: &[ProbeEntry],
+    vars: &BenchVars,
+    rows: &mut Vec<Row>,
+) {
     match flash {
         FlashConfig::Command(c) => {
             let preset = c.preset.map(FlashPreset::from);
@@ -207,6 +221,7 @@ async fn check_flash(board: &str, flash: &FlashConfig, probes: &[ProbeEntry], ro
                 .program
                 .clone()
                 .or_else(|| preset.map(|p| p.default_program().to_string()))
+                .map(|p| vars.expand(&p))
                 .unwrap_or_default();
             check_tool(board, "flash tool", &program, version_args, rows).await;
         }
@@ -257,7 +272,15 @@ async fn check_tool(
     rows.push(Row::from(board, what, result));
 }
 
-async fn check_console(board: &str, console: &ConsoleConfig, rows: &mut Vec<Row>) {
+/// `switchable`: the rig powers the board on before a scenario, so a port that exists only
+/// while the board is on may be absent now.
+async fn check_console(
+    board: &str,
+    console: &ConsoleConfig,
+    switchable: bool,
+    vars: &BenchVars,
+    rows: &mut Vec<Row>,
+) {
     let ConsoleConfig::Serial(s) = console;
     let parity = match s.parity {
         rig::Parity::None => "none",
@@ -272,9 +295,20 @@ async fn check_console(board: &str, console: &ConsoleConfig, rows: &mut Vec<Row>
         }
     };
     let port = match &s.port {
-        rig::SerialPortRef::Path(p) => PortSpec::Path(p.clone()),
+        rig::SerialPortRef::Path(p) => PortSpec::Path(vars.expand(&p.display().to_string()).into()),
         rig::SerialPortRef::Usb(id) => PortSpec::Usb(id.into()),
     };
+    if let PortSpec::Path(path) = &port {
+        if switchable && !path.exists() {
+            rows.push(Row {
+                subject: board.into(),
+                check: format!("console {port}"),
+                status: Status::Skip,
+                detail: "absent: the board may be switched off (the rig switches it on before a scenario)".into(),
+            });
+            return;
+        }
+    }
     let mut options = SerialConsoleOptions::new(board, port.clone(), s.baud);
     (options.data_bits, options.parity, options.stop_bits) = framing;
     let console = SerialConsole::new(options);
@@ -286,7 +320,7 @@ async fn check_console(board: &str, console: &ConsoleConfig, rows: &mut Vec<Row>
     rows.push(Row::from(board, format!("console {port}"), result));
 }
 
-async fn check_power(board: &str, power: &PowerConfig, rows: &mut Vec<Row>) {
+async fn check_power(board: &str, power: &PowerConfig, vars: &BenchVars, rows: &mut Vec<Row>) {
     match power {
         PowerConfig::Probe => rows.push(Row {
             subject: board.into(),
@@ -304,7 +338,7 @@ async fn check_power(board: &str, power: &PowerConfig, rows: &mut Vec<Row>) {
                         } else {
                             &[]
                         };
-                        check_tool(board, what, &argv[0], version, rows).await;
+                        check_tool(board, what, &vars.expand(&argv[0]), version, rows).await;
                     }
                     Err(e) => rows.push(Row::from(board, what, Err(format!("`{line}`: {e}")))),
                 }

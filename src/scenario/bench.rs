@@ -71,10 +71,7 @@ impl BenchBoard {
                 std::fs::create_dir_all(&dir).map_err(|e| {
                     BoardError::io(format!("board {}: create {}", board.name, dir.display()), e)
                 })?;
-                let vars = BenchVars {
-                    board_dir: dir.display().to_string(),
-                    otarig: sim_program.display().to_string(),
-                };
+                let vars = BenchVars::new(&dir, sim_program);
                 let flasher = hardware_flasher(&board.name, flash, &vars)?;
                 let console: Arc<dyn Console> = match console {
                     ConsoleConfig::Serial(serial) => {
@@ -196,13 +193,20 @@ pub const SIM_PLATFORM: &str = "sim";
 /// Placeholders of the bench itself, for tools that need a place of their own or otarig:
 /// `{board_dir}` (the board's folder in the run's state directory) and `{otarig}` (this
 /// executable, e.g. `{otarig} sim power on …` in a rig that wires simulated boards).
-struct BenchVars {
+pub struct BenchVars {
     board_dir: String,
     otarig: String,
 }
 
 impl BenchVars {
-    fn expand(&self, text: &str) -> String {
+    pub fn new(board_dir: &Path, otarig: &Path) -> BenchVars {
+        BenchVars {
+            board_dir: board_dir.display().to_string(),
+            otarig: otarig.display().to_string(),
+        }
+    }
+
+    pub fn expand(&self, text: &str) -> String {
         text.replace("{board_dir}", &self.board_dir)
             .replace("{otarig}", &self.otarig)
     }

@@ -1,0 +1,83 @@
+//! `otarig doctor` on a bench of two boards: one wired like `rigs/sim-hardware.yaml`
+//! (tools that exist, a console that is absent while the board is off), one whose flash
+//! tool is missing and whose console port does not exist. The real binary, a real PKI.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn otarig(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_otarig"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+const RIG: &str = r#"name: doctor-bench
+cloud: { endpoint: { bind: 127.0.0.1:0, tls: true }, pki: .otarig/pki }
+boards:
+  - name: wired
+    thing_name: Thing1
+    platform: sim
+    flash: { command: { program: '{otarig}', args: [sim, flash, --dir, '{board_dir}', --tty, '{board_dir}/uart', '{image}'] } }
+    console: { serial: { port: '{board_dir}/uart' } }
+    power: { command: { on: '{otarig} sim power on --dir {board_dir} --tty {board_dir}/uart', off: '{otarig} sim power off --dir {board_dir}' } }
+  - name: broken
+    thing_name: Thing2
+    flash: { command: { program: no-such-flasher-tool, args: ['{image}'] } }
+    console: { serial: { port: /dev/otarig-no-such-port } }
+"#;
+
+#[test]
+fn doctor_resolves_bench_placeholders_and_names_each_missing_part() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("rigs")).unwrap();
+    std::fs::write(root.path().join("rigs/bench.yaml"), RIG).unwrap();
+    let init = otarig(
+        &[
+            "pki",
+            "init",
+            "--dir",
+            ".otarig/pki",
+            "--things",
+            "Thing1,Thing2",
+        ],
+        root.path(),
+    );
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+
+    let out = otarig(&["doctor", "--rig", "rigs/bench.yaml"], root.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    let row = |board: &str, check: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(board) && l.contains(check))
+            .unwrap_or_else(|| panic!("no `{board}` `{check}` row in:\n{stdout}"))
+            .to_string()
+    };
+    // `{otarig}` is this executable, found; the wired board's port is absent while off.
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_otarig")).unwrap();
+    let flash = row("wired", "flash tool");
+    assert!(flash.contains(&exe.display().to_string()), "{flash}");
+    assert!(!flash.contains("FAIL"), "{flash}");
+    assert!(row("wired", "power on").contains(&exe.display().to_string()));
+    let console = row("wired", "console");
+    assert!(
+        console.contains("switched off") && !console.contains("FAIL"),
+        "{console}"
+    );
+    // The broken board: its tool and its port, each named, each a failure.
+    let tool = row("broken", "flash tool");
+    assert!(
+        tool.contains("FAIL") && tool.contains("no-such-flasher-tool"),
+        "{tool}"
+    );
+    assert!(row("broken", "console").contains("FAIL"));
+    assert!(stderr.contains("2 bench problem(s)"), "{stderr}");
+}
