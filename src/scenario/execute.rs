@@ -162,7 +162,7 @@ pub async fn run_scenario(
         cursor: 0,
         failures: BTreeMap::new(),
         errors: BTreeMap::new(),
-        guards: scenario.never.iter().map(|g| (0, g.clone())).collect(),
+        guards: Vec::new(),
         captures: BTreeMap::new(),
     };
     let pumps = run.connect_boards().await;
@@ -171,6 +171,14 @@ pub async fn run_scenario(
     } else {
         BTreeMap::new()
     };
+    // Scenario-level guards watch the steps, not the baseline: re-flashing a board that a
+    // previous scenario left bricked (or that is fresh and erased) prints what they forbid.
+    let steps_start = run.timeline.len();
+    run.guards = scenario
+        .never
+        .iter()
+        .map(|g| (steps_start, g.clone()))
+        .collect();
     let stop = if run.errors.is_empty() {
         run.steps().await
     } else {
