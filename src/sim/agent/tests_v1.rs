@@ -299,6 +299,31 @@ fn wrong_thing_answer_lists_missing_parameters_and_publishes_nothing() {
 }
 
 #[test]
+fn a_job_without_self_test_while_pending_commit_starts_no_download() {
+    // The "ready" status was lost to a power cut: the cloud still offers the plain job to the
+    // image under test. Creating the file would erase the other bank, the only good image.
+    let mut pal = FakePal::pending();
+    let mut agent = new_agent(Generation::V1, cfg("Thing1", (0, 9, 5)));
+    agent.handle(Input::Connected, &mut pal);
+    let acts = agent.handle(
+        msg(&accepted("Thing1"), job_doc("Thing1", "job-1", 10_000, "")),
+        &mut pal,
+    );
+    assert!(
+        !pal.calls.iter().any(|c| c.starts_with("create_file")),
+        "{:#?}",
+        pal.calls
+    );
+    assert!(publishes(&acts).iter().all(|p| !p.0.contains("/streams/")));
+    // Nothing stops the self-test timer: it expires and the bootloader rolls back.
+    assert!(!acts.contains(&Action::StopTimer(TimerId::SelfTest)));
+    assert_eq!(
+        agent.handle(Input::Timer(TimerId::SelfTest), &mut pal),
+        [Action::Reset]
+    );
+}
+
+#[test]
 fn self_test_timer_expiry_resets_without_a_status() {
     let mut pal = FakePal::pending();
     let mut agent = new_agent(Generation::V1, cfg("Thing2", (0, 9, 5)));
