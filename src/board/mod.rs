@@ -7,6 +7,7 @@ mod error;
 pub mod native;
 pub mod probe;
 pub mod probe_power;
+pub mod pty;
 pub mod serial;
 
 pub use error::BoardError;

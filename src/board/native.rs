@@ -116,8 +116,8 @@ impl NativeBoard {
                 e,
             )
         })?;
-        let pty = nix::pty::openpty(None, None)
-            .map_err(|e| BoardError::io(format!("board {}: open a pty", self.name), e.into()))?;
+        let pty = super::pty::open_pair()
+            .map_err(|e| BoardError::io(format!("board {}: open a pty", self.name), e))?;
         let slave = pty.slave;
         let master = pty.master;
         let stdio = |fd: &OwnedFd| -> Result<Stdio, BoardError> {

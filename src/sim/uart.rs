@@ -20,7 +20,7 @@ pub struct PtyUart {
 impl PtyUart {
     /// Opens a raw pty and points `link` at its slave, replacing a stale link.
     pub fn open(link: &Path) -> std::io::Result<PtyUart> {
-        let pty = nix::pty::openpty(None, None).map_err(std::io::Error::from)?;
+        let pty = crate::board::pty::open_pair()?;
         let mut termios = tcgetattr(pty.slave.as_fd()).map_err(std::io::Error::from)?;
         cfmakeraw(&mut termios);
         tcsetattr(pty.slave.as_fd(), SetArg::TCSANOW, &termios).map_err(std::io::Error::from)?;

@@ -78,7 +78,7 @@ pub struct SimProcess {
 
 impl SimProcess {
     pub fn start(dir: &Path) -> SimProcess {
-        let pty = nix::pty::openpty(None, None).unwrap();
+        let pty = otarig::board::pty::open_pair().unwrap();
         let stdio = |fd: &OwnedFd| Stdio::from(fd.try_clone().unwrap());
         let child = Command::new(env!("CARGO_BIN_EXE_otarig"))
             .args(["sim", "--dir"])
