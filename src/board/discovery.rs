@@ -563,6 +563,11 @@ mod tests {
             .await
             .unwrap();
         drop(listener);
+        // A port bound but not listening refuses connections, and no parallel test can take
+        // it meanwhile (a closed listener's port can be handed straight to another).
+        let closed = tokio::net::TcpSocket::new_v4().unwrap();
+        closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = closed.local_addr().unwrap().to_string();
         let err = tcp_reachable(&addr, std::time::Duration::from_secs(5))
             .await
             .unwrap_err();

@@ -63,10 +63,14 @@ pub fn board(root: &Path, fixture_name: &str, thing: &str, port: u16, tls: bool)
     dir
 }
 
-/// A port nothing listens on (bound, then released).
+/// A port that refuses connections: bound but never listening, and kept bound for the rest
+/// of the test process, so no parallel test (a gateway on a free port) can be handed it.
 pub fn dead_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    std::mem::forget(socket);
+    port
 }
 
 /// `otarig sim` on a pty; killed (SIGKILL, a power cut) on drop.
