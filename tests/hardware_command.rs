@@ -518,13 +518,46 @@ async fn uhubctl_preset_uses_its_own_cycle_with_the_off_time() {
 }
 
 #[tokio::test]
+async fn a_reset_line_in_the_rig_is_used_instead_of_the_flasher() {
+    let relay = Tool::new("record");
+    let ipecmd = Tool::new("ipecmd");
+    let on = format!("{} R1_1=1", relay.program());
+    let off = format!("{} R1_1=0", relay.program());
+    let reset = format!("{} 'R2 1=1'", relay.program());
+    let o = CommandPowerOptions::from_commands(
+        "pic32-a",
+        &on,
+        &off,
+        Some(&reset),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let flasher: Arc<dyn Flasher> = Arc::new(CommandFlasher::new(ipecmd_options(&ipecmd)).unwrap());
+    CommandPower::new(o, Some(flasher))
+        .reset(&events().1)
+        .await
+        .unwrap();
+    assert_eq!(relay.calls(), [["R2 1=1"]]);
+    assert!(ipecmd.calls().is_empty());
+    let err = CommandPowerOptions::from_commands(
+        "pic32-a",
+        "x",
+        "y",
+        Some("relay 'R2"),
+        Duration::from_secs(1),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("power `reset` command"), "{err}");
+}
+
+#[tokio::test]
 async fn command_power_from_rig_strings_resets_through_the_flasher() {
     let relay = Tool::new("record");
     let ipecmd = Tool::new("ipecmd");
     let on = format!("{} 'R1 1=1'", relay.program());
     let off = format!("{} R1_1=0", relay.program());
-    let o =
-        CommandPowerOptions::from_commands("pic32-a", &on, &off, Duration::from_secs(5)).unwrap();
+    let o = CommandPowerOptions::from_commands("pic32-a", &on, &off, None, Duration::from_secs(5))
+        .unwrap();
     let flasher: Arc<dyn Flasher> = Arc::new(CommandFlasher::new(ipecmd_options(&ipecmd)).unwrap());
     let power = CommandPower::new(o, Some(flasher));
     power.on(&events().1).await.unwrap();
@@ -534,9 +567,14 @@ async fn command_power_from_rig_strings_resets_through_the_flasher() {
         ipecmd.calls(),
         [["-TPPKOB", "-TSBUR123", "-P32MZ2048EFM100", "-OL"]]
     );
-    let err =
-        CommandPowerOptions::from_commands("pic32-a", "usbrelay 'R1", "x", Duration::from_secs(1))
-            .unwrap_err();
+    let err = CommandPowerOptions::from_commands(
+        "pic32-a",
+        "usbrelay 'R1",
+        "x",
+        None,
+        Duration::from_secs(1),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("power `on` command"), "{err}");
 }
 

@@ -21,7 +21,7 @@ boards:
     platform: sim
     flash: { command: { program: '{otarig}', args: [sim, flash, --dir, '{board_dir}', --tty, '{board_dir}/uart', '{image}'] } }
     console: { serial: { port: '{board_dir}/uart' } }
-    power: { command: { on: '{otarig} sim power on --dir {board_dir} --tty {board_dir}/uart', off: '{otarig} sim power off --dir {board_dir}' } }
+    power: { command: { on: '{otarig} sim power on --dir {board_dir} --tty {board_dir}/uart', off: '{otarig} sim power off --dir {board_dir}', reset: '{otarig} sim reset --dir {board_dir}' } }
   - name: broken
     thing_name: Thing2
     flash: { command: { program: no-such-flasher-tool, args: ['{image}'] } }
@@ -67,6 +67,7 @@ fn doctor_resolves_bench_placeholders_and_names_each_missing_part() {
     assert!(flash.contains(&exe.display().to_string()), "{flash}");
     assert!(!flash.contains("FAIL"), "{flash}");
     assert!(row("wired", "power on").contains(&exe.display().to_string()));
+    assert!(row("wired", "power reset").contains(&exe.display().to_string()));
     let console = row("wired", "console");
     assert!(
         console.contains("switched off") && !console.contains("FAIL"),

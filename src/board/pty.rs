@@ -7,12 +7,15 @@ use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
 
 use nix::fcntl::OFlag;
 
 pub struct PtyPair {
     pub master: OwnedFd,
     pub slave: OwnedFd,
+    /// The slave's device, e.g. `/dev/pts/3`.
+    pub slave_path: PathBuf,
 }
 
 pub fn open_pair() -> io::Result<PtyPair> {
@@ -25,12 +28,13 @@ pub fn open_pair() -> io::Result<PtyPair> {
         .read(true)
         .write(true)
         .custom_flags(libc::O_NOCTTY)
-        .open(name)?;
+        .open(&name)?;
     // SAFETY: the descriptor comes straight from the PtyMaster, which gives up its ownership.
     let master = unsafe { OwnedFd::from_raw_fd(master.into_raw_fd()) };
     Ok(PtyPair {
         master,
         slave: slave.into(),
+        slave_path: name.into(),
     })
 }
 
@@ -54,6 +58,7 @@ mod tests {
         let pair = open_pair().unwrap();
         let slave =
             std::fs::read_link(format!("/proc/self/fd/{}", pair.slave.as_raw_fd())).unwrap();
+        assert_eq!(slave, pair.slave_path);
         let mut other = std::process::Command::new("sleep")
             .arg("5")
             .stdin(std::process::Stdio::null())

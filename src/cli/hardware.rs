@@ -329,7 +329,12 @@ async fn check_power(board: &str, power: &PowerConfig, vars: &BenchVars, rows: &
             detail: "probe reset only; cannot power-cycle".into(),
         }),
         PowerConfig::Command(c) => {
-            for (what, line) in [("power on", &c.on), ("power off", &c.off)] {
+            let lines = [
+                ("power on", Some(&c.on)),
+                ("power off", Some(&c.off)),
+                ("power reset", c.reset.as_ref()),
+            ];
+            for (what, line) in lines.into_iter().filter_map(|(w, l)| Some((w, l?))) {
                 match split_command(line) {
                     Ok(argv) => {
                         // Only uhubctl has a harmless version switch; others are not run.

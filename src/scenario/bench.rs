@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::board::command::{
-    split_command, CommandFlasher, CommandFlasherOptions, CommandPower, CommandPowerOptions,
+    CommandFlasher, CommandFlasherOptions, CommandPower, CommandPowerOptions,
 };
 use crate::board::native::{NativeBoard, NativeFlasher, NativeProgram, ResetMethod};
 use crate::board::probe_power::ProbePower;
@@ -102,16 +102,9 @@ impl BenchBoard {
                             &board.name,
                             &cmd.on,
                             &cmd.off,
+                            cmd.reset.as_deref(),
                             cmd.timeout,
                         )?;
-                        if let Some(reset) = &cmd.reset {
-                            options.reset = Some(split_command(reset).map_err(|e| {
-                                BoardError::Other(format!(
-                                    "board {}: power `reset` command: {e}",
-                                    board.name
-                                ))
-                            })?);
-                        }
                         vars.expand_all(&mut options.on);
                         vars.expand_all(&mut options.off);
                         options.reset.iter_mut().for_each(|r| vars.expand_all(r));

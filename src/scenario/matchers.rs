@@ -307,17 +307,22 @@ mod tests {
         assert_eq!(progress(&events, 0, "T1", None), 0.5);
     }
 
-    #[test]
-    fn health_needs_a_banner_and_a_connection_after_it() {
-        let p = Profile {
+    const BOARD_A: BoardRef<'static> = BoardRef {
+        board: "a",
+        thing: "T1",
+    };
+
+    fn profile() -> Profile {
+        Profile {
             banner: re("app version"),
             version: re(r"app version (?P<version>\d+\.\d+\.\d+)"),
             connected: re("MQTT connection established"),
-        };
-        let b = BoardRef {
-            board: "a",
-            thing: "T1",
-        };
+        }
+    }
+
+    #[test]
+    fn health_needs_a_banner_and_a_connection_after_it() {
+        let (p, b) = (profile(), BOARD_A);
         let mut events = vec![conn("T1", true), line("a", "app version 0.9.4")];
         assert_eq!(
             healthy(&events, b, &p),
@@ -333,15 +338,7 @@ mod tests {
 
     #[test]
     fn a_console_read_late_counts_the_connected_line_of_a_board_online_now() {
-        let p = Profile {
-            banner: re("app version"),
-            version: re(r"app version (?P<version>\d+\.\d+\.\d+)"),
-            connected: re("MQTT connection established"),
-        };
-        let b = BoardRef {
-            board: "a",
-            thing: "T1",
-        };
+        let (p, b) = (profile(), BOARD_A);
         let mut events = vec![conn("T1", true), line("a", "app version 0.9.5")];
         assert_eq!(healthy(&events, b, &p), None);
         events.push(line(

@@ -27,10 +27,9 @@ impl PtyUart {
         // A UART with no one listening drops bytes; it never stops the CPU.
         fcntl(pty.master.as_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
             .map_err(std::io::Error::from)?;
-        let slave_name = nix::unistd::ttyname(pty.slave.as_fd()).map_err(std::io::Error::from)?;
         let tmp = link.with_extension("link.tmp");
         let _ = std::fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&slave_name, &tmp)?;
+        std::os::unix::fs::symlink(&pty.slave_path, &tmp)?;
         std::fs::rename(&tmp, link)?;
         Ok(PtyUart {
             master: File::from(pty.master),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::flash::{Flash, DEFAULT_BANK_SIZE};
+use super::flash::{Flash, FlashError, DEFAULT_BANK_SIZE};
 use super::FLASH_FILE;
 
 const PID_FILE: &str = "sim.pid";
@@ -47,6 +47,8 @@ pub enum WiringError {
     },
     #[error("board {0} is powered off: there is nothing to reset (power it on first)")]
     Off(PathBuf),
+    #[error(transparent)]
+    Flash(#[from] FlashError),
 }
 
 /// One board folder and the `otarig` executable that runs it.
@@ -95,8 +97,7 @@ impl Wiring {
         let flash = self.dir.join(FLASH_FILE);
         if !flash.exists() {
             // A board fresh from the factory: erased flash, nothing for the bootloader to run.
-            Flash::create(&flash, DEFAULT_BANK_SIZE)
-                .map_err(|e| self.io("create an erased flash")(io::Error::other(e)))?;
+            Flash::create(&flash, DEFAULT_BANK_SIZE)?;
         }
         let mut child = std::os::unix::process::CommandExt::process_group(
             Command::new(&self.program)

@@ -28,6 +28,7 @@ impl CommandPowerOptions {
         board: &str,
         on: &str,
         off: &str,
+        reset: Option<&str>,
         timeout: Duration,
     ) -> Result<Self, BoardError> {
         let split = |what: &str, text: &str| {
@@ -40,7 +41,7 @@ impl CommandPowerOptions {
             on: split("on", on)?,
             off: split("off", off)?,
             cycle: None,
-            reset: None,
+            reset: reset.map(|r| split("reset", r)).transpose()?,
             timeout,
         })
     }
