@@ -1,55 +1,78 @@
 //! Gateway conformance as a broker: sessions, QoS 1, keep-alive, takeover,
-//! limits, policy, faults and the transcript. Real TLS on loopback where the
-//! test is about devices; plain TCP with raw packets where it is about bytes.
+//! limits, policy, faults and the transcript, over real mutual TLS on loopback
+//! (rumqttc devices, or raw packets for what a client library will not send).
+//! Plain TCP, which a rig may ask for, has its own test.
 
 mod gateway_support;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use gateway_support::*;
-use otarig::cloud::gateway::{Gateway, GatewayConfig, GatewayHandle, Policy};
+use otarig::cloud::gateway::{Gateway, GatewayConfig, Policy};
 use otarig::cloud::CloudServices;
 use otarig::faults::{Fault, MessageFault};
 use otarig::timeline::{Direction, EventKind, Timeline};
 use rumqttc::mqttbytes::v4::{Connect, Packet, Subscribe, SubscribeFilter, SubscribeReasonCode};
+use rumqttc::tokio_rustls::rustls::pki_types::ServerName;
+use rumqttc::tokio_rustls::TlsConnector;
 use rumqttc::{MqttOptions, QoS};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-async fn plain_gateway(tweak: impl FnOnce(&mut GatewayConfig)) -> (GatewayHandle, Timeline) {
-    let timeline = Timeline::in_memory();
-    let mut cfg = GatewayConfig::default();
-    tweak(&mut cfg);
-    let sink = Arc::new(timeline.clone());
-    let gw = Gateway::start(cfg, Arc::new(CloudServices::new(sink.clone())), sink)
-        .await
-        .unwrap();
-    (gw, timeline)
+/// Every client id these tests use has a certificate of its own.
+const CLIENTS: &[&str] = &[
+    "sub",
+    "pub",
+    "all",
+    "keeper",
+    "slow",
+    "sleepy",
+    "pinger",
+    "raw",
+    "bystander",
+    "big",
+    "qos2",
+    "junk",
+    "fine",
+    "Thing1",
+];
+
+/// A TLS gateway whose policy lets any certified client use any topic.
+async fn permissive_bench(tweak: impl FnOnce(&mut GatewayConfig)) -> Bench {
+    start_bench(CLIENTS, Policy::Permissive, tweak).await
 }
 
-async fn plain_device(addr: SocketAddr, id: &str) -> Device {
-    Device::connect(addr, None, id, true).await
+/// A rumqttc device over mutual TLS with the certificate issued for `id`.
+async fn device(bench: &Bench, id: &str) -> Device {
+    bench.device(id, id).await
 }
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// A raw MQTT connection, for what a well-behaved client library will not send.
 struct Raw {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     buf: BytesMut,
 }
 
 impl Raw {
-    async fn open(addr: SocketAddr) -> Raw {
+    /// A TLS session with `id`'s certificate, before any MQTT byte.
+    async fn open(bench: &Bench, id: &str) -> Raw {
+        let config = otarig::cloud::pki::client_config(&bench.layout(), id).unwrap();
+        let tcp = TcpStream::connect(bench.addr()).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let tls = TlsConnector::from(config).connect(name, tcp).await.unwrap();
         Raw {
-            stream: TcpStream::connect(addr).await.unwrap(),
+            stream: Box::new(tls),
             buf: BytesMut::new(),
         }
     }
 
-    async fn connect(addr: SocketAddr, id: &str, keep_alive: u16) -> Raw {
-        let mut raw = Raw::open(addr).await;
+    async fn connect(bench: &Bench, id: &str, keep_alive: u16) -> Raw {
+        let mut raw = Raw::open(bench, id).await;
         let mut c = Connect::new(id);
         c.keep_alive = keep_alive;
         raw.send(Packet::Connect(c)).await;
@@ -58,7 +81,6 @@ impl Raw {
             other => panic!("expected CONNACK, got {other:?}"),
         }
     }
-
     async fn send(&mut self, p: Packet) {
         let mut out = BytesMut::new();
         p.write(&mut out, usize::MAX).unwrap();
@@ -97,14 +119,14 @@ impl Raw {
 
 #[tokio::test]
 async fn routes_publishes_to_matching_subscribers_at_the_granted_qos() {
-    let (gw, _tl) = plain_gateway(|_| {}).await;
-    let mut sub = plain_device(gw.local_addr(), "sub").await;
+    let bench = permissive_bench(|_| {}).await;
+    let mut sub = device(&bench, "sub").await;
     let ack = sub.subscribe("lab/+/temp", QoS::AtLeastOnce).await;
     assert_eq!(
         ack.return_codes,
         [SubscribeReasonCode::Success(QoS::AtLeastOnce)]
     );
-    let publisher = plain_device(gw.local_addr(), "pub").await;
+    let publisher = device(&bench, "pub").await;
     publisher
         .publish("lab/a/temp", QoS::AtLeastOnce, "21")
         .await;
@@ -126,8 +148,8 @@ async fn routes_publishes_to_matching_subscribers_at_the_granted_qos() {
 
 #[tokio::test]
 async fn invalid_filters_get_0x80_and_qos2_is_granted_as_qos1() {
-    let (gw, _tl) = plain_gateway(|_| {}).await;
-    let mut raw = Raw::connect(gw.local_addr(), "raw", 30).await;
+    let bench = permissive_bench(|_| {}).await;
+    let mut raw = Raw::connect(&bench, "raw", 30).await;
     let mut sub = Subscribe::new_many([
         SubscribeFilter::new("a/#/b".into(), QoS::AtMostOnce),
         SubscribeFilter::new("ok/+".into(), QoS::ExactlyOnce),
@@ -151,10 +173,10 @@ async fn invalid_filters_get_0x80_and_qos2_is_granted_as_qos1() {
 
 #[tokio::test]
 async fn hash_subscription_does_not_receive_dollar_topics() {
-    let (gw, _tl) = plain_gateway(|_| {}).await;
-    let mut all = plain_device(gw.local_addr(), "all").await;
+    let bench = permissive_bench(|_| {}).await;
+    let mut all = device(&bench, "all").await;
     all.subscribe("#", QoS::AtMostOnce).await;
-    let publisher = plain_device(gw.local_addr(), "pub").await;
+    let publisher = device(&bench, "pub").await;
     publisher.publish("$lab/secret", QoS::AtMostOnce, "x").await;
     publisher.publish("lab/visible", QoS::AtMostOnce, "y").await;
     // Same publisher, same order: the `$` message would have arrived first.
@@ -164,14 +186,18 @@ async fn hash_subscription_does_not_receive_dollar_topics() {
 
 #[tokio::test]
 async fn unacknowledged_qos1_is_redelivered_with_dup_on_a_persistent_reconnect() {
-    let (gw, _tl) = plain_gateway(|_| {}).await;
-    let addr = gw.local_addr();
-    let mut opts = Device::options(addr, None, "keeper", false);
+    let bench = permissive_bench(|_| {}).await;
+    let mut opts = Device::options(
+        bench.addr(),
+        Some((bench.dir.path(), "keeper")),
+        "keeper",
+        false,
+    );
     opts.set_manual_acks(true);
     let mut dev = Device::start(opts, 16);
     assert!(matches!(dev.next(DEADLINE).await, DevEvent::ConnAck(_)));
     dev.subscribe("lab/q1", QoS::AtLeastOnce).await;
-    let publisher = plain_device(addr, "pub").await;
+    let publisher = device(&bench, "pub").await;
     publisher
         .publish("lab/q1", QoS::AtLeastOnce, "keep me")
         .await;
@@ -179,7 +205,13 @@ async fn unacknowledged_qos1_is_redelivered_with_dup_on_a_persistent_reconnect()
     assert!(!first.dup);
     drop(dev); // never acknowledged
 
-    let mut again = Device::connect(addr, None, "keeper", false).await;
+    let mut again = Device::connect(
+        bench.addr(),
+        Some((bench.dir.path(), "keeper")),
+        "keeper",
+        false,
+    )
+    .await;
     let redelivered = again.publish_on(|t| t == "lab/q1").await;
     assert!(redelivered.dup, "redelivery must set DUP");
     assert_eq!(&redelivered.payload[..], b"keep me");
@@ -187,13 +219,13 @@ async fn unacknowledged_qos1_is_redelivered_with_dup_on_a_persistent_reconnect()
 
 #[tokio::test]
 async fn unacknowledged_qos1_is_resent_after_the_retry_interval() {
-    let (gw, _tl) = plain_gateway(|c| c.retry_interval = Duration::from_millis(200)).await;
-    let mut opts = Device::options(gw.local_addr(), None, "slow", true);
+    let bench = permissive_bench(|c| c.retry_interval = Duration::from_millis(200)).await;
+    let mut opts = Device::options(bench.addr(), Some((bench.dir.path(), "slow")), "slow", true);
     opts.set_manual_acks(true);
     let mut dev = Device::start(opts, 16);
     assert!(matches!(dev.next(DEADLINE).await, DevEvent::ConnAck(_)));
     dev.subscribe("lab/r", QoS::AtLeastOnce).await;
-    plain_device(gw.local_addr(), "pub")
+    device(&bench, "pub")
         .await
         .publish("lab/r", QoS::AtLeastOnce, "r")
         .await;
@@ -205,10 +237,11 @@ async fn unacknowledged_qos1_is_resent_after_the_retry_interval() {
 
 #[tokio::test]
 async fn keep_alive_is_enforced_at_one_and_a_half_times() {
-    let (gw, tl) = plain_gateway(|_| {}).await;
-    let mut raw = Raw::connect(gw.local_addr(), "sleepy", 1).await;
+    let bench = permissive_bench(|_| {}).await;
+    let mut raw = Raw::connect(&bench, "sleepy", 1).await;
     assert!(raw.closed().await);
-    let reason = tl
+    let reason = bench
+        .timeline
         .events()
         .into_iter()
         .find_map(|e| match e.kind {
@@ -226,8 +259,8 @@ async fn keep_alive_is_enforced_at_one_and_a_half_times() {
 
 #[tokio::test]
 async fn ping_is_answered() {
-    let (gw, _tl) = plain_gateway(|_| {}).await;
-    let mut raw = Raw::connect(gw.local_addr(), "pinger", 30).await;
+    let bench = permissive_bench(|_| {}).await;
+    let mut raw = Raw::connect(&bench, "pinger", 30).await;
     raw.send(Packet::PingReq).await;
     assert_eq!(raw.recv().await, Some(Packet::PingResp));
 }
@@ -337,14 +370,15 @@ async fn tls_client_without_certificate_is_refused_and_logged() {
 
 #[tokio::test]
 async fn oversized_packet_disconnects_only_its_sender_and_names_the_topic() {
-    let (gw, tl) = plain_gateway(|c| c.max_message_size = 16 * 1024).await;
-    let mut bystander = plain_device(gw.local_addr(), "bystander").await;
+    let bench = permissive_bench(|c| c.max_message_size = 16 * 1024).await;
+    let mut bystander = device(&bench, "bystander").await;
     bystander.subscribe("lab/#", QoS::AtMostOnce).await;
-    let mut big = plain_device(gw.local_addr(), "big").await;
+    let mut big = device(&bench, "big").await;
     big.publish("lab/huge", QoS::AtMostOnce, vec![7u8; 64 * 1024])
         .await;
     big.down().await;
-    let reason = tl
+    let reason = bench
+        .timeline
         .events()
         .into_iter()
         .find_map(|e| match e.kind {
@@ -361,21 +395,21 @@ async fn oversized_packet_disconnects_only_its_sender_and_names_the_topic() {
         reason.contains("lab/huge") && reason.contains("max_message_size"),
         "{reason}"
     );
-    let publisher = plain_device(gw.local_addr(), "pub").await;
+    let publisher = device(&bench, "pub").await;
     publisher.publish("lab/small", QoS::AtMostOnce, "ok").await;
     assert_eq!(bystander.publish_on(|_| true).await.topic, "lab/small");
 }
 
 #[tokio::test]
 async fn qos2_and_garbage_bytes_get_a_clean_disconnect() {
-    let (gw, _tl) = plain_gateway(|_| {}).await;
-    let mut raw = Raw::connect(gw.local_addr(), "qos2", 30).await;
+    let bench = permissive_bench(|_| {}).await;
+    let mut raw = Raw::connect(&bench, "qos2", 30).await;
     let mut p = rumqttc::mqttbytes::v4::Publish::new("lab/x", QoS::ExactlyOnce, "x");
     p.pkid = 1;
     raw.send(Packet::Publish(p)).await;
     assert!(raw.closed().await);
 
-    let mut garbage = Raw::open(gw.local_addr()).await;
+    let mut garbage = Raw::open(&bench, "junk").await;
     garbage
         .stream
         .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -383,7 +417,7 @@ async fn qos2_and_garbage_bytes_get_a_clean_disconnect() {
         .unwrap();
     assert!(garbage.closed().await);
 
-    let mut after_connect = Raw::connect(gw.local_addr(), "junk", 30).await;
+    let mut after_connect = Raw::connect(&bench, "junk", 30).await;
     after_connect
         .stream
         .write_all(&[0xF0, 0x03, 1, 2, 3])
@@ -392,18 +426,17 @@ async fn qos2_and_garbage_bytes_get_a_clean_disconnect() {
     assert!(after_connect.closed().await);
 
     // Still serving.
-    let mut ok = Raw::connect(gw.local_addr(), "fine", 30).await;
+    let mut ok = Raw::connect(&bench, "fine", 30).await;
     ok.send(Packet::PingReq).await;
     assert_eq!(ok.recv().await, Some(Packet::PingResp));
 }
 
 #[tokio::test]
 async fn message_faults_drop_duplicate_and_corrupt_what_they_match() {
-    let (gw, tl) = plain_gateway(|_| {}).await;
-    let addr = gw.local_addr();
-    let mut dev = plain_device(addr, "Thing1").await;
+    let bench = permissive_bench(|_| {}).await;
+    let mut dev = device(&bench, "Thing1").await;
     dev.subscribe("lab/#", QoS::AtMostOnce).await;
-    gw.set_faults(
+    bench.gateway.set_faults(
         "Thing1",
         vec![
             Fault::Drop(MessageFault {
@@ -414,7 +447,7 @@ async fn message_faults_drop_duplicate_and_corrupt_what_they_match() {
             Fault::Corrupt(MessageFault::all("lab/corrupt")),
         ],
     );
-    let publisher = plain_device(addr, "pub").await;
+    let publisher = device(&bench, "pub").await;
     for i in 1..=4u8 {
         publisher
             .publish("lab/drop", QoS::AtMostOnce, vec![i])
@@ -443,7 +476,8 @@ async fn message_faults_drop_duplicate_and_corrupt_what_they_match() {
             ("lab/corrupt".to_string(), vec![0xFF]),
         ]
     );
-    let faults = tl
+    let faults = bench
+        .timeline
         .events()
         .into_iter()
         .filter(|e| matches!(e.kind, EventKind::Fault { .. }))
@@ -456,11 +490,10 @@ async fn message_faults_drop_duplicate_and_corrupt_what_they_match() {
 
 #[tokio::test]
 async fn delay_lets_later_traffic_overtake_and_stall_holds_then_releases() {
-    let (gw, _tl) = plain_gateway(|_| {}).await;
-    let addr = gw.local_addr();
-    let mut dev = plain_device(addr, "Thing1").await;
+    let bench = permissive_bench(|_| {}).await;
+    let mut dev = device(&bench, "Thing1").await;
     dev.subscribe("lab/#", QoS::AtMostOnce).await;
-    gw.set_faults(
+    bench.gateway.set_faults(
         "Thing1",
         vec![Fault::Delay(otarig::faults::DelayFault {
             topic: "lab/slow".into(),
@@ -472,13 +505,13 @@ async fn delay_lets_later_traffic_overtake_and_stall_holds_then_releases() {
             jitter: Duration::ZERO,
         })],
     );
-    let publisher = plain_device(addr, "pub").await;
+    let publisher = device(&bench, "pub").await;
     publisher.publish("lab/slow", QoS::AtMostOnce, "1").await;
     publisher.publish("lab/fast", QoS::AtMostOnce, "2").await;
     assert_eq!(dev.publish_on(|_| true).await.topic, "lab/fast");
     assert_eq!(dev.publish_on(|_| true).await.topic, "lab/slow");
 
-    gw.set_faults(
+    bench.gateway.set_faults(
         "Thing1",
         vec![Fault::Stall {
             duration: Duration::from_millis(300),
@@ -490,23 +523,24 @@ async fn delay_lets_later_traffic_overtake_and_stall_holds_then_releases() {
 
 #[tokio::test]
 async fn cut_closes_the_connection_at_once() {
-    let (gw, tl) = plain_gateway(|_| {}).await;
-    let mut dev = plain_device(gw.local_addr(), "Thing1").await;
-    gw.set_faults("Thing1", vec![Fault::Cut]);
+    let bench = permissive_bench(|_| {}).await;
+    let mut dev = device(&bench, "Thing1").await;
+    bench.gateway.set_faults("Thing1", vec![Fault::Cut]);
     dev.down().await;
-    assert!(tl.events().iter().any(|e| matches!(&e.kind,
+    assert!(bench.timeline.events().iter().any(|e| matches!(&e.kind,
         EventKind::Connection { connected: false, reason: Some(r), .. } if r.contains("cut"))));
 }
 
 #[tokio::test]
 async fn transcript_records_both_directions_with_topics_and_payloads() {
-    let (gw, tl) = plain_gateway(|_| {}).await;
-    let mut dev = plain_device(gw.local_addr(), "Thing1").await;
+    let bench = permissive_bench(|_| {}).await;
+    let mut dev = device(&bench, "Thing1").await;
     dev.subscribe("lab/t", QoS::AtLeastOnce).await;
     dev.publish("lab/t", QoS::AtLeastOnce, r#"{"hello":1}"#)
         .await;
     dev.publish_on(|t| t == "lab/t").await;
-    let mqtt: Vec<_> = tl
+    let mqtt: Vec<_> = bench
+        .timeline
         .events()
         .into_iter()
         .filter_map(|e| match e.kind {
@@ -536,12 +570,51 @@ async fn transcript_records_both_directions_with_topics_and_payloads() {
 
 #[tokio::test]
 async fn restart_drops_everyone_and_serves_again_on_the_same_port() {
-    let (gw, _tl) = plain_gateway(|_| {}).await;
-    let addr = gw.local_addr();
-    let mut dev = plain_device(addr, "Thing1").await;
-    gw.restart(Duration::from_millis(100)).await.unwrap();
+    let bench = permissive_bench(|_| {}).await;
+    let mut dev = device(&bench, "Thing1").await;
+    bench
+        .gateway
+        .restart(Duration::from_millis(100))
+        .await
+        .unwrap();
     dev.down().await;
-    let mut back = plain_device(addr, "Thing1").await;
+    let mut back = device(&bench, "Thing1").await;
     back.subscribe("lab/x", QoS::AtMostOnce).await;
-    gw.shutdown().await;
+    bench.gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn plain_tcp_serves_devices_when_the_rig_asks_for_it() {
+    let timeline = Timeline::in_memory();
+    let sink = Arc::new(timeline.clone());
+    let services = Arc::new(CloudServices::new(sink.clone()));
+    let gw = Gateway::start(GatewayConfig::default(), services, sink)
+        .await
+        .unwrap();
+    let mut sub = Device::connect(gw.local_addr(), None, "sub", true).await;
+    sub.subscribe("lab/plain", QoS::AtLeastOnce).await;
+    let publisher = Device::connect(gw.local_addr(), None, "pub", true).await;
+    publisher
+        .publish("lab/plain", QoS::AtLeastOnce, "clear")
+        .await;
+    assert_eq!(&sub.publish_on(|_| true).await.payload[..], b"clear");
+}
+
+#[tokio::test]
+async fn plaintext_bytes_at_the_tls_endpoint_are_a_refused_handshake() {
+    let bench = permissive_bench(|_| {}).await;
+    let mut tcp = TcpStream::connect(bench.addr()).await.unwrap();
+    tcp.write_all(&[0x10, 0x0c, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 30, 0, 0])
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(DEADLINE, tcp.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the endpoint kept a plaintext client open");
+    bench
+        .wait_event("the refused TLS handshake", |e| {
+            matches!(&e.kind, EventKind::Connection { connected: false, reason: Some(r), .. } if r.contains("TLS handshake"))
+        })
+        .await;
+    let mut fine = device(&bench, "fine").await;
+    fine.subscribe("lab/ok", QoS::AtMostOnce).await;
 }
