@@ -73,6 +73,24 @@ fn interrupted_run(signal: i32) {
         console.contains("process killed"),
         "the board is left powered off: {console}"
     );
+    let alive = processes_working_in(tmp.path());
+    assert!(
+        alive.is_empty(),
+        "board processes outlived the run: {alive:?}"
+    );
+}
+
+/// Command lines of live processes whose working directory is under `dir`
+/// (a simulated board runs `otarig sim --dir .` in its own board folder).
+fn processes_working_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|p| std::fs::read_link(p.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)))
+        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .collect()
 }
 
 #[test]
