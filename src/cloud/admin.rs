@@ -239,6 +239,7 @@ fn create_job(
     if targets.is_empty() {
         return Err("a job needs at least one target thing (--targets Thing1,Thing2)".into());
     }
+    check_targets_known(&ctx.pki, &targets)?;
     let image = std::fs::read(image_path)
         .map_err(|e| format!("cannot read image {}: {e}", image_path.display()))?;
     let id = id.unwrap_or_else(|| default_job_id(image_path, version.as_deref(), now));
@@ -268,6 +269,33 @@ fn create_job(
         "signature": built.signature,
         "warnings": built.warnings,
     }))
+}
+
+/// The cloud serves the things with a certificate in its PKI (read now, so one
+/// issued while it runs counts); a job for any other thing would stay QUEUED forever.
+fn check_targets_known(pki: &PkiLayout, targets: &[String]) -> Result<(), String> {
+    let dir = pki.dir().display();
+    let known = crate::cloud::pki::things_in(pki.dir())
+        .map_err(|e| format!("listing the things in PKI {dir}: {e}"))?;
+    let unknown: Vec<&str> = targets
+        .iter()
+        .filter(|t| !known.contains(t))
+        .map(String::as_str)
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let known = if known.is_empty() {
+        "none".to_string()
+    } else {
+        known.join(", ")
+    };
+    Err(format!(
+        "unknown target thing {}: no certificate for it in PKI {dir} (known things: {known}); \
+         issue one with `otarig pki init --dir {dir} --things {}`",
+        unknown.join(", "),
+        unknown.join(",")
+    ))
 }
 
 /// `<image stem>[-<version>]-<unix seconds>`, in job-id characters, ≤ 64.

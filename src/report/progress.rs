@@ -77,7 +77,9 @@ impl Progress {
             for board in boards {
                 let bar = multi.add(ProgressBar::new_spinner());
                 bar.set_style(
-                    ProgressStyle::with_template("{spinner} {prefix} {msg}")
+                    // The time left comes first: a long expectation is cut at the
+                    // terminal's edge, not the deadline.
+                    ProgressStyle::with_template("{spinner} {prefix} {wide_msg}")
                         .expect("static template"),
                 );
                 bar.set_prefix(format!("{scenario} {board}"));
@@ -94,7 +96,7 @@ impl Progress {
             let bars = boards.lock().expect("progress lock");
             if let Some(bar) = bars.get(&(scenario.to_string(), board.to_string())) {
                 bar.set_message(format!(
-                    "waiting for {what} ({} left)",
+                    "{} left, waiting for {what}",
                     humantime::format_duration(Duration::from_secs(deadline_left.as_secs()))
                 ));
             }
