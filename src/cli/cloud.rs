@@ -45,15 +45,20 @@ pub enum JobCommand {
     Create(JobCreateArgs),
     /// Cancel a job (`--force` also cancels executions already IN_PROGRESS).
     Cancel {
+        /// The job to cancel.
         id: String,
+        /// Also cancel executions already IN_PROGRESS.
         #[arg(long)]
         force: bool,
+        /// PKI directory of the running cloud (its admin socket lives there).
         #[arg(long)]
         pki: Option<PathBuf>,
     },
     /// Show one job with its executions, or every job.
     Status {
+        /// The job to show (default: every job).
         id: Option<String>,
+        /// PKI directory of the running cloud (its admin socket lives there).
         #[arg(long)]
         pki: Option<PathBuf>,
     },
@@ -172,6 +177,11 @@ async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
     let sink: Arc<dyn crate::timeline::EventSink> = Arc::new(NullSink);
     let services = Arc::new(CloudServices::new(sink.clone()));
 
+    // The admin socket first: a second cloud on this PKI stops here, before it
+    // prints an endpoint a script could mistake for a running cloud.
+    let admin = AdminServer::start(layout.clone(), services.clone())
+        .with_context(|| format!("opening the admin socket in {}", plan.pki.display()))
+        .map_err(CloudFailure::Bench)?;
     let mut gateway = None;
     let mut client = None;
     match plan.client.clone() {
@@ -196,9 +206,6 @@ async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
             gateway = Some(gw);
         }
     }
-    let admin = AdminServer::start(layout.clone(), services.clone())
-        .with_context(|| format!("opening the admin socket in {}", plan.pki.display()))
-        .map_err(CloudFailure::Bench)?;
     print_credentials(&layout, &things);
     println!(
         "admin socket: {} (otarig job create|cancel|status --pki {})",

@@ -242,7 +242,14 @@ fn create_job(
     check_targets_known(&ctx.pki, &targets)?;
     let image = std::fs::read(image_path)
         .map_err(|e| format!("cannot read image {}: {e}", image_path.display()))?;
-    let id = id.unwrap_or_else(|| default_job_id(image_path, version.as_deref(), now));
+    let id = id.unwrap_or_else(|| {
+        // Two creates of one image within a second get distinct ids.
+        let base = default_job_id(image_path, version.as_deref(), now);
+        std::iter::once(base.clone())
+            .chain((2..).map(|n| format!("{base}-{n}")))
+            .find(|candidate| ctx.services.job(candidate).is_none())
+            .expect("an unused id exists")
+    });
     let stream = jobdoc::short_stream_name(&id);
     let opts = JobDocOptions::from_pki(&ctx.pki, stream)
         .map_err(|e| format!("job `{id}`: {e} (PKI {})", ctx.pki.dir().display()))?;
@@ -298,7 +305,8 @@ fn check_targets_known(pki: &PkiLayout, targets: &[String]) -> Result<(), String
     ))
 }
 
-/// `<image stem>[-<version>]-<unix seconds>`, in job-id characters, ≤ 64.
+/// `<image stem>[-<version>]-<unix seconds>`, in job-id characters, ≤ 60 (AWS
+/// allows 64: room for the `-N` of a second job in the same second).
 fn default_job_id(image: &Path, version: Option<&str>, now: SystemTime) -> String {
     let stem = image
         .file_stem()
@@ -322,8 +330,8 @@ fn default_job_id(image: &Path, version: Option<&str>, now: SystemTime) -> Strin
             }
         })
         .collect();
-    if id.len() > 64 {
-        id = id[id.len() - 64..].to_string();
+    if id.len() > 60 {
+        id = id[id.len() - 60..].to_string();
     }
     id
 }
@@ -331,7 +339,7 @@ fn default_job_id(image: &Path, version: Option<&str>, now: SystemTime) -> Strin
 fn job_json(job: &JobView) -> Value {
     serde_json::json!({
         "id": job.id,
-        "status": format!("{:?}", job.status),
+        "status": job.status.as_str(),
         "targets": job.targets,
         "document": job.document,
         "executions": job.executions.iter().map(execution_json).collect::<Vec<_>>(),
@@ -361,7 +369,33 @@ mod tests {
         );
         assert_eq!(default_job_id(Path::new("fw.hex"), None, t), "fw-1000");
         let long = "x".repeat(100);
-        assert_eq!(default_job_id(Path::new(&long), None, t).len(), 64);
+        assert_eq!(default_job_id(Path::new(&long), None, t).len(), 60);
+    }
+
+    #[test]
+    fn two_jobs_for_one_image_in_the_same_second_get_distinct_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = crate::cloud::pki::PkiOptions {
+            things: vec!["Thing1".into()],
+            ..Default::default()
+        };
+        crate::cloud::pki::init(dir.path(), &opts).unwrap();
+        let ctx = Ctx {
+            pki: PkiLayout::new(dir.path()),
+            services: Arc::new(CloudServices::new(Arc::new(crate::timeline::NullSink))),
+        };
+        let image = dir.path().join("app.bin");
+        std::fs::write(&image, [7u8; 64]).unwrap();
+        let now = SystemTime::now();
+        let create = || {
+            create_job(&ctx, &image, vec!["Thing1".into()], None, None, now).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let (first, second) = (create(), create());
+        assert_eq!(second, format!("{first}-2"));
+        assert_eq!(ctx.services.jobs().len(), 2);
     }
 
     #[test]

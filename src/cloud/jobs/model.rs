@@ -150,6 +150,17 @@ pub enum JobStatus {
     Completed,
 }
 
+impl JobStatus {
+    /// The name AWS IoT's DescribeJob uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::InProgress => "IN_PROGRESS",
+            JobStatus::Canceled => "CANCELED",
+            JobStatus::Completed => "COMPLETED",
+        }
+    }
+}
+
 /// One job execution: the state machine of one thing's run of one job.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Execution {

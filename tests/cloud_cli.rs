@@ -1,0 +1,522 @@
+//! `otarig cloud` run on its own, as a bench user does: the real binary in the
+//! foreground, `otarig job …` processes from "another terminal" talking to it
+//! over the admin socket, and a device using the certificate files it printed.
+
+mod gateway_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+
+use gateway_support::{json, DevEvent, Device, DEADLINE};
+use rumqttc::{QoS, TlsConfiguration, Transport};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+const BIN: &str = env!("CARGO_BIN_EXE_otarig");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// Exit codes from design.md § Reports.
+const USAGE: i32 = 2;
+const BENCH: i32 = 3;
+
+const NOTIFY_NEXT: &str = "$aws/things/Thing1/jobs/notify-next";
+const NEXT_GET: &str = "$aws/things/Thing1/jobs/$next/get";
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("temp paths are UTF-8")
+}
+
+/// A finished one-shot `otarig` process.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Stdout as JSON, after checking the command succeeded.
+    fn json(&self) -> Value {
+        assert_eq!(self.code, Some(0), "stderr: {}", self.stderr);
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+async fn otarig(args: &[&str]) -> Run {
+    let child = Command::new(BIN)
+        .args(args)
+        .current_dir(ROOT)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(DEADLINE, child)
+        .await
+        .unwrap_or_else(|_| panic!("otarig {args:?} did not finish"))
+        .unwrap();
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `otarig job create --pki PKI --image IMAGE --targets TARGETS EXTRA…`
+async fn job_create(pki: &Path, image: &Path, targets: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["job", "create", "--pki", s(pki), "--image", s(image)];
+    args.extend(["--targets", targets]);
+    args.extend(extra);
+    otarig(&args).await
+}
+
+/// What `otarig cloud` printed before "press Ctrl-C to stop".
+struct Banner {
+    endpoint_line: String,
+    addr: SocketAddr,
+    ca: PathBuf,
+    /// thing → (certificate, key)
+    things: BTreeMap<String, (PathBuf, PathBuf)>,
+    admin: PathBuf,
+}
+
+/// A foreground `otarig cloud`; killed when dropped so a failing test leaves no process.
+struct Cloud {
+    child: Child,
+    stdout: mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+    stderr_task: Option<JoinHandle<()>>,
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+impl Cloud {
+    fn spawn(args: &[&str]) -> Cloud {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .current_dir(ROOT)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        let stderr_task = tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buf).await {
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Cloud {
+            child,
+            stdout: rx,
+            seen: Vec::new(),
+            stderr,
+            stderr_task: Some(stderr_task),
+        }
+    }
+
+    fn context(&self) -> String {
+        format!(
+            "stdout so far:\n{}\nstderr so far:\n{}",
+            self.seen.join("\n"),
+            self.stderr.lock().unwrap()
+        )
+    }
+
+    /// Reads stdout up to "press Ctrl-C to stop" (printed once the admin socket is open).
+    async fn ready(&mut self) -> Banner {
+        let start = std::time::Instant::now();
+        loop {
+            let left = DEADLINE.saturating_sub(start.elapsed());
+            match tokio::time::timeout(left, self.stdout.recv()).await {
+                Ok(Some(line)) => {
+                    let done = line == "press Ctrl-C to stop";
+                    self.seen.push(line);
+                    if done {
+                        return parse_banner(&self.seen);
+                    }
+                }
+                Ok(None) => panic!("otarig cloud ended before it was ready\n{}", self.context()),
+                Err(_) => panic!(
+                    "otarig cloud not ready within {DEADLINE:?}\n{}",
+                    self.context()
+                ),
+            }
+        }
+    }
+
+    /// Waits for the process to end by itself; returns its status and whole stderr.
+    async fn exit(&mut self) -> (ExitStatus, String) {
+        let status = tokio::time::timeout(DEADLINE, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("otarig cloud did not exit\n{}", self.context()))
+            .unwrap();
+        if let Some(task) = self.stderr_task.take() {
+            tokio::time::timeout(DEADLINE, task).await.unwrap().unwrap();
+        }
+        while let Ok(line) = self.stdout.try_recv() {
+            self.seen.push(line);
+        }
+        (status, self.stderr.lock().unwrap().clone())
+    }
+
+    /// Ctrl-C, as from the terminal.
+    async fn interrupt(&mut self) -> (ExitStatus, String) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id().unwrap() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        self.exit().await
+    }
+
+    fn still_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+fn parse_banner(lines: &[String]) -> Banner {
+    let find = |prefix: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{}", lines.join("\n")))
+    };
+    let endpoint = find("endpoint: ");
+    let addr = endpoint.split_whitespace().next().unwrap().parse().unwrap();
+    let admin = find("admin socket: ").split(" (").next().unwrap();
+    let things = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("thing "))
+        .map(|rest| {
+            let (thing, files) = rest.split_once(": certificate ").unwrap();
+            let (cert, key) = files.split_once(" key ").unwrap();
+            (thing.to_string(), (cert.into(), key.into()))
+        })
+        .collect();
+    Banner {
+        endpoint_line: endpoint.to_string(),
+        addr,
+        ca: find("CA certificate: ").into(),
+        things,
+        admin: admin.into(),
+    }
+}
+
+/// A device configured only from the files the cloud printed, as a board is.
+async fn device_from_files(banner: &Banner, thing: &str) -> Device {
+    let (cert, key) = &banner.things[thing];
+    let pem = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in rustls_pemfile::certs(&mut &pem(&banner.ca)[..]) {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let chain = rustls_pemfile::certs(&mut &pem(cert)[..])
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = rustls_pemfile::private_key(&mut &pem(key)[..])
+        .unwrap()
+        .expect("a private key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    let mut opts = Device::options(banner.addr, None, thing, true);
+    opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+        Arc::new(config),
+    )));
+    let mut dev = Device::start(opts, 256);
+    match dev.next(DEADLINE).await {
+        DevEvent::ConnAck(ack) => assert_eq!(ack.code, rumqttc::ConnectReturnCode::Success),
+        other => panic!("{thing}: expected CONNACK, got {other:?}"),
+    }
+    dev
+}
+
+/// thing → execution status, from `otarig job status ID` or a cancel's answer.
+fn executions(job: &Value) -> BTreeMap<String, String> {
+    job["executions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no executions in {job}"))
+        .iter()
+        .map(|e| {
+            let field = |k: &str| e[k].as_str().unwrap().to_string();
+            (field("thing"), field("status"))
+        })
+        .collect()
+}
+
+async fn job_status(pki: &Path, id: &str) -> BTreeMap<String, String> {
+    executions(&otarig(&["job", "status", id, "--pki", s(pki)]).await.json())
+}
+
+fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(t, st)| (t.to_string(), st.to_string()))
+        .collect()
+}
+
+/// A cloud on a fresh PKI for Thing1 and Thing2, ready.
+async fn cloud_for_two_things(tmp: &Path) -> (PathBuf, Cloud, Banner) {
+    let pki = tmp.join("pki");
+    let init = otarig(&["pki", "init", "--dir", s(&pki), "--things", "Thing1,Thing2"]).await;
+    assert_eq!(init.code, Some(0), "pki init: {}", init.stderr);
+    let mut cloud = Cloud::spawn(&["cloud", "--pki", s(&pki), "--bind", "127.0.0.1:0"]);
+    let banner = cloud.ready().await;
+    (pki, cloud, banner)
+}
+
+#[tokio::test]
+async fn a_cloud_run_alone_serves_a_device_and_obeys_job_commands_from_other_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pki, mut cloud, banner) = cloud_for_two_things(tmp.path()).await;
+
+    assert!(banner.addr.ip().is_loopback() && banner.addr.port() != 0);
+    assert!(
+        banner.endpoint_line.contains("mqtts"),
+        "{}",
+        banner.endpoint_line
+    );
+    assert_eq!(banner.ca, pki.join("ca.pem"));
+    assert!(banner.ca.is_file());
+    let things: Vec<&str> = banner.things.keys().map(String::as_str).collect();
+    assert_eq!(things, ["Thing1", "Thing2"]);
+    for (thing, (cert, key)) in &banner.things {
+        assert_eq!(cert, &pki.join(format!("things/{thing}.pem")));
+        assert_eq!(key, &pki.join(format!("things/{thing}.key")));
+        assert!(
+            cert.is_file() && key.is_file(),
+            "{thing}'s files must exist"
+        );
+    }
+    assert_eq!(banner.admin, pki.join("admin.sock"));
+    let meta = std::fs::metadata(&banner.admin).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+
+    let mut dev = device_from_files(&banner, "Thing1").await;
+    dev.subscribe(NOTIFY_NEXT, QoS::AtLeastOnce).await;
+
+    let image = tmp.path().join("app-v5.bin");
+    let bytes: Vec<u8> = (0..9001u32).map(|i| (i * 7) as u8).collect();
+    std::fs::write(&image, &bytes).unwrap();
+    let created = job_create(&pki, &image, "Thing1,Thing2", &["--version", "0.9.5"])
+        .await
+        .json();
+    let id = created["id"].as_str().expect("job create prints the id");
+    assert_eq!(created["version"], "0.9.5");
+
+    // The job reaches the device the way the OTA agent sees it.
+    let notify = json(&dev.publish_on(|t| t == NOTIFY_NEXT).await);
+    assert_eq!(notify["execution"]["jobId"], id);
+    let ota = &notify["execution"]["jobDocument"]["afr_ota"];
+    assert_eq!(ota["files"][0]["filesize"], bytes.len());
+    assert_eq!(ota["streamname"], created["stream"]);
+    dev.publish(NEXT_GET, QoS::AtLeastOnce, r#"{"clientToken":"0:Thing1"}"#)
+        .await;
+    let next = json(
+        &dev.publish_on(|t| t == format!("{NEXT_GET}/accepted"))
+            .await,
+    );
+    assert_eq!(next["execution"]["jobId"], id);
+    assert_eq!(
+        next["execution"]["jobDocument"],
+        notify["execution"]["jobDocument"]
+    );
+
+    assert_eq!(
+        job_status(&pki, id).await,
+        expect(&[("Thing1", "QUEUED"), ("Thing2", "QUEUED")])
+    );
+    let all = otarig(&["job", "status", "--pki", s(&pki)]).await.json();
+    assert_eq!(all.as_array().map(|a| a.len()), Some(1), "{all}");
+    assert_eq!(all[0]["id"], id);
+
+    let update = format!("$aws/things/Thing1/jobs/{id}/update");
+    dev.publish(&update, QoS::AtLeastOnce, r#"{"status":"IN_PROGRESS"}"#)
+        .await;
+    dev.publish_on(|t| t == format!("{update}/accepted")).await;
+
+    // Without --force an execution already IN_PROGRESS is left alone.
+    let cancelled = otarig(&["job", "cancel", id, "--pki", s(&pki)])
+        .await
+        .json();
+    let after = expect(&[("Thing1", "IN_PROGRESS"), ("Thing2", "CANCELED")]);
+    assert_eq!(executions(&cancelled), after);
+    assert_eq!(job_status(&pki, id).await, after);
+
+    let forced = otarig(&["job", "cancel", id, "--force", "--pki", s(&pki)])
+        .await
+        .json();
+    let after = expect(&[("Thing1", "CANCELED"), ("Thing2", "CANCELED")]);
+    assert_eq!(executions(&forced), after);
+    assert_eq!(job_status(&pki, id).await, after);
+    assert_eq!(forced["status"], "CANCELED", "AWS's job status names");
+
+    let (status, stderr) = cloud.interrupt().await;
+    assert_eq!(status.code(), Some(0), "Ctrl-C is a clean stop: {stderr}");
+    assert!(
+        !banner.admin.exists(),
+        "the admin socket is removed on exit"
+    );
+}
+
+#[tokio::test]
+async fn job_commands_without_a_running_cloud_say_to_start_one() {
+    let empty = tempfile::tempdir().unwrap();
+    let dir = s(empty.path());
+    let run = otarig(&["job", "status", "--pki", dir]).await;
+    assert_eq!(run.code, Some(BENCH), "stderr: {}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(
+        run.stderr.contains(dir),
+        "names the PKI dir: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("start `otarig cloud --pki {dir}`")),
+        "says what to do: {}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_stale_socket_from_a_killed_cloud_neither_answers_nor_blocks_the_next_cloud() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pki, mut killed, banner) = cloud_for_two_things(tmp.path()).await;
+    killed.child.kill().await.unwrap(); // SIGKILL: no chance to clean up
+    assert!(banner.admin.exists(), "SIGKILL leaves the socket behind");
+
+    let run = otarig(&["job", "status", "--pki", s(&pki)]).await;
+    assert_eq!(run.code, Some(BENCH), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("start `otarig cloud"), "{}", run.stderr);
+
+    let mut next = Cloud::spawn(&["cloud", "--pki", s(&pki), "--bind", "127.0.0.1:0"]);
+    next.ready().await;
+    let jobs = otarig(&["job", "status", "--pki", s(&pki)]).await.json();
+    assert_eq!(jobs, Value::Array(vec![]));
+}
+
+#[tokio::test]
+async fn job_create_with_a_missing_image_names_it_and_the_cloud_keeps_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pki, mut cloud, _) = cloud_for_two_things(tmp.path()).await;
+    let missing = tmp.path().join("no-such-image.bin");
+    let run = job_create(&pki, &missing, "Thing1", &[]).await;
+    assert_eq!(run.code, Some(USAGE), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains(s(&missing)), "{}", run.stderr);
+    assert!(cloud.still_running(), "{}", cloud.context());
+    let jobs = otarig(&["job", "status", "--pki", s(&pki)]).await.json();
+    assert_eq!(jobs, Value::Array(vec![]), "no job was created");
+}
+
+#[tokio::test]
+async fn job_create_for_an_unknown_thing_names_it_and_the_cloud_keeps_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pki, mut cloud, _) = cloud_for_two_things(tmp.path()).await;
+    let image = tmp.path().join("app.bin");
+    std::fs::write(&image, [1u8; 100]).unwrap();
+    let run = job_create(&pki, &image, "Thing1,Ghost", &[]).await;
+    assert_eq!(run.code, Some(USAGE), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("Ghost"), "{}", run.stderr);
+    assert!(run.stderr.contains(s(&pki)), "{}", run.stderr);
+    assert!(cloud.still_running(), "{}", cloud.context());
+    let jobs = otarig(&["job", "status", "--pki", s(&pki)]).await.json();
+    assert_eq!(jobs, Value::Array(vec![]), "no job was created");
+}
+
+#[tokio::test]
+async fn a_cloud_from_a_rig_file_serves_the_rigs_things() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = tmp.path().join("pki");
+    let rig = otarig::config::load_rig(&Path::new(ROOT).join("rigs/sim.yaml")).unwrap();
+    let mut cloud = Cloud::spawn(&[
+        "cloud",
+        "--rig",
+        "rigs/sim.yaml",
+        "--pki",
+        s(&pki),
+        "--bind",
+        "127.0.0.1:0",
+    ]);
+    let banner = cloud.ready().await;
+    let policy = format!("{:?}", rig.cloud.endpoint.policy);
+    assert!(
+        banner.endpoint_line.contains(&policy),
+        "{}",
+        banner.endpoint_line
+    );
+    let served: BTreeSet<&str> = banner.things.keys().map(String::as_str).collect();
+    let boards: BTreeSet<&str> = rig.boards.iter().map(|b| b.thing_name.as_str()).collect();
+    assert_eq!(served, boards);
+    // The last board's thing: its certificate was issued from the rig alone.
+    let last = &rig.boards.last().unwrap().thing_name;
+    let mut dev = device_from_files(&banner, last).await;
+    let get = format!("$aws/things/{last}/jobs/$next/get");
+    dev.publish(&get, QoS::AtLeastOnce, r#"{"clientToken":"r"}"#)
+        .await;
+    let reply = json(&dev.publish_on(|t| t == format!("{get}/accepted")).await);
+    assert_eq!(reply["clientToken"], "r");
+    assert_eq!(cloud.interrupt().await.0.code(), Some(0));
+}
+
+#[tokio::test]
+async fn a_second_cloud_on_the_same_pki_fails_and_leaves_the_first_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pki, mut first, banner) = cloud_for_two_things(tmp.path()).await;
+    let image = tmp.path().join("app.bin");
+    std::fs::write(&image, [2u8; 100]).unwrap();
+    let created = job_create(&pki, &image, "Thing1", &["--id", "first-cloud-job"])
+        .await
+        .json();
+    assert_eq!(created["id"], "first-cloud-job");
+
+    let mut second = Cloud::spawn(&["cloud", "--pki", s(&pki), "--bind", "127.0.0.1:0"]);
+    let (status, stderr) = second.exit().await;
+    assert_eq!(status.code(), Some(BENCH), "stderr: {stderr}");
+    assert!(
+        stderr.contains("another otarig cloud is serving") && stderr.contains(s(&banner.admin)),
+        "{stderr}"
+    );
+    assert!(
+        !second
+            .seen
+            .iter()
+            .any(|l| l.starts_with("admin socket:") || l.starts_with("endpoint:")),
+        "the second cloud announced itself as serving: {:?}",
+        second.seen
+    );
+
+    // The socket is still the first cloud's: it knows the job.
+    assert!(banner.admin.exists());
+    assert!(first.still_running(), "{}", first.context());
+    let jobs = otarig(&["job", "status", "--pki", s(&pki)]).await.json();
+    assert_eq!(jobs[0]["id"], "first-cloud-job", "{jobs}");
+    assert_eq!(first.interrupt().await.0.code(), Some(0));
+}
