@@ -217,6 +217,22 @@ impl Device {
         }
     }
 
+    /// Publishes on `probe` (which the device subscribes to) and returns every
+    /// publish received before the probe comes back. The gateway keeps order on
+    /// a connection, so what a request caused arrives first: absence is proven
+    /// by order, not by waiting.
+    pub async fn before_probe(&mut self, probe: &str) -> Vec<Publish> {
+        self.publish(probe, QoS::AtLeastOnce, "probe").await;
+        let mut got = Vec::new();
+        loop {
+            let p = self.publish_on(|_| true).await;
+            if p.topic == probe {
+                return got;
+            }
+            got.push(p);
+        }
+    }
+
     pub async fn publish(&self, topic: &str, qos: QoS, payload: impl Into<Vec<u8>>) {
         self.client
             .publish(topic, qos, false, payload.into())
