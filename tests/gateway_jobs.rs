@@ -170,6 +170,18 @@ fn single(got: &[Publish], want: &str) -> Value {
     json(&got[0])
 }
 
+/// An update refused as InvalidStateTransition (§1.5): the requester's token
+/// back and the execution's state as it stands.
+fn assert_illegal(body: &Value, token: Option<&str>, state: Value) {
+    assert_eq!(body["code"], "InvalidStateTransition", "{body}");
+    assert_eq!(
+        body.get("clientToken").and_then(Value::as_str),
+        token,
+        "{body}"
+    );
+    assert_eq!(body["executionState"], state, "{body}");
+}
+
 /// A JobExecutionSummary (get/accepted, notify): exactly these fields.
 fn assert_summary(v: &Value, job: &str, version: u64, started: bool) {
     assert_eq!(v["jobId"], job, "{v}");
@@ -463,13 +475,8 @@ async fn refused_updates_and_describes_carry_the_documented_code_state_and_token
         let token = format!("own-{status}");
         let request = json!({"status": status, "clientToken": token});
         let body = rejected(&mut dev, "job-1/update", request).await;
-        assert_eq!(body["code"], "InvalidStateTransition", "{status}");
-        assert_eq!(body["clientToken"], token.as_str());
-        assert_eq!(
-            body["executionState"],
-            json!({"status": "IN_PROGRESS", "versionNumber": 2}),
-            "{status}"
-        );
+        let state = json!({"status": "IN_PROGRESS", "versionNumber": 2});
+        assert_illegal(&body, Some(&token), state);
     }
 
     let done = json!({"status": "SUCCEEDED", "statusDetails": {"reason": "accepted v1.0.3"}});
@@ -478,9 +485,7 @@ async fn refused_updates_and_describes_carry_the_documented_code_state_and_token
     for status in ["IN_PROGRESS", "FAILED"] {
         let request = json!({"status": status, "clientToken": "late"});
         let body = rejected(&mut dev, "job-1/update", request).await;
-        assert_eq!(body["code"], "InvalidStateTransition", "{status}");
-        assert_eq!(body["clientToken"], "late");
-        assert_eq!(body["executionState"], terminal, "{status}");
+        assert_illegal(&body, Some("late"), terminal.clone());
     }
 
     // §1.5: describing a terminal execution is TerminalStateReached, no state.
@@ -550,11 +555,10 @@ async fn a_job_for_two_things_runs_apart_and_only_a_forced_cancel_stops_the_runn
         json!({"status": "IN_PROGRESS", "clientToken": "t2"}),
     )
     .await;
-    assert_eq!(body["code"], "InvalidStateTransition");
-    assert_eq!(body["clientToken"], "t2");
-    assert_eq!(
-        body["executionState"],
-        json!({"status": "CANCELED", "versionNumber": 2})
+    assert_illegal(
+        &body,
+        Some("t2"),
+        json!({"status": "CANCELED", "versionNumber": 2}),
     );
 
     // With force the running execution is cancelled too.
@@ -576,12 +580,9 @@ async fn a_job_for_two_things_runs_apart_and_only_a_forced_cancel_stops_the_runn
         json!({"status": "SUCCEEDED", "clientToken": "t1"}),
     )
     .await;
-    assert_eq!(body["code"], "InvalidStateTransition");
-    assert_eq!(body["clientToken"], "t1");
-    assert_eq!(
-        body["executionState"],
-        json!({"status": "CANCELED", "statusDetails": {"step": "verify"}, "versionNumber": 4})
-    );
+    let state =
+        json!({"status": "CANCELED", "statusDetails": {"step": "verify"}, "versionNumber": 4});
+    assert_illegal(&body, Some("t1"), state);
     assert_eq!(
         bench.services.job("fleet").unwrap().status,
         JobStatus::Canceled
@@ -616,10 +617,10 @@ async fn an_execution_past_its_in_progress_timeout_is_timed_out_by_a_tick_and_a_
     assert_eq!(body["code"], "TerminalStateReached");
     assert_eq!(body["clientToken"], "g");
     let body = rejected(&mut dev, "slow/update", json!({"status": "IN_PROGRESS"})).await;
-    assert_eq!(body["code"], "InvalidStateTransition");
-    assert_eq!(
-        body["executionState"],
-        json!({"status": "TIMED_OUT", "versionNumber": 3})
+    assert_illegal(
+        &body,
+        None,
+        json!({"status": "TIMED_OUT", "versionNumber": 3}),
     );
 
     bench

@@ -278,27 +278,17 @@ async fn blocks_past_the_end_or_an_offset_out_of_range_are_rejected_and_the_stre
     assert_eq!(text(&fields, "c"), "past");
 
     // Straddling the end: the blocks that exist are sent, the rest skipped.
-    let got = exchange(
-        &mut dev,
-        &get,
-        get_stream_cbor("edge", 0, 4096, 2, &[0x0f], 4),
-    )
-    .await;
-    let blocks: Vec<u32> = got
-        .iter()
-        .map(|p| check_cbor_block(p, "s10", "edge", 0, &data))
-        .collect();
-    assert_eq!(blocks, [2]);
-
-    let got = exchange(
-        &mut dev,
-        &get,
-        get_stream_cbor("again", 0, 4096, 0, &[0x03], 2),
-    )
-    .await;
-    let blocks: Vec<u32> = got
-        .iter()
-        .map(|p| check_cbor_block(p, "s10", "again", 0, &data))
-        .collect();
-    assert_eq!(blocks, [0, 1]);
+    let cases = [
+        ("edge", 2, 0x0f, 4, vec![2]),
+        ("again", 0, 0x03, 2, vec![0, 1]),
+    ];
+    for (token, offset, bits, n, want) in cases {
+        let request = get_stream_cbor(token, 0, 4096, offset, &[bits], n);
+        let got = exchange(&mut dev, &get, request).await;
+        let blocks: Vec<u32> = got
+            .iter()
+            .map(|p| check_cbor_block(p, "s10", token, 0, &data))
+            .collect();
+        assert_eq!(blocks, want, "{token}");
+    }
 }
