@@ -306,3 +306,32 @@ fn a_device_step_timeout_times_the_execution_out_at_tick() {
     assert!(svc.tick(at(600)).is_empty(), "-1 clears the step timer");
     assert_eq!(svc.next_deadline(), None);
 }
+
+#[test]
+fn notify_lists_at_most_ten_executions_in_progress_first_then_by_queue_time() {
+    let ids: Vec<String> = (0..12).map(|i| format!("job-{i:02}")).collect();
+    let jobs: Vec<(&str, &[&str])> = ids.iter().map(|id| (id.as_str(), &[THING][..])).collect();
+    let mut svc = service_with(&jobs);
+    let replies = send(
+        &mut svc,
+        THING,
+        "job-05/update",
+        r#"{"status":"IN_PROGRESS"}"#,
+        at(5),
+    );
+    let listed = |status: &str, body: &serde_json::Value| -> Vec<String> {
+        body["jobs"][status]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {status} list in {body}"))
+            .iter()
+            .map(|s| s["jobId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let body = json_of(notifications(&replies, "notify")[0]);
+    assert_eq!(listed("IN_PROGRESS", &body), ["job-05"]);
+    let queued: Vec<String> = [0, 1, 2, 3, 4, 6, 7, 8, 9]
+        .iter()
+        .map(|i| format!("job-{i:02}"))
+        .collect();
+    assert_eq!(listed("QUEUED", &body), queued, "nine more: ten in all");
+}
