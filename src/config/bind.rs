@@ -1,6 +1,6 @@
 //! Binding a scenario's roles to rig boards, and why a scenario cannot run on a rig.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::rig::{Board, Rig};
@@ -55,6 +55,17 @@ impl std::error::Error for SkipReason {}
 /// rest; each takes the first unbound board in rig order that meets the role's
 /// thing name and every capability in the scenario's `needs`.
 pub fn bind_roles(scenario: &Scenario, rig: &Rig) -> Result<BTreeMap<String, String>, SkipReason> {
+    bind_roles_sparing(scenario, rig, &BTreeSet::new())
+}
+
+/// As [`bind_roles`], but a role that names no thing takes a board of `spare`
+/// only when no other board fits: boards whose thing names other scenarios need
+/// stay free for them, so one scenario does not wait for another for nothing.
+pub fn bind_roles_sparing(
+    scenario: &Scenario,
+    rig: &Rig,
+    spare: &BTreeSet<String>,
+) -> Result<BTreeMap<String, String>, SkipReason> {
     if scenario.roles.len() > rig.boards.len() {
         return Err(SkipReason::NotEnoughBoards {
             needed: scenario.roles.len(),
@@ -67,6 +78,7 @@ pub fn bind_roles(scenario: &Scenario, rig: &Rig) -> Result<BTreeMap<String, Str
             .is_none_or(|t| *t == board.thing_name)
             && scenario.needs.iter().all(|c| board.has(*c))
     };
+    let spared = |i: &usize| spare.contains(&rig.boards[*i].name);
     let mut taken = vec![false; rig.boards.len()];
     let mut out = BTreeMap::new();
     let ordered = scenario
@@ -75,8 +87,9 @@ pub fn bind_roles(scenario: &Scenario, rig: &Rig) -> Result<BTreeMap<String, Str
         .filter(|r| r.thing_name.is_some())
         .chain(scenario.roles.iter().filter(|r| r.thing_name.is_none()));
     for role in ordered {
-        let Some(i) = (0..rig.boards.len()).find(|&i| !taken[i] && fits(role, &rig.boards[i]))
-        else {
+        let all = 0..rig.boards.len();
+        let mut candidates = all.clone().filter(|i| !spared(i)).chain(all.filter(spared));
+        let Some(i) = candidates.find(|&i| !taken[i] && fits(role, &rig.boards[i])) else {
             return Err(SkipReason::NoBoardForRole {
                 role: role.name.clone(),
                 thing_name: role.thing_name.clone(),

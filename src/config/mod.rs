@@ -22,7 +22,7 @@ mod resolve_tests;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use bind::{bind_roles, effective_baseline, SkipReason};
+pub use bind::{bind_roles, bind_roles_sparing, effective_baseline, SkipReason};
 pub use chips::{check_probe_rs_chip, ChipCheck};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use rig::Rig;

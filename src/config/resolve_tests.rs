@@ -358,3 +358,29 @@ fn binding_prefers_rig_order_and_honours_thing_names_and_needs() {
     );
     assert_eq!(effective_baseline(&s, &rig), Some("app-v4"));
 }
+
+#[test]
+fn a_role_without_a_thing_name_takes_spared_boards_last() {
+    let rig = rig(HW).unwrap();
+    let spare = |names: &[&str]| names.iter().map(|n| n.to_string()).collect();
+    let one = scenario(
+        "e",
+        "name: e\nboards: { any: {} }\nsteps: [ { wait: 1s } ]\n",
+    )
+    .unwrap();
+    let map = bind_roles_sparing(&one, &rig, &spare(&["pic32-a"])).unwrap();
+    assert_eq!(map["any"], "stm32-b", "pic32-a is spared");
+    let map = bind_roles_sparing(&one, &rig, &spare(&["pic32-a", "stm32-b"])).unwrap();
+    assert_eq!(map["any"], "pic32-a", "all spared: rig order");
+    let two = scenario(
+        "f",
+        "name: f\nboards: { any: {}, two: { thing_name: Thing2 } }\nsteps: [ { wait: 1s } ]\n",
+    )
+    .unwrap();
+    let map = bind_roles_sparing(&two, &rig, &spare(&["pic32-a"])).unwrap();
+    assert_eq!(
+        (map["any"].as_str(), map["two"].as_str()),
+        ("pic32-a", "stm32-b"),
+        "a spared board is still taken when nothing else fits"
+    );
+}

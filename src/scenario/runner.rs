@@ -12,7 +12,7 @@ use super::bench::BenchBoard;
 use super::execute::{run_scenario, RunContext};
 use super::fixtures::FixtureStore;
 use crate::cloud::pki::{self, PkiOptions};
-use crate::config::{bind_roles, Rig, Scenario, SkipReason};
+use crate::config::{bind_roles, bind_roles_sparing, Rig, Scenario, SkipReason};
 use crate::report::artifacts::{safe_name, scenario_dir, ScenarioTimeline};
 use crate::report::model::{RunResult, ScenarioResult};
 use crate::report::progress::Progress;
@@ -45,6 +45,8 @@ struct Pool {
     released: Notify,
     /// Serialises acquisition so a scenario needing many boards is not starved.
     queue: tokio::sync::Mutex<()>,
+    /// Boards some scenario of the run needs by thing name: others take them last.
+    spare: BTreeSet<String>,
 }
 
 impl Pool {
@@ -56,7 +58,7 @@ impl Pool {
                 let mut free = self.free.lock().expect("pool lock");
                 let mut subset = rig.clone();
                 subset.boards.retain(|b| free.contains(&b.name));
-                if let Ok(binding) = bind_roles(scenario, &subset) {
+                if let Ok(binding) = bind_roles_sparing(scenario, &subset, &self.spare) {
                     for board in binding.values() {
                         free.remove(board);
                     }
@@ -146,6 +148,7 @@ pub async fn run(
         free: Mutex::new(rig.boards.iter().map(|b| b.name.clone()).collect()),
         released: Notify::new(),
         queue: tokio::sync::Mutex::new(()),
+        spare: named_boards(&rig, &plan.scenarios),
     });
     let slots = Arc::new(Semaphore::new(plan.jobs.max(1)));
     let run_dir = crate::report::artifacts::run_dir(&plan.report_dir, &plan.run_id);
@@ -223,6 +226,20 @@ pub async fn run(
     result.duration = started.elapsed();
     result.interrupted = *interrupt.borrow();
     Ok(RunOutput { result, timelines })
+}
+
+/// The boards whose thing name a role of some scenario requires.
+fn named_boards(rig: &Rig, scenarios: &[Scenario]) -> BTreeSet<String> {
+    let named: BTreeSet<&str> = scenarios
+        .iter()
+        .flat_map(|s| &s.roles)
+        .filter_map(|r| r.thing_name.as_deref())
+        .collect();
+    rig.boards
+        .iter()
+        .filter(|b| named.contains(b.thing_name.as_str()))
+        .map(|b| b.name.clone())
+        .collect()
 }
 
 fn skipped(scenario: &Scenario, attempt: u32, reason: &SkipReason) -> ScenarioResult {
