@@ -8,6 +8,7 @@ use clap::Args;
 use super::exit;
 use crate::config::cli_support::{self, CommandOutput};
 use crate::config::{self, Diagnostics};
+use crate::report::rerun::LastRun;
 use crate::report::{self, Progress};
 use crate::scenario::runner::{self, RunPlan};
 
@@ -32,6 +33,10 @@ pub struct RunArgs {
     /// Where run folders are written
     #[arg(long, default_value = "reports")]
     report_dir: PathBuf,
+    /// Run only the scenarios the last run under --report-dir did not pass
+    /// (from its `latest/summary.json`), after PATHs and --filter
+    #[arg(long)]
+    rerun_failed: bool,
     /// Where otarig keeps the bench PKI, simulated boards and built fixtures
     /// [default: `.otarig/` beside the rig's `rigs/` folder, PKI as the rig says]
     #[arg(long, value_name = "DIR")]
@@ -115,6 +120,23 @@ pub fn run(args: RunArgs) -> u8 {
             args.filter
         );
         return exit::USAGE;
+    }
+    if args.rerun_failed {
+        let last = match LastRun::read(&args.report_dir) {
+            Ok(last) => last,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        };
+        scenarios.retain(|s| last.wants(&s.name));
+        if scenarios.is_empty() {
+            println!(
+                "nothing to rerun: no selected scenario failed in run {}",
+                last.run_id
+            );
+            return exit::PASSED;
+        }
     }
     let sim_program = match std::env::current_exe() {
         Ok(p) => p,

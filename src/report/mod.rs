@@ -8,6 +8,7 @@ pub mod junit;
 pub mod model;
 pub mod picture;
 pub mod progress;
+pub mod rerun;
 pub mod summary;
 pub mod table;
 
