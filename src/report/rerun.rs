@@ -49,13 +49,12 @@ impl LastRun {
     }
 
     pub fn of(run: &RunResult) -> LastRun {
-        let not_passed = |v: &Verdict| !matches!(v, Verdict::Passed | Verdict::Skipped);
         LastRun {
             run_id: run.run_id.clone(),
             failed: run
                 .scenarios
                 .iter()
-                .filter(|s| s.boards.iter().any(|b| not_passed(&b.verdict)))
+                .filter(|s| !matches!(s.verdict(), Verdict::Passed | Verdict::Skipped))
                 .map(|s| s.name.clone())
                 .collect(),
             reached: run.scenarios.iter().map(|s| s.name.clone()).collect(),

@@ -6,6 +6,15 @@ use serde_json::json;
 use super::tests::{answer, at, document, json_of, notifications, send, service_with, t0, THING};
 use super::*;
 
+/// The `jobId`s of a list of execution summaries, in order.
+fn job_ids(list: &serde_json::Value) -> Vec<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("{list} is not a list of summaries"))
+        .iter()
+        .map(|s| s["jobId"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn start_next_starts_the_queued_execution_once() {
     let mut svc = service_with(&[("job-1", &[THING])]);
@@ -82,16 +91,8 @@ fn get_lists_in_progress_then_queued_summaries() {
         "get",
         "accepted",
     );
-    let ids = |key: &str| -> Vec<String> {
-        body[key]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["jobId"].as_str().unwrap().to_string())
-            .collect()
-    };
-    assert_eq!(ids("inProgressJobs"), ["job-2"]);
-    assert_eq!(ids("queuedJobs"), ["job-1"]);
+    assert_eq!(job_ids(&body["inProgressJobs"]), ["job-2"]);
+    assert_eq!(job_ids(&body["queuedJobs"]), ["job-1"]);
     assert_eq!(body["inProgressJobs"][0]["startedAt"], 1_700_000_001u64);
     assert!(body["queuedJobs"][0].get("jobDocument").is_none());
     assert_eq!(body["clientToken"], "g");
@@ -319,19 +320,15 @@ fn notify_lists_at_most_ten_executions_in_progress_first_then_by_queue_time() {
         r#"{"status":"IN_PROGRESS"}"#,
         at(5),
     );
-    let listed = |status: &str, body: &serde_json::Value| -> Vec<String> {
-        body["jobs"][status]
-            .as_array()
-            .unwrap_or_else(|| panic!("no {status} list in {body}"))
-            .iter()
-            .map(|s| s["jobId"].as_str().unwrap().to_string())
-            .collect()
-    };
     let body = json_of(notifications(&replies, "notify")[0]);
-    assert_eq!(listed("IN_PROGRESS", &body), ["job-05"]);
+    assert_eq!(job_ids(&body["jobs"]["IN_PROGRESS"]), ["job-05"]);
     let queued: Vec<String> = [0, 1, 2, 3, 4, 6, 7, 8, 9]
         .iter()
         .map(|i| format!("job-{i:02}"))
         .collect();
-    assert_eq!(listed("QUEUED", &body), queued, "nine more: ten in all");
+    assert_eq!(
+        job_ids(&body["jobs"]["QUEUED"]),
+        queued,
+        "nine more: ten in all"
+    );
 }
