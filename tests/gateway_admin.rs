@@ -38,6 +38,7 @@ async fn job_create_status_and_cancel_over_the_admin_socket() {
             targets: vec!["Thing1".into()],
             version: Some("0.9.5".into()),
             id: Some("job-a".into()),
+            document: Default::default(),
         },
     )
     .await
@@ -98,6 +99,7 @@ async fn job_create_status_and_cancel_over_the_admin_socket() {
             targets: vec!["Thing1".into()],
             version: None,
             id: None,
+            document: Default::default(),
         },
     )
     .await;

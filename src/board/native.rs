@@ -2,13 +2,17 @@
 //!
 //! - flash: files in the board's own folder (`flash.bin` for a simulated board);
 //! - console: the process's stdout/stderr through a pty, so it line-buffers as on a terminal;
-//! - power: start (with the board folder as working directory) and SIGKILL (a power cut:
-//!   no clean-up). A process that dies by itself is a board that reset or crashed, and
-//!   the console says so.
+//! - power: start (with the board folder as working directory) and SIGKILL of the whole
+//!   process group (a power cut: no clean-up). A process that dies by itself is a board
+//!   that reset or crashed, and the console says so;
+//! - boot: what starts is decided as a bootloader would (see [`NativeBoard::boot_target`]):
+//!   the image the OTA agent wrote and made executable, else the flashed program, else the
+//!   rig's program. A firmware program that exits is booted again that way.
 
 use std::fs;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,6 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
+use super::identity::Identity;
 use super::{BoardError, Console, FlashImage, Flasher, ImageFormat, LineTx, PartEvents, Power};
 use crate::timeline::{EventKind, PowerState};
 
@@ -35,7 +40,14 @@ pub struct NativeProgram {
     pub env: Vec<(String, String)>,
     /// How the rig resets the board without removing power.
     pub reset: ResetMethod,
+    /// Boot again (by the boot rule) when the process exits by itself: a firmware
+    /// program exits to reset. The simulator models its own resets and does not.
+    pub reboot_on_exit: bool,
 }
+
+/// Pause before booting again after the program exited by itself, so a firmware that
+/// dies at once does not spin the bench.
+const REBOOT_DELAY: Duration = Duration::from_millis(200);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResetMethod {
@@ -55,6 +67,15 @@ struct Running {
 struct State {
     running: Option<Running>,
     console: Option<LineTx>,
+    /// Set by power on, cleared by power off: a process that exits by itself is booted
+    /// again only while the board is powered.
+    powered: bool,
+    /// Told before each scenario; its placeholders and environment reach the program.
+    identity: Option<Identity>,
+    /// The program a flasher wrote into the board folder, if any.
+    flashed: Option<PathBuf>,
+    /// Where OTA jobs told the agent to write the image (job documents' `filepath`).
+    received: Vec<PathBuf>,
 }
 
 /// One native board. Its flash, console and power parts share this value.
@@ -63,6 +84,7 @@ pub struct NativeBoard {
     dir: PathBuf,
     program: NativeProgram,
     state: Mutex<State>,
+    me: std::sync::Weak<NativeBoard>,
 }
 
 impl NativeBoard {
@@ -71,15 +93,74 @@ impl NativeBoard {
         dir: impl Into<PathBuf>,
         program: NativeProgram,
     ) -> Arc<Self> {
-        Arc::new(NativeBoard {
+        Arc::new_cyclic(|me| NativeBoard {
             name: name.into(),
             dir: dir.into(),
             program,
             state: Mutex::new(State {
                 running: None,
                 console: None,
+                powered: false,
+                identity: None,
+                flashed: None,
+                received: Vec::new(),
             }),
+            me: me.clone(),
         })
+    }
+
+    /// The identity the program is started with from its next start on.
+    pub fn set_identity(&self, identity: Identity) {
+        self.state.lock().expect("native board lock").identity = Some(identity);
+    }
+
+    /// An OTA job tells the board's agent to write its image at `filepath` (relative to
+    /// the board folder, as the POSIX OTA PAL opens it): the boot rule looks there.
+    pub fn receives_image_at(&self, filepath: &str) {
+        let path = self.dir.join(filepath);
+        let mut state = self.state.lock().expect("native board lock");
+        if !state.received.contains(&path) {
+            state.received.push(path);
+        }
+    }
+
+    /// Empties the board folder (a board off the shelf: no image state, no received or
+    /// flashed file). Only while the board is off.
+    pub async fn wipe(&self) -> Result<(), BoardError> {
+        self.kill().await?;
+        {
+            let mut state = self.state.lock().expect("native board lock");
+            state.flashed = None;
+            state.received.clear();
+        }
+        match fs::remove_dir_all(&self.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(BoardError::io(
+                    format!("board {}: empty {}", self.name, self.dir.display()),
+                    e,
+                ))
+            }
+        }
+        fs::create_dir_all(&self.dir).map_err(|e| {
+            BoardError::io(
+                format!("board {}: create {}", self.name, self.dir.display()),
+                e,
+            )
+        })
+    }
+
+    /// What boots, as a bootloader decides: a received image the agent made executable
+    /// (the POSIX OTA demo's activation), else the flashed program, else the rig's program.
+    fn boot_target(state: &State, program: &Path) -> PathBuf {
+        state
+            .received
+            .iter()
+            .chain(state.flashed.iter())
+            .find(|p| is_executable(p))
+            .cloned()
+            .unwrap_or_else(|| program.to_path_buf())
     }
 
     pub fn dir(&self) -> &Path {
@@ -105,17 +186,30 @@ impl NativeBoard {
         matches!(&state.running, Some(r) if !*r.exited.borrow())
     }
 
+    /// Power on: boots by the boot rule unless the process already runs.
     fn start(&self) -> Result<(), BoardError> {
         let mut state = self.state.lock().expect("native board lock");
+        state.powered = true;
         if matches!(&state.running, Some(r) if !*r.exited.borrow()) {
             return Ok(());
         }
+        self.spawn(&mut state)
+    }
+
+    fn spawn(&self, state: &mut State) -> Result<(), BoardError> {
         fs::create_dir_all(&self.dir).map_err(|e| {
             BoardError::io(
                 format!("board {}: create {}", self.name, self.dir.display()),
                 e,
             )
         })?;
+        let target = Self::boot_target(state, &self.program.path);
+        let tx = state.console.clone();
+        if target != self.program.path {
+            if let Some(tx) = &tx {
+                let _ = tx.send(format!("{RIG_LINE_PREFIX} booting {}", target.display()));
+            }
+        }
         let pty = super::pty::open_pair()
             .map_err(|e| BoardError::io(format!("board {}: open a pty", self.name), e))?;
         let slave = pty.slave;
@@ -125,9 +219,12 @@ impl NativeBoard {
                 .map(Stdio::from)
                 .map_err(|e| BoardError::io(format!("board {}: dup pty", self.name), e))
         };
-        let mut cmd = Command::new(&self.program.path);
-        cmd.args(&self.program.args)
-            .envs(self.program.env.iter().map(|(k, v)| (k, v)))
+        let identity = state.identity.as_ref();
+        let expand = |s: &str| identity.map_or_else(|| s.to_string(), |id| id.expand(s));
+        let mut cmd = Command::new(&target);
+        cmd.args(self.program.args.iter().map(|a| expand(a)))
+            .envs(identity.map(Identity::env).unwrap_or_default())
+            .envs(self.program.env.iter().map(|(k, v)| (k, expand(v))))
             .current_dir(&self.dir)
             .stdin(stdio(&slave)?)
             .stdout(stdio(&slave)?)
@@ -149,7 +246,7 @@ impl NativeBoard {
                 format!(
                     "board {}: start {} in {}",
                     self.name,
-                    self.program.path.display(),
+                    target.display(),
                     self.dir.display()
                 ),
                 e,
@@ -160,16 +257,18 @@ impl NativeBoard {
         let pid = child.id() as i32;
         let (exited_tx, exited) = watch::channel(false);
         let killed_by_rig = Arc::new(Mutex::new(false));
-        let tx = state.console.clone();
         let reader = spawn_reader(master, tx.clone());
         let killed = killed_by_rig.clone();
+        let me = self.me.clone();
+        let reboot = self.program.reboot_on_exit;
         std::thread::Builder::new()
             .name(format!("{}-wait", self.name))
             .spawn(move || {
                 let status = child.wait();
                 // Output first, then the note: the note must be the last line of this life.
                 let _ = reader.join();
-                if !*killed.lock().expect("kill flag") {
+                let by_itself = !*killed.lock().expect("kill flag");
+                if by_itself {
                     if let Some(tx) = tx {
                         let what = match status {
                             Ok(s) => s.to_string(),
@@ -181,6 +280,12 @@ impl NativeBoard {
                     }
                 }
                 let _ = exited_tx.send(true);
+                if by_itself && reboot {
+                    std::thread::sleep(REBOOT_DELAY);
+                    if let Some(board) = me.upgrade() {
+                        board.reboot_after_exit(pid);
+                    }
+                }
             })
             .map_err(|e| BoardError::io(format!("board {}: start waiter", self.name), e))?;
         state.running = Some(Running {
@@ -191,8 +296,27 @@ impl NativeBoard {
         Ok(())
     }
 
+    /// The program `pid` exited by itself: boot again, unless the rig has meanwhile
+    /// switched the board off or started another process.
+    fn reboot_after_exit(&self, pid: i32) {
+        let mut state = self.state.lock().expect("native board lock");
+        let same_life = matches!(&state.running, Some(r) if r.pid == pid);
+        if !state.powered || !same_life {
+            return;
+        }
+        if let Err(e) = self.spawn(&mut state) {
+            if let Some(tx) = &state.console {
+                let _ = tx.send(format!("{RIG_LINE_PREFIX} cannot boot again: {e}"));
+            }
+        }
+    }
+
     async fn kill(&self) -> Result<(), BoardError> {
-        let running = self.state.lock().expect("native board lock").running.take();
+        let running = {
+            let mut state = self.state.lock().expect("native board lock");
+            state.powered = false;
+            state.running.take()
+        };
         let Some(running) = running else {
             return Ok(());
         };
@@ -322,6 +446,58 @@ impl Power for NativeBoard {
     }
 }
 
+impl NativeBoard {
+    /// A firmware program is "flashed" by copying it into the board folder, executable;
+    /// like a chip erase, the images earlier jobs delivered are removed.
+    fn flash_program(&self, image: &Path) -> Result<(), BoardError> {
+        let name = image.file_name().ok_or_else(|| BoardError::Image {
+            path: image.to_path_buf(),
+            message: "not a file".into(),
+        })?;
+        let target = self.dir.join(".flash").join(name);
+        let received = {
+            let mut state = self.state.lock().expect("native board lock");
+            state.flashed = None;
+            state.received.clone()
+        };
+        for path in received {
+            let _ = fs::remove_file(path);
+        }
+        copy_into(self, image, &target)?;
+        let executable = fs::Permissions::from_mode(0o755);
+        fs::set_permissions(&target, executable).map_err(|e| {
+            BoardError::io(
+                format!("board {}: chmod {}", self.name, target.display()),
+                e,
+            )
+        })?;
+        self.state.lock().expect("native board lock").flashed = Some(target);
+        Ok(())
+    }
+}
+
+fn copy_into(board: &NativeBoard, from: &Path, to: &Path) -> Result<(), BoardError> {
+    to.parent()
+        .map_or(Ok(()), fs::create_dir_all)
+        .and_then(|_| fs::copy(from, to))
+        .map(|_| ())
+        .map_err(|e| {
+            BoardError::io(
+                format!(
+                    "board {}: write {} to {}",
+                    board.name,
+                    from.display(),
+                    to.display()
+                ),
+                e,
+            )
+        })
+}
+
+fn is_executable(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 /// The flash part of a native board: writes files into the board's folder.
 pub struct NativeFlasher(pub Arc<NativeBoard>);
 
@@ -331,28 +507,10 @@ impl Flasher for NativeFlasher {
         let board = &self.0;
         // Like a programmer: hold the target while writing, release it afterwards.
         board.kill().await?;
-        let target = match image.format {
-            ImageFormat::SimFlash => board.dir.join(SIM_FLASH_FILE),
-            _ => board
-                .dir
-                .join(image.path.file_name().ok_or_else(|| BoardError::Image {
-                    path: image.path.clone(),
-                    message: "not a file".into(),
-                })?),
+        let result = match image.format {
+            ImageFormat::SimFlash => copy_into(board, &image.path, &board.dir.join(SIM_FLASH_FILE)),
+            _ => board.flash_program(&image.path),
         };
-        let result = fs::create_dir_all(&board.dir)
-            .and_then(|_| fs::copy(&image.path, &target))
-            .map_err(|e| {
-                BoardError::io(
-                    format!(
-                        "board {}: write {} to {}",
-                        board.name,
-                        image.path.display(),
-                        target.display()
-                    ),
-                    e,
-                )
-            });
         events.emit(EventKind::Flash {
             image: image.fixture.clone(),
             ok: result.is_ok(),
@@ -384,6 +542,7 @@ mod tests {
             args: vec!["-c".into(), script.into()],
             env: vec![],
             reset: ResetMethod::Restart,
+            reboot_on_exit: false,
         }
     }
 

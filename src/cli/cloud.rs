@@ -11,6 +11,7 @@ use super::{exit, report_error};
 use crate::cloud::admin::{self, AdminServer, Request};
 use crate::cloud::client::{ClientMode, ClientModeConfig};
 use crate::cloud::gateway::{Gateway, GatewayConfig, TlsSettings};
+use crate::cloud::jobdoc::{self, JobDocument};
 use crate::cloud::pki::{self, PkiLayout, PkiOptions};
 use crate::cloud::CloudServices;
 use crate::timeline::NullSink;
@@ -78,6 +79,23 @@ pub struct JobCreateArgs {
     /// Job id (default: derived from the image name and time).
     #[arg(long)]
     pub id: Option<String>,
+    /// `filepath` in the job document: where a POSIX OTA PAL writes the image
+    /// (relative to the device's working directory), a label on a chip
+    #[arg(long, value_name = "PATH", default_value = jobdoc::DEFAULT_FILE_PATH)]
+    pub filepath: String,
+    /// `certfile` in the job document: the code-signing certificate's path or label
+    /// on the device
+    #[arg(long, value_name = "PATH", default_value = jobdoc::DEFAULT_CERT_FILE)]
+    pub certfile: String,
+    /// PEM P-256 private key that signs the image [default: codesign.key of the PKI]
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// The job document's signature field (the algorithm the device is told)
+    #[arg(long, value_name = "FIELD", default_value = jobdoc::SIGNATURE_KEY)]
+    pub signature: String,
+    /// Stream id [default: `AFR_OTA-<uuid>`, as long as AWS's OTA service makes them]
+    #[arg(long, value_name = "ID")]
+    pub stream: Option<String>,
     /// PKI directory of the running cloud (its admin socket lives there).
     #[arg(long)]
     pub pki: Option<PathBuf>,
@@ -265,6 +283,24 @@ pub fn job(cmd: JobCommand) -> u8 {
                     return exit::USAGE;
                 }
             };
+            // The key is read by the cloud, which may run in another directory.
+            let key = match a.key.as_deref().map(std::fs::canonicalize).transpose() {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!(
+                        "error: signing key {}: {e}",
+                        a.key.unwrap_or_default().display()
+                    );
+                    return exit::USAGE;
+                }
+            };
+            let document = JobDocument {
+                filepath: Some(a.filepath),
+                certfile: Some(a.certfile),
+                signature: Some(a.signature),
+                key,
+                stream: a.stream,
+            };
             (
                 a.pki,
                 Request::CreateJob {
@@ -272,6 +308,7 @@ pub fn job(cmd: JobCommand) -> u8 {
                     targets: a.targets,
                     version: a.version,
                     id: a.id,
+                    document,
                 },
             )
         }

@@ -16,7 +16,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use crate::cloud::jobdoc::{self, JobDocOptions};
+use crate::cloud::jobdoc::{self, JobDocOptions, JobDocument};
 use crate::cloud::jobs::{Execution, JobSpec, JobView};
 use crate::cloud::pki::PkiLayout;
 use crate::cloud::CloudServices;
@@ -40,6 +40,9 @@ pub enum Request {
         targets: Vec<String>,
         version: Option<String>,
         id: Option<String>,
+        /// Job document settings (file path, certificate, signature field, key, stream).
+        #[serde(default)]
+        document: JobDocument,
     },
     CancelJob {
         id: String,
@@ -207,7 +210,8 @@ fn execute(ctx: &Ctx, req: Request) -> Result<Value, String> {
             targets,
             version,
             id,
-        } => create_job(ctx, &image, targets, version, id, now),
+            document,
+        } => create_job(ctx, &image, targets, version, id, &document, now),
         Request::CancelJob { id, force } => {
             ctx.services
                 .cancel_job(&id, force, now)
@@ -234,6 +238,7 @@ fn create_job(
     targets: Vec<String>,
     version: Option<String>,
     id: Option<String>,
+    document: &JobDocument,
     now: SystemTime,
 ) -> Result<Value, String> {
     if targets.is_empty() {
@@ -250,8 +255,7 @@ fn create_job(
             .find(|candidate| ctx.services.job(candidate).is_none())
             .expect("an unused id exists")
     });
-    let stream = jobdoc::short_stream_name(&id);
-    let opts = JobDocOptions::from_pki(&ctx.pki, stream)
+    let opts = JobDocOptions::for_job(&ctx.pki, &id, &targets, document)
         .map_err(|e| format!("job `{id}`: {e} (PKI {})", ctx.pki.dir().display()))?;
     let built = jobdoc::build(&image, &opts, &[]).map_err(|e| format!("job `{id}`: {e}"))?;
     ctx.services
@@ -388,7 +392,16 @@ mod tests {
         std::fs::write(&image, [7u8; 64]).unwrap();
         let now = SystemTime::now();
         let create = || {
-            create_job(&ctx, &image, vec!["Thing1".into()], None, None, now).unwrap()["id"]
+            create_job(
+                &ctx,
+                &image,
+                vec!["Thing1".into()],
+                None,
+                None,
+                &JobDocument::default(),
+                now,
+            )
+            .unwrap()["id"]
                 .as_str()
                 .unwrap()
                 .to_string()

@@ -10,11 +10,16 @@ use sha2::{Digest, Sha256};
 use super::pki::PkiLayout;
 use super::signing::{self, SigningError, SigningKey};
 use super::streams::is_valid_stream_id;
+pub use crate::config::scenario::JobDocument;
 
 /// The signature key both the PIC32MZ and the POSIX PAL look for.
 pub const SIGNATURE_KEY: &str = "sig-sha256-ecdsa";
 /// The key of the `incorrect-signing-algorithm` scenario.
 pub const SHA1_RSA_KEY: &str = "sig-sha1-rsa";
+/// `files[0].filepath` when a job names none: where a POSIX PAL writes the image.
+pub const DEFAULT_FILE_PATH: &str = "otarig-image.bin";
+/// `files[0].certfile` when a job names none: `codesign.pem` of the bench PKI.
+pub const DEFAULT_CERT_FILE: &str = "codesign.pem";
 /// The v3 POSIX demo's MQTT receive buffer (protocol.md §9).
 pub const V3_DEMO_RECEIVE_LIMIT: usize = 4224;
 /// The v3 agents' default block size (`otaconfigLOG2_FILE_BLOCK_SIZE` 12).
@@ -109,6 +114,8 @@ pub struct JobDocOptions {
     pub cert_file: String,
     /// `files[0].fileid`, also the stream file id.
     pub file_id: u8,
+    /// The document's signature field (the algorithm the device is told it was signed with).
+    pub signature_field: String,
     /// The trusted code-signing key.
     pub signing_key: SigningKey,
     /// Needed only for [`DocFault::UntrustedKey`].
@@ -120,13 +127,48 @@ impl JobDocOptions {
     pub fn new(stream_name: impl Into<String>, signing_key: SigningKey) -> Self {
         Self {
             stream_name: stream_name.into(),
-            file_path: "otarig-image.bin".into(),
-            cert_file: "codesign.pem".into(),
+            file_path: DEFAULT_FILE_PATH.into(),
+            cert_file: DEFAULT_CERT_FILE.into(),
             file_id: 0,
+            signature_field: SIGNATURE_KEY.into(),
             signing_key,
             untrusted_key: None,
             receive_check: None,
         }
+    }
+
+    /// The options of job `job_id` for `targets`: the document settings where given,
+    /// else the defaults (an AWS-like stream id, the PKI's code-signing key); warns when
+    /// a v3 agent's receive buffer cannot take a block message for one of the targets.
+    pub fn for_job(
+        layout: &PkiLayout,
+        job_id: &str,
+        targets: &[String],
+        settings: &JobDocument,
+    ) -> Result<Self, JobDocError> {
+        let stream = settings
+            .stream
+            .clone()
+            .unwrap_or_else(|| aws_stream_name(job_id));
+        let mut opts = Self::from_pki(layout, stream)?;
+        if let Some(key) = &settings.key {
+            opts.signing_key = signing::load_signing_key(key)?;
+        }
+        if let Some(path) = &settings.filepath {
+            opts.file_path = path.clone();
+        }
+        if let Some(cert) = &settings.certfile {
+            opts.cert_file = cert.clone();
+        }
+        if let Some(field) = &settings.signature {
+            opts.signature_field = field.clone();
+        }
+        opts.receive_check = Some(ReceiveCheck {
+            things: targets.to_vec(),
+            block_size: V3_BLOCK_SIZE,
+            device_receive_limit: V3_DEMO_RECEIVE_LIMIT,
+        });
+        Ok(opts)
     }
 
     /// Options with both code-signing keys of a bench PKI (codesign.key,
@@ -256,7 +298,7 @@ pub fn build(
         let key = if has(DocFault::Sha1RsaKey) {
             SHA1_RSA_KEY
         } else {
-            SIGNATURE_KEY
+            &opts.signature_field
         };
         file.insert(key.into(), json!(sig));
     }
@@ -314,6 +356,22 @@ fn corrupt_der_signature(der: &mut [u8]) {
 fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The stream id AWS's OTA service would give the job: `AFR_OTA-` and a UUID (44
+/// characters), derived from the job id so it is the same in every run. Stream names as
+/// long as the field's keep the bench's block messages the size of the field's.
+pub fn aws_stream_name(job_id: &str) -> String {
+    let d = Sha256::digest(job_id.as_bytes());
+    let hex: String = d[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "AFR_OTA-{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// A short, deterministic stream name for a job: up to 8 characters of the

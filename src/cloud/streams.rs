@@ -205,10 +205,7 @@ pub fn is_streams_topic(topic: &str) -> bool {
 
 /// AWS streamId: 1..128 of `[a-zA-Z0-9_-]`.
 pub fn is_valid_stream_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    crate::config::values::is_stream_id(id)
 }
 
 impl StreamService {

@@ -16,8 +16,13 @@
 //! delays: { self_test_timeout: 3s, boot: 100ms, flash_sector: 0s, file_request_wait: 1s, watchdog: 8s, crash_after: 300ms }
 //! log2_block_size: 10                  # default 10
 //! blocks_per_request: 1                # default 1
-//! files: { pic32mz: build/app-v5.hex } # real boards, relative to the fixture file
+//! files:                              # real builds, per platform, relative to the fixture file
+//!   pic32mz: { flash: build/app-v5.hex, ota: build/app-v5.bin }   # what the flasher writes / the job streams
+//!   posix: build/ota_demo-0.9.5          # one file: flashed and streamed alike
 //! ```
+//!
+//! The simulator's images (platform `sim`) are built from the personality above, never
+//! listed under `files`.
 //!
 //! Strict: unknown fields are errors with file:line:column.
 
@@ -122,7 +127,24 @@ pub struct FixtureRaw {
     #[serde(default)]
     pub blocks_per_request: Option<u32>,
     #[serde(default)]
-    pub files: BTreeMap<String, PathBuf>,
+    pub files: BTreeMap<String, RawPlatformFiles>,
+}
+
+/// A platform's build: one file for both uses, or the flasher's and the job's apart.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum RawPlatformFiles {
+    One(PathBuf),
+    Two { flash: PathBuf, ota: PathBuf },
+}
+
+/// One platform's build of a fixture.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformFiles {
+    /// What a flasher programs (hex, ELF, bin; the executable of a native program).
+    pub flash: PathBuf,
+    /// What an OTA job streams: the application image as the agent receives it.
+    pub ota: PathBuf,
 }
 
 /// A validated fixture.
@@ -146,8 +168,8 @@ pub struct Fixture {
     pub delays: FixtureDelays,
     pub log2_block_size: u8,
     pub blocks_per_request: u32,
-    /// Per-platform files for real boards, resolved against the fixture's folder.
-    pub files: BTreeMap<String, PathBuf>,
+    /// Per-platform builds for real boards, resolved against the fixture's folder.
+    pub files: BTreeMap<String, PlatformFiles>,
 }
 
 /// Loads `dir/NAME.yaml`.
@@ -226,10 +248,17 @@ pub fn parse(file: &SourceFile) -> Result<Fixture, Diagnostics> {
             format!("size {size} is too small for an app (at least 64 bytes)"),
         );
     }
+    if raw.files.contains_key(crate::config::rig::SIM_PLATFORM) {
+        error(
+            "files",
+            "the `sim` platform's images are built from this file's personality; remove `sim` from `files`".into(),
+        );
+    }
     if !diags.is_empty() {
         return Err(diags);
     }
     let dir = file.path.parent().unwrap_or(Path::new("."));
+    let resolve = |p: PathBuf| if p.is_relative() { dir.join(p) } else { p };
     Ok(Fixture {
         name: file
             .path
@@ -258,7 +287,19 @@ pub fn parse(file: &SourceFile) -> Result<Fixture, Diagnostics> {
         files: raw
             .files
             .into_iter()
-            .map(|(k, v)| (k, if v.is_relative() { dir.join(v) } else { v }))
+            .map(|(platform, files)| {
+                let files = match files {
+                    RawPlatformFiles::One(p) => PlatformFiles {
+                        flash: resolve(p.clone()),
+                        ota: resolve(p),
+                    },
+                    RawPlatformFiles::Two { flash, ota } => PlatformFiles {
+                        flash: resolve(flash),
+                        ota: resolve(ota),
+                    },
+                };
+                (platform, files)
+            })
             .collect(),
     })
 }
@@ -322,14 +363,23 @@ mod tests {
         let f = parse(&src(
             "version: 0.9.5\nthing_name: Thing2\nsequence: 20\nagent: v3\noutcome: cannot_connect\n\
              raw: '42'\nsize: 1000\nquirks: { reset_hangs: true, no_descriptor: true }\n\
-             delays: { self_test_timeout: 16s, watchdog: 30s }\nfiles: { pic32mz: app.hex }\n",
+             delays: { self_test_timeout: 16s, watchdog: 30s }\n\
+             files: { pic32mz: { flash: app.hex, ota: /b/app.bin }, posix: demo }\n",
         ))
         .unwrap();
         assert_eq!(f.thing_name.as_deref(), Some("Thing2"));
         assert_eq!(f.raw, Some(vec![0x42]));
         assert!(f.quirks.reset_hangs && f.quirks.no_descriptor);
         assert_eq!(f.delays.self_test_timeout, Some(Duration::from_secs(16)));
-        assert_eq!(f.files["pic32mz"], PathBuf::from("/f/app.hex"));
+        assert_eq!(f.files["pic32mz"].flash, PathBuf::from("/f/app.hex"));
+        assert_eq!(f.files["pic32mz"].ota, PathBuf::from("/b/app.bin"));
+        assert_eq!(f.files["posix"].flash, f.files["posix"].ota);
+    }
+
+    #[test]
+    fn the_sim_platform_is_built_not_listed() {
+        let d = parse(&src("version: 0.9.4\nfiles: { sim: x.bin }\n")).unwrap_err();
+        assert!(d.0[0].message.contains("remove `sim`"), "{d}");
     }
 
     #[test]

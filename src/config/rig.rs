@@ -12,6 +12,10 @@ pub use super::rig_raw::{FlashPreset, Parity, Policy, PowerPreset, ProbeRsFormat
 pub use super::scenario_raw::Capability;
 pub use super::values::UsbId;
 
+/// The platform of a board that runs the simulator (natively or behind hardware parts):
+/// fixtures' simulator images are its platform files.
+pub const SIM_PLATFORM: &str = "sim";
+
 #[derive(Clone, Debug)]
 pub struct Rig {
     pub name: String,
@@ -136,6 +140,8 @@ pub enum NativeKind {
         path: PathBuf,
         args: Vec<String>,
         env: BTreeMap<String, String>,
+        /// Keep the board folder from one scenario to the next (default: fresh).
+        persist: bool,
     },
 }
 

@@ -118,6 +118,8 @@ pub struct RawProgram {
     pub args: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub persist: bool,
 }
 
 #[derive(Debug, Deserialize)]

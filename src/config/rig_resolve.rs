@@ -311,6 +311,7 @@ impl Resolver<'_, '_, '_> {
                         path: PathBuf::from(pr.path),
                         args: pr.args,
                         env: pr.env,
+                        persist: pr.persist,
                     },
                 }))
             }
@@ -344,12 +345,35 @@ impl Resolver<'_, '_, '_> {
         Some(Board {
             name: b.name,
             thing_name: b.thing_name,
-            platform: b.platform.unwrap_or_else(|| "pic32mz".into()),
+            platform: self.platform(p, b.platform, parts.as_ref()),
             parts: parts?,
             profile: profile?,
             timeouts: timeouts?,
             flash_retries: b.flash_retries.unwrap_or(retries),
         })
+    }
+
+    /// A simulated board's platform is `sim` (its fixtures' images are built for it); a
+    /// firmware program's defaults to `posix`, a chip's to `pic32mz`.
+    fn platform(
+        &mut self,
+        p: &YamlPath,
+        given: Option<String>,
+        parts: Option<&BoardParts>,
+    ) -> String {
+        match (parts, given) {
+            (Some(BoardParts::Native(NativeKind::Sim)), Some(other)) if other != SIM_PLATFORM => {
+                self.ctx.error(
+                    &p.key("platform"),
+                    format!("a `native: {{ sim: {{}} }}` board runs the simulator: its platform is `{SIM_PLATFORM}`, not `{other}`; remove `platform`"),
+                );
+                other
+            }
+            (_, Some(given)) => given,
+            (Some(BoardParts::Native(NativeKind::Sim)), None) => SIM_PLATFORM.into(),
+            (Some(BoardParts::Native(NativeKind::Program { .. })), None) => "posix".into(),
+            _ => "pic32mz".into(),
+        }
     }
 
     fn flasher(&mut self, p: &YamlPath, f: RawFlasher) -> Option<FlashConfig> {

@@ -206,6 +206,25 @@ pub struct JobStep {
     pub faults: Vec<ImageFault>,
     pub block_size: Option<u32>,
     pub step_timeout: Option<Duration>,
+    /// How the job document describes the file, where the defaults do not fit the device.
+    pub document: JobDocument,
+}
+
+/// The job document's settable fields (defaults in `cloud::jobdoc`), set on a `job`
+/// step or on `otarig job create`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobDocument {
+    /// `files[0].filepath`: where a POSIX PAL writes the image, a label on a chip.
+    pub filepath: Option<String>,
+    /// `files[0].certfile`: the code-signing certificate's path or label on the device.
+    pub certfile: Option<String>,
+    /// The document's signature field, e.g. `sig-sha256-ecdsa`.
+    pub signature: Option<String>,
+    /// PEM private key (P-256) that signs the image, instead of the PKI's `codesign.key`.
+    pub key: Option<std::path::PathBuf>,
+    /// The stream id (default: an `AFR_OTA-<uuid>` id as AWS's OTA service makes).
+    pub stream: Option<String>,
 }
 
 #[derive(Clone, Debug)]

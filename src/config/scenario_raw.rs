@@ -163,6 +163,11 @@ pub struct RawJob {
     pub faults: Vec<ImageFault>,
     pub block_size: Option<u32>,
     pub step_timeout: Option<String>,
+    pub filepath: Option<String>,
+    pub certfile: Option<String>,
+    pub signature: Option<String>,
+    pub key: Option<String>,
+    pub stream: Option<String>,
 }
 
 /// What is wrong with a job's image, signature, certificate or document.

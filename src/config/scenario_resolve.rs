@@ -250,6 +250,41 @@ impl Resolver<'_, '_, '_> {
             self.ctx
                 .error(&p.key("block_size"), "block_size must be at least 1 byte");
         }
+        if let Some(stream) = &j.stream {
+            if !values::is_stream_id(stream) {
+                self.ctx.error(
+                    &p.key("stream"),
+                    format!(
+                        "stream `{stream}` is not a valid AWS stream id: 1 to 128 of [a-zA-Z0-9_-]"
+                    ),
+                );
+            }
+        }
+        for (field, value) in [
+            ("filepath", &j.filepath),
+            ("certfile", &j.certfile),
+            ("signature", &j.signature),
+        ] {
+            if value.as_deref() == Some("") {
+                self.ctx.error(
+                    &p.key(field),
+                    format!("`{field}` is empty: leave it out for the default"),
+                );
+            }
+        }
+        // A signing key is a file next to the scenario, like any path a scenario names.
+        let key = j.key.as_ref().map(|k| {
+            let dir = self.ctx.file.path.parent().unwrap_or(Path::new("."));
+            dir.join(k)
+        });
+        if let Some(k) = &key {
+            if !k.is_file() {
+                self.ctx.error(
+                    &p.key("key"),
+                    format!("signing key {} is not a file (a PEM P-256 private key, relative to the scenario file)", k.display()),
+                );
+            }
+        }
         JobStep {
             targets: self.targets(&p.key("targets"), &j.targets),
             step_timeout: self.opt_duration(&p.key("step_timeout"), j.step_timeout.as_deref()),
@@ -257,6 +292,13 @@ impl Resolver<'_, '_, '_> {
             image: j.image,
             faults: j.faults,
             block_size: j.block_size,
+            document: JobDocument {
+                filepath: j.filepath,
+                certfile: j.certfile,
+                signature: j.signature,
+                key,
+                stream: j.stream,
+            },
         }
     }
 

@@ -153,6 +153,14 @@ pub fn check_topic_filter(filter: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An AWS stream id: 1 to 128 of `[a-zA-Z0-9_-]`.
+pub fn is_stream_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

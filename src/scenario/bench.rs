@@ -8,11 +8,15 @@ use std::time::Duration;
 use crate::board::command::{
     CommandFlasher, CommandFlasherOptions, CommandPower, CommandPowerOptions,
 };
+use crate::board::identity::Identity;
 use crate::board::native::{NativeBoard, NativeFlasher, NativeProgram, ResetMethod};
 use crate::board::probe_power::ProbePower;
 use crate::board::serial::{PortSpec, SerialConsole, SerialConsoleOptions};
 use crate::board::{BoardError, Console, Flasher, PartEvents, Power};
-use crate::config::rig::{self, BoardParts, ConsoleConfig, FlashConfig, NativeKind, PowerConfig};
+use crate::config::rig::{
+    self, BoardParts, ConsoleConfig, FlashConfig, NativeKind, PowerConfig, SIM_PLATFORM,
+};
+use crate::sim::nvs::{Endpoint, Nvs};
 
 /// One rig board with its parts.
 pub struct BenchBoard {
@@ -22,10 +26,22 @@ pub struct BenchBoard {
     pub flasher: Arc<dyn Flasher>,
     pub console: Arc<dyn Console>,
     pub power: Option<Arc<dyn Power>>,
-    /// Set for boards that run the simulator (native, or `platform: sim` wired through
-    /// hardware parts): the rig provisions their identity before each scenario and
-    /// flashes the fixtures' simulator flash files.
-    pub is_sim: bool,
+    /// How the board learns its identity before a scenario.
+    provisioning: Provisioning,
+}
+
+/// How a board is told who it is and where its cloud is: a capability of each board kind.
+enum Provisioning {
+    /// The simulator reads its NVS file in the board folder (native or `platform: sim`
+    /// behind hardware parts).
+    SimNvs,
+    /// A firmware program: placeholders and environment; a fresh folder unless it persists.
+    Program {
+        board: Arc<NativeBoard>,
+        persist: bool,
+    },
+    /// A physical board has its identity built in.
+    BakedIn,
 }
 
 impl BenchBoard {
@@ -39,28 +55,43 @@ impl BenchBoard {
         let dir = std::path::absolute(&dir).unwrap_or(dir);
         match &board.parts {
             BoardParts::Native(kind) => {
+                let vars = BenchVars::new(&dir, sim_program);
                 let program = match kind {
                     NativeKind::Sim => NativeProgram {
                         path: sim_program.to_path_buf(),
                         args: vec!["sim".into(), "--dir".into(), ".".into()],
                         env: vec![],
                         reset: ResetMethod::Signal,
+                        reboot_on_exit: false,
                     },
-                    NativeKind::Program { path, args, env } => NativeProgram {
-                        path: path.clone(),
-                        args: args.clone(),
-                        env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    NativeKind::Program {
+                        path, args, env, ..
+                    } => NativeProgram {
+                        path: vars.expand(&path.display().to_string()).into(),
+                        args: args.iter().map(|a| vars.expand(a)).collect(),
+                        env: env
+                            .iter()
+                            .map(|(k, v)| (k.clone(), vars.expand(v)))
+                            .collect(),
                         reset: ResetMethod::Restart,
+                        reboot_on_exit: true,
                     },
                 };
                 let native = NativeBoard::new(&board.name, &dir, program);
+                let provisioning = match kind {
+                    NativeKind::Sim => Provisioning::SimNvs,
+                    NativeKind::Program { persist, .. } => Provisioning::Program {
+                        board: native.clone(),
+                        persist: *persist,
+                    },
+                };
                 Ok(BenchBoard {
                     config: board.clone(),
                     dir,
                     flasher: Arc::new(NativeFlasher(native.clone())),
                     console: native.clone(),
                     power: Some(native),
-                    is_sim: matches!(kind, NativeKind::Sim),
+                    provisioning,
                 })
             }
             BoardParts::Hardware {
@@ -121,7 +152,11 @@ impl BenchBoard {
                     flasher,
                     console,
                     power,
-                    is_sim: board.platform == SIM_PLATFORM,
+                    provisioning: if board.platform == SIM_PLATFORM {
+                        Provisioning::SimNvs
+                    } else {
+                        Provisioning::BakedIn
+                    },
                 })
             }
         }
@@ -129,6 +164,52 @@ impl BenchBoard {
 
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// Tells the board who it is and where its cloud is, before it is powered for a
+    /// scenario (design.md § Boards are capabilities).
+    pub async fn provision(&self, identity: &Identity) -> Result<(), BoardError> {
+        match &self.provisioning {
+            Provisioning::SimNvs => {
+                let nvs = Nvs {
+                    thing_name: identity.thing.clone(),
+                    endpoint: Endpoint {
+                        host: identity.host.clone(),
+                        port: identity.port,
+                        tls: identity.tls,
+                    },
+                    ca_cert: identity.root_ca.clone(),
+                    client_cert: identity.client_cert.clone(),
+                    client_key: identity.client_key.clone(),
+                    codesign_cert_dir: identity
+                        .codesign_cert
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default(),
+                    bootloader_key: identity.codesign_cert.clone(),
+                    fault_line: None,
+                };
+                std::fs::create_dir_all(&self.dir)
+                    .and_then(|_| nvs.store(&self.dir).map_err(std::io::Error::other))
+                    .map_err(|e| BoardError::io(format!("board {}: write its NVS", self.name()), e))
+            }
+            Provisioning::Program { board, persist } => {
+                if !persist {
+                    board.wipe().await?;
+                }
+                board.set_identity(identity.clone());
+                Ok(())
+            }
+            Provisioning::BakedIn => Ok(()),
+        }
+    }
+
+    /// A job tells the board's agent to write its image at `filepath`; a native program's
+    /// boot rule boots it from there. Nothing to do for a chip.
+    pub fn receives_image_at(&self, filepath: &str) {
+        if let Provisioning::Program { board, .. } = &self.provisioning {
+            board.receives_image_at(filepath);
+        }
     }
 
     pub fn can_power_cycle(&self) -> bool {
@@ -179,9 +260,6 @@ impl BenchBoard {
         }
     }
 }
-
-/// The platform of a board that runs the simulator behind hardware parts.
-pub const SIM_PLATFORM: &str = "sim";
 
 /// Placeholders of the bench itself, for tools that need a place of their own or otarig:
 /// `{board_dir}` (the board's folder in the run's state directory) and `{otarig}` (this

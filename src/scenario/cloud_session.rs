@@ -79,9 +79,8 @@ impl CloudSession {
             job: step.id.clone(),
             message,
         };
-        let stream = jobdoc::short_stream_name(&step.id);
-        let opts =
-            JobDocOptions::from_pki(&self.pki, &stream).map_err(|e| job_err(e.to_string()))?;
+        let opts = JobDocOptions::for_job(&self.pki, &step.id, &things, &step.document)
+            .map_err(|e| job_err(e.to_string()))?;
         let faults: Vec<DocFault> = step.faults.iter().map(|f| DocFault::from(*f)).collect();
         let built = jobdoc::build(ota, &opts, &faults).map_err(|e| job_err(e.to_string()))?;
         for warning in &built.warnings {

@@ -14,14 +14,15 @@ use super::bench::BenchBoard;
 use super::cloud_session::CloudSession;
 use super::expect::{self, describe, Unmet};
 use super::fixtures::FixtureStore;
+use super::fixtures::OtaImage;
 use super::matchers;
 use super::recovery::{self, Recovery};
 use super::BoundBoard;
+use crate::board::identity::Identity;
 use crate::board::PartEvents;
-use crate::config::scenario::{Check, CutAt, Guard, Scenario, Step};
+use crate::config::scenario::{Check, CutAt, Guard, JobStep, Scenario, Step};
 use crate::config::Rig;
 use crate::report::model::{BoardResult, ScenarioResult, Verdict, Versions, UNFINISHED};
-use crate::sim::nvs::{Endpoint, Nvs};
 use crate::timeline::{EventKind, EventSink, Source, Timeline};
 
 /// Lines of console kept with a verdict.
@@ -317,7 +318,7 @@ impl Run<'_> {
     }
 
     async fn connect(&self, b: &BoundBoard) -> Result<tokio::task::JoinHandle<()>, String> {
-        self.provision(b)?;
+        self.provision(b).await?;
         let bench = self.bench(b);
         bench
             .power_on(&self.part_events(b))
@@ -339,32 +340,24 @@ impl Run<'_> {
         }))
     }
 
-    /// Writes a simulated board's identity: its thing, this run's endpoint, its credentials.
-    fn provision(&self, b: &BoundBoard) -> Result<(), String> {
-        let bench = self.bench(b);
-        if !bench.is_sim {
-            return Ok(());
-        }
+    /// Tells the board who it is and where this run's cloud is (a board capability).
+    async fn provision(&self, b: &BoundBoard) -> Result<(), String> {
         let pki = self.cloud.pki();
         // The board runs in its own folder: every path it is given must be absolute.
         let abs = |p: std::path::PathBuf| std::path::absolute(&p).unwrap_or(p);
-        let nvs = Nvs {
-            thing_name: b.thing.clone(),
-            endpoint: Endpoint {
-                host: self.cloud.host.clone(),
-                port: self.cloud.port,
-                tls: self.cloud.tls,
-            },
-            ca_cert: abs(pki.ca_cert()),
+        let identity = Identity {
+            thing: b.thing.clone(),
+            host: self.cloud.host.clone(),
+            port: self.cloud.port,
+            tls: self.cloud.tls,
+            root_ca: abs(pki.ca_cert()),
             client_cert: abs(pki.thing_cert(&b.thing)),
             client_key: abs(pki.thing_key(&b.thing)),
-            codesign_cert_dir: abs(pki.dir().to_path_buf()),
-            bootloader_key: abs(pki.codesign_cert()),
-            fault_line: None,
+            codesign_cert: abs(pki.codesign_cert()),
         };
-        std::fs::create_dir_all(&bench.dir)
-            .map_err(|e| e.to_string())
-            .and_then(|_| nvs.store(&bench.dir).map_err(|e| e.to_string()))
+        self.bench(b)
+            .provision(&identity)
+            .await
             .map_err(|e| format!("provisioning board {}: {e}", b.board))
     }
 
@@ -375,7 +368,7 @@ impl Run<'_> {
         let flash_image = self
             .ctx
             .fixtures
-            .flash_image(image, &bench.config, bench.is_sim)
+            .flash_image(image, &bench.config)
             .map_err(|e| e.to_string())?;
         let events = self.part_events(b);
         let any_line = regex::Regex::new(".").expect("valid");
@@ -549,19 +542,24 @@ impl Run<'_> {
                 self.bench_results(&boards, results)
             }
             Step::Job(job) => {
-                let mut things: Vec<String> = self
-                    .roles(&job.targets)
-                    .iter()
-                    .map(|b| b.thing.clone())
-                    .collect();
+                let targets = self.roles(&job.targets);
+                let mut things: Vec<String> = targets.iter().map(|b| b.thing.clone()).collect();
                 things.dedup();
-                let prepared = match self.ctx.fixtures.get(&job.image) {
-                    Ok(p) => p,
+                let image = match self.job_image(job, &targets) {
+                    Ok(image) => image,
                     Err(e) => return self.bench_error_all(format!("{step_line}: {e}")),
                 };
+                let filepath = job
+                    .document
+                    .filepath
+                    .as_deref()
+                    .unwrap_or(crate::cloud::jobdoc::DEFAULT_FILE_PATH);
+                for b in &targets {
+                    self.bench(b).receives_image_at(filepath);
+                }
                 match self
                     .cloud
-                    .create_job(job, &prepared.built.ota, things, &self.timeline)
+                    .create_job(job, &image.bytes, things, &self.timeline)
                 {
                     Ok(()) => None,
                     Err(e) => self.bench_error_all(format!("{step_line}: {e}")),
@@ -678,6 +676,34 @@ impl Run<'_> {
                 failed.then_some(Stop::Failed)
             }
         }
+    }
+
+    /// The one file a job streams: each target board's platform build of the job's
+    /// fixture. A job is one file for all its targets, as an AWS OTA job is: targets that
+    /// need different files are refused.
+    fn job_image(&self, job: &JobStep, targets: &[BoundBoard]) -> Result<OtaImage, String> {
+        let mut chosen: Option<(OtaImage, String)> = None;
+        for b in targets {
+            let config = &self.bench(b).config;
+            let image = self
+                .ctx
+                .fixtures
+                .ota_image(&job.image, config)
+                .map_err(|e| e.to_string())?;
+            match &chosen {
+                None => chosen = Some((image, b.board.clone())),
+                Some((first, first_board)) if first.bytes != image.bytes => {
+                    return Err(format!(
+                        "job {} needs different files for its targets ({first_board}: {}, {}: {}); an OTA job delivers one file: split it into one job per platform",
+                        job.id, first.source, b.board, image.source
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        chosen
+            .map(|(image, _)| image)
+            .ok_or_else(|| format!("job {} has no target board", job.id))
     }
 
     fn line_of(&self, step: &Step) -> usize {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::board::{FlashImage, ImageFormat};
+use crate::config::fixture::PlatformFiles;
 use crate::config::rig;
 use crate::sim::fixture::{self as fixture, Fixture};
 use crate::sim::fixture::{build_to_dir, BuiltFixture, BuiltPaths, FixtureError};
@@ -70,32 +71,18 @@ impl FixtureStore {
         Ok(prepared)
     }
 
-    /// What to program into `board` for fixture `name`: the whole flash file for a
-    /// simulated board, the fixture's per-platform file for any other.
-    pub fn flash_image(
-        &self,
-        name: &str,
-        board: &rig::Board,
-        is_sim: bool,
-    ) -> Result<FlashImage, PrepareError> {
+    /// What to program into `board` for fixture `name`: the simulator's whole flash file
+    /// for the `sim` platform, the fixture's platform build for any other.
+    pub fn flash_image(&self, name: &str, board: &rig::Board) -> Result<FlashImage, PrepareError> {
         let prepared = self.get(name)?;
-        if is_sim {
+        if board.platform == rig::SIM_PLATFORM {
             return Ok(FlashImage {
                 fixture: name.into(),
                 path: prepared.paths.factory.clone(),
                 format: ImageFormat::SimFlash,
             });
         }
-        let path = prepared
-            .fixture
-            .files
-            .get(&board.platform)
-            .cloned()
-            .ok_or_else(|| PrepareError::NoPlatformFile {
-                fixture: name.into(),
-                platform: board.platform.clone(),
-                board: board.name.clone(),
-            })?;
+        let path = platform_files(&prepared, name, &board.platform, &board.name)?.flash;
         let format = match path.extension().and_then(|e| e.to_str()) {
             Some("elf") | Some("axf") | Some("out") => ImageFormat::Elf,
             Some("bin") => ImageFormat::Bin { base: 0 },
@@ -107,4 +94,54 @@ impl FixtureStore {
             format,
         })
     }
+
+    /// The file an OTA job streams to `board` for fixture `name`: the simulator's OTA
+    /// image for the `sim` platform, the fixture's platform build for any other.
+    pub fn ota_image(&self, name: &str, board: &rig::Board) -> Result<OtaImage, PrepareError> {
+        let prepared = self.get(name)?;
+        if board.platform == rig::SIM_PLATFORM {
+            return Ok(OtaImage {
+                source: format!("{name} (simulator image)"),
+                bytes: Arc::from(prepared.built.ota.as_slice()),
+            });
+        }
+        let path = platform_files(&prepared, name, &board.platform, &board.name)?.ota;
+        let bytes = std::fs::read(&path).map_err(|e| PrepareError::Config {
+            fixture: name.into(),
+            message: format!(
+                "cannot read the `{}` OTA file {}: {e}",
+                board.platform,
+                path.display()
+            ),
+        })?;
+        Ok(OtaImage {
+            source: path.display().to_string(),
+            bytes: Arc::from(bytes),
+        })
+    }
+}
+
+/// The bytes a job streams, and where they came from (for messages).
+#[derive(Clone, Debug)]
+pub struct OtaImage {
+    pub source: String,
+    pub bytes: Arc<[u8]>,
+}
+
+fn platform_files(
+    prepared: &Prepared,
+    fixture: &str,
+    platform: &str,
+    board: &str,
+) -> Result<PlatformFiles, PrepareError> {
+    prepared
+        .fixture
+        .files
+        .get(platform)
+        .cloned()
+        .ok_or_else(|| PrepareError::NoPlatformFile {
+            fixture: fixture.into(),
+            platform: platform.into(),
+            board: board.into(),
+        })
 }
