@@ -26,9 +26,13 @@ pub struct CloudArgs {
     #[arg(long)]
     pub rig: Option<PathBuf>,
     /// PKI directory; created (CA, endpoint, code signing) if missing. Without a
-    /// rig, the things served are those with a certificate in it.
+    /// rig, the things served are those with a certificate in it. With a rig: the
+    /// rig's, created only where the rig allows it, as `otarig run` does
     #[arg(long)]
     pub pki: Option<PathBuf>,
+    /// With --rig: as for `otarig run` (where a PKI the rig does not name lives)
+    #[arg(long, value_name = "DIR", requires = "rig")]
+    pub state_dir: Option<PathBuf>,
     /// Address to listen on (default: the rig's, else 127.0.0.1:8883).
     #[arg(long)]
     pub bind: Option<SocketAddr>,
@@ -147,7 +151,12 @@ fn plan(args: &CloudArgs) -> anyhow::Result<Plan> {
     let mut tls = !args.plain;
     let mut pki_dir = PathBuf::from(DEFAULT_PKI);
     if let Some(rig_path) = &args.rig {
-        let rig = crate::config::load_rig(rig_path).map_err(|d| anyhow!("{d}"))?;
+        let mut rig = crate::config::load_rig(rig_path).map_err(|d| anyhow!("{d}"))?;
+        rig.use_state_dir(args.state_dir.as_deref());
+        if args.pki.is_none() {
+            // Checked (or created where the rig allows) before anything below may add to it.
+            pki::prepare(&rig)?;
+        }
         gateway = GatewayConfig::from_rig(&rig);
         tls = rig.cloud.endpoint.tls && !args.plain;
         pki_dir = rig.cloud.pki.clone();

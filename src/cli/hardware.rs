@@ -2,7 +2,7 @@
 //! bench ready for a nightly run: ports, probes, tools, PKI, endpoint).
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -14,7 +14,7 @@ use crate::board::discovery::{
     tool_answers, ProbeEntry,
 };
 use crate::board::serial::{parse_framing, PortSpec, SerialConsole, SerialConsoleOptions};
-use crate::cloud::pki::PkiLayout;
+use crate::cloud::pki;
 use crate::config::rig::{self, BoardParts, ConsoleConfig, FlashConfig, PowerConfig, Rig};
 use crate::config::{self, Diagnostics};
 use crate::scenario::bench::BenchVars;
@@ -35,6 +35,9 @@ pub struct DoctorArgs {
     /// The rig file describing the bench
     #[arg(long, default_value = "rigs/bench.yaml")]
     rig: PathBuf,
+    /// As for `otarig run`: where the state (and a PKI the rig does not name) lives
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 }
 
 pub fn probes(args: ProbesArgs) -> u8 {
@@ -124,7 +127,7 @@ pub fn doctor(args: DoctorArgs) -> u8 {
             .map(|_| ())
             .map_err(|e| e.to_string())
     };
-    let rig = match config::load_rig_with(&args.rig, Some(&chip_check)) {
+    let mut rig = match config::load_rig_with(&args.rig, Some(&chip_check)) {
         Ok(rig) => rig,
         Err(d) => return config_error(&d),
     };
@@ -135,6 +138,7 @@ pub fn doctor(args: DoctorArgs) -> u8 {
             return exit::BENCH;
         }
     };
+    rig.use_state_dir(args.state_dir.as_deref());
     let rows = runtime.block_on(check_rig(&rig));
     print!("{}", table(&rows));
     let failed = rows.iter().filter(|r| r.status == Status::Fail).count();
@@ -353,44 +357,22 @@ async fn check_power(board: &str, power: &PowerConfig, vars: &BenchVars, rows: &
 }
 
 fn check_pki(rig: &Rig, rows: &mut Vec<Row>) {
-    let layout = PkiLayout::new(&rig.cloud.pki);
-    let mut files = vec![
-        ("bench CA", layout.ca_cert()),
-        ("code-signing cert", layout.codesign_cert()),
-    ];
-    if rig.cloud.endpoint.tls && rig.cloud.client.is_none() {
-        files.push(("endpoint cert", layout.endpoint_cert()));
-        files.push(("endpoint key", layout.endpoint_key()));
-    }
-    for board in &rig.boards {
-        files.push(("thing cert", layout.thing_cert(&board.thing_name)));
-        files.push(("thing key", layout.thing_key(&board.thing_name)));
-    }
-    let mut missing: Vec<String> = Vec::new();
-    for (what, path) in &files {
-        if !Path::new(path).is_file() {
-            missing.push(format!("{what} {}", path.display()));
-        }
-    }
-    let check = format!("{} files", files.len());
-    let hardware = rig
-        .boards
-        .iter()
-        .any(|b| matches!(b.parts, BoardParts::Hardware { .. }));
+    let mut missing = pki::missing_files(rig);
+    let check = format!("{} files", pki::needed_files(rig).len());
     if missing.is_empty() {
         rows.push(Row::from(
             "pki",
             check,
-            Ok(format!("in {}", layout.dir().display())),
+            Ok(format!("in {}", rig.cloud.pki.display())),
         ));
-    } else if !hardware {
-        // Simulated boards get their credentials from the PKI a run creates.
+    } else if rig.cloud.create_pki {
+        // Boards told their credentials at start: a run creates what is missing.
         rows.push(Row {
             subject: "pki".into(),
             check,
             status: Status::Skip,
             detail: format!(
-                "{} missing; the first run creates them (native boards only)",
+                "{} missing; a run creates them (the rig allows `create_pki`)",
                 missing.len()
             ),
         });
@@ -409,27 +391,10 @@ fn check_pki(rig: &Rig, rows: &mut Vec<Row>) {
             Err(format!(
                 "missing: {}{more} (run `{}`, then build the certificates into the firmware: docs/pic32mz-bench.md)",
                 missing.join(", "),
-                pki_init_command(rig)
+                pki::init_command(rig)
             )),
         ));
     }
-}
-
-/// The `otarig pki init` line that creates what this rig needs.
-fn pki_init_command(rig: &Rig) -> String {
-    let things: Vec<&str> = rig.boards.iter().map(|b| b.thing_name.as_str()).collect();
-    let mut line = format!(
-        "otarig pki init --dir {} --things {}",
-        rig.cloud.pki.display(),
-        things.join(",")
-    );
-    let endpoint = &rig.cloud.endpoint;
-    for host in std::iter::once(&endpoint.host).chain(&endpoint.hosts) {
-        if host != "127.0.0.1" && host != "localhost" {
-            line.push_str(&format!(" --host {host}"));
-        }
-    }
-    line
 }
 
 async fn check_endpoint(rig: &Rig, rows: &mut Vec<Row>) {

@@ -37,8 +37,9 @@ pub struct RunArgs {
     /// (from its `latest/summary.json`), after PATHs and --filter
     #[arg(long)]
     rerun_failed: bool,
-    /// Where otarig keeps the bench PKI, simulated boards and built fixtures
-    /// [default: `.otarig/` beside the rig's `rigs/` folder, PKI as the rig says]
+    /// Where otarig keeps simulated boards, built fixtures and the PKI of a rig that
+    /// names none [default: `.otarig/` beside the rig's `rigs/` folder]; a rig's own
+    /// `pki:` never moves
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
 }
@@ -145,13 +146,19 @@ pub fn run(args: RunArgs) -> u8 {
             return exit::BENCH;
         }
     };
-    let state_dir = match &args.state_dir {
-        Some(dir) => {
-            rig.cloud.pki = dir.join("pki");
-            dir.clone()
+    let state_dir = rig.use_state_dir(args.state_dir.as_deref());
+    match crate::cloud::pki::prepare(&rig) {
+        Ok(Some(note)) => eprintln!("otarig: {note}"),
+        Ok(None) => {}
+        Err(e @ crate::cloud::pki::RigPkiError::Missing { .. }) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
         }
-        None => rig.root.join(".otarig"),
-    };
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BENCH;
+        }
+    }
     let run_id = run_id();
     let plan = RunPlan {
         rig,

@@ -4,6 +4,7 @@
 //! owns the files; `tls` turns the files into rustls configurations.
 
 mod error;
+mod for_rig;
 mod init;
 mod inspect;
 mod issue;
@@ -11,6 +12,7 @@ mod layout;
 mod tls;
 
 pub use error::PkiError;
+pub use for_rig::{init_command, missing_files, needed_files, prepare, RigPkiError};
 pub use init::{init, things_in, FileAction, InitReport, PkiOptions};
 pub use inspect::{
     cert_common_name, cert_hosts, is_ca, is_issued_by, key_matches_cert, pem_cert_der,

@@ -30,6 +30,21 @@ pub struct Rig {
 }
 
 impl Rig {
+    /// Where otarig keeps this rig's state (simulated boards, built fixtures, and the PKI
+    /// unless the rig names its own): `dir`, else `.otarig/` at the repository root.
+    /// Every command that takes `--state-dir` resolves it here, so they read one PKI.
+    pub fn use_state_dir(&mut self, dir: Option<&std::path::Path>) -> PathBuf {
+        match dir {
+            Some(dir) => {
+                if !self.cloud.pki_explicit {
+                    self.cloud.pki = dir.join("pki");
+                }
+                dir.to_path_buf()
+            }
+            None => self.root.join(".otarig"),
+        }
+    }
+
     pub fn board(&self, name: &str) -> Option<&Board> {
         self.boards.iter().find(|b| b.name == name)
     }
@@ -40,6 +55,12 @@ pub struct Cloud {
     pub endpoint: Endpoint,
     /// The PKI directory (absolute, or relative to the working directory if the rig path was).
     pub pki: PathBuf,
+    /// The rig file names `pki:` itself (`--state-dir` then leaves it where it is).
+    pub pki_explicit: bool,
+    /// A run may create a missing PKI: `create_pki:` in the rig, by default when every
+    /// board is told its identity at start (simulated and native boards). A physical
+    /// bench's PKI is made once, by `otarig pki init`.
+    pub create_pki: bool,
     /// Client mode: attach to this broker instead of running the gateway.
     pub client: Option<ClientMode>,
 }
@@ -108,6 +129,12 @@ impl Board {
             Capability::Reset => true,
             Capability::PowerCycle => self.can_power_cycle(),
         }
+    }
+
+    /// Simulated boards and native programs are given their credentials at each start;
+    /// a chip has them built into its firmware.
+    pub fn is_told_its_identity(&self) -> bool {
+        matches!(self.parts, BoardParts::Native(_)) || self.platform == SIM_PLATFORM
     }
 
     /// Native boards (process kill) and command power parts (relays, hubs) remove power.

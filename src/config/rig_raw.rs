@@ -21,6 +21,7 @@ pub struct RawCloud {
     #[serde(default)]
     pub endpoint: RawEndpoint,
     pub pki: Option<String>,
+    pub create_pki: Option<bool>,
     pub client: Option<RawClient>,
 }
 

@@ -91,7 +91,7 @@ impl Resolver<'_, '_, '_> {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "rig".into())
         });
-        let cloud = self.cloud(&root_path.key("cloud"), &raw.cloud, &root);
+        let mut cloud = self.cloud(&root_path.key("cloud"), &raw.cloud, &root);
         let dp = root_path.key("defaults");
         let d = &raw.defaults;
         let profile = self.profile(&dp.key("profile"), &d.profile, None);
@@ -125,6 +125,12 @@ impl Resolver<'_, '_, '_> {
                 }
             }
         }
+        // Boards told their credentials at each start lose nothing to a new CA; a board
+        // with credentials built into its firmware would have to be re-flashed.
+        cloud.create_pki = raw
+            .cloud
+            .create_pki
+            .unwrap_or_else(|| out.iter().all(Board::is_told_its_identity));
         Rig {
             name,
             file,
@@ -201,6 +207,8 @@ impl Resolver<'_, '_, '_> {
                 pace,
             },
             pki: root.join(c.pki.as_deref().unwrap_or(".otarig/pki")),
+            pki_explicit: c.pki.is_some(),
+            create_pki: false, // decided once the boards are known
             client,
         }
     }

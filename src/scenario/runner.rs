@@ -11,7 +11,6 @@ use tokio::sync::{watch, Notify, Semaphore};
 use super::bench::BenchBoard;
 use super::execute::{run_scenario, RunContext};
 use super::fixtures::FixtureStore;
-use crate::cloud::pki::{self, PkiOptions};
 use crate::config::{bind_roles, bind_roles_sparing, Rig, Scenario, SkipReason};
 use crate::report::artifacts::{safe_name, scenario_dir, ScenarioTimeline};
 use crate::report::model::{RunResult, ScenarioResult};
@@ -33,8 +32,6 @@ pub struct RunPlan {
 /// A failure of the rig before any scenario ran (PKI, board parts): exit code 3.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("bench PKI in {dir}: {message}")]
-    Pki { dir: PathBuf, message: String },
     #[error("board {board}: {message}")]
     Board { board: String, message: String },
 }
@@ -84,7 +81,8 @@ pub struct RunOutput {
     pub timelines: Vec<ScenarioTimeline>,
 }
 
-/// Prepares the bench (PKI, board parts) and runs every scenario.
+/// Builds the board parts and runs every scenario. The rig's PKI is ready
+/// (`cloud::pki::prepare`).
 pub async fn run(
     plan: RunPlan,
     progress: Arc<Progress>,
@@ -96,27 +94,6 @@ pub async fn run(
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let rig = Arc::new(plan.rig);
-    let things: Vec<String> = rig
-        .boards
-        .iter()
-        .map(|b| b.thing_name.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut hosts = rig.cloud.endpoint.hosts.clone();
-    hosts.push(rig.cloud.endpoint.host.clone());
-    pki::init(
-        &rig.cloud.pki,
-        &PkiOptions {
-            things,
-            hosts,
-            reissue_endpoint: false,
-        },
-    )
-    .map_err(|e| SetupError::Pki {
-        dir: rig.cloud.pki.clone(),
-        message: e.to_string(),
-    })?;
     let state_dir = plan.state_dir.clone();
     let mut boards = BTreeMap::new();
     for board in &rig.boards {
