@@ -25,7 +25,7 @@ pub enum RigPkiError {
         rig: String,
         dir: PathBuf,
         #[source]
-        source: PkiError,
+        source: Box<PkiError>,
     },
 }
 
@@ -110,7 +110,7 @@ pub fn prepare(rig: &Rig) -> Result<Option<String>, RigPkiError> {
     .map_err(|source| RigPkiError::Init {
         rig: rig.file.display().to_string(),
         dir: rig.cloud.pki.clone(),
-        source,
+        source: Box::new(source),
     })?;
     let ca = PkiLayout::new(&rig.cloud.pki).ca_cert();
     let new_ca = report
