@@ -437,12 +437,14 @@ impl Run<'_> {
         let runs = this.bound.iter().map(|b| {
             let baseline = baseline.clone();
             async move {
+                // Marked before the board can boot: a fast board asks for its job (and is
+                // answered) before the flasher returns.
+                let booted_at = this.timeline.len();
                 if let Some(image) = &baseline {
                     this.flash(b, image).await?;
                 }
                 let window = this.bench(b).config.timeouts.boot;
                 (this.ctx.progress)(&this.scenario.name, &b.board, "healthy on the baseline", Some(window));
-                let booted_at = this.timeline.len();
                 let version = recovery::wait_healthy(&this.timeline, b, window).await;
                 // Steps start once the agent has asked for its job and been answered, so a
                 // job created by the first step reaches it once, as news (not twice, racing).
