@@ -1,6 +1,7 @@
 //! The command line: clap structs in, calls into the library out, exit codes.
 //! One file per family of subcommands; each exposes `Args` structs and `run`.
 
+mod board;
 mod cloud;
 mod hardware;
 mod pki;
@@ -61,6 +62,9 @@ enum Command {
     Probes(hardware::ProbesArgs),
     /// Check a bench before a nightly run.
     Doctor(hardware::DoctorArgs),
+    /// By hand: list a rig's boards; flash, power, reset or watch the console of one.
+    #[command(subcommand)]
+    Board(board::BoardCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -78,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Fixture(cmd) => sim::fixture(cmd),
         Command::Probes(args) => hardware::probes(args),
         Command::Doctor(args) => hardware::doctor(args),
+        Command::Board(cmd) => board::board(cmd),
     };
     ExitCode::from(code)
 }

@@ -12,7 +12,7 @@ use crate::report::rerun::LastRun;
 use crate::report::{self, Progress};
 use crate::scenario::runner::{self, RunPlan};
 
-const DEFAULT_RIG: &str = "rigs/sim.yaml";
+pub(super) const DEFAULT_RIG: &str = "rigs/sim.yaml";
 
 #[derive(Args)]
 pub struct RunArgs {
