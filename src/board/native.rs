@@ -29,6 +29,9 @@ use crate::timeline::{EventKind, PowerState};
 /// The file a simulated board keeps its two flash banks in.
 pub const SIM_FLASH_FILE: &str = "flash.bin";
 
+/// Where a native program board keeps the program flashed onto it.
+const FLASHED_DIR: &str = ".flash";
+
 /// Prefix of the lines the rig itself writes into a native board's console.
 pub const RIG_LINE_PREFIX: &str = "[otarig]";
 
@@ -93,16 +96,24 @@ impl NativeBoard {
         dir: impl Into<PathBuf>,
         program: NativeProgram,
     ) -> Arc<Self> {
+        let dir: PathBuf = dir.into();
+        // What an earlier otarig process flashed is still in the folder (`otarig board`).
+        let flashed = fs::read_dir(dir.join(FLASHED_DIR))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| is_executable(p));
         Arc::new_cyclic(|me| NativeBoard {
             name: name.into(),
-            dir: dir.into(),
+            dir,
             program,
             state: Mutex::new(State {
                 running: None,
                 console: None,
                 powered: false,
                 identity: None,
-                flashed: None,
+                flashed,
                 received: Vec::new(),
             }),
             me: me.clone(),
@@ -454,7 +465,10 @@ impl NativeBoard {
             path: image.to_path_buf(),
             message: "not a file".into(),
         })?;
-        let target = self.dir.join(".flash").join(name);
+        let flash_dir = self.dir.join(FLASHED_DIR);
+        // One flashed program at a time, as one chip holds one build.
+        let _ = fs::remove_dir_all(&flash_dir);
+        let target = flash_dir.join(name);
         let received = {
             let mut state = self.state.lock().expect("native board lock");
             state.flashed = None;

@@ -18,15 +18,14 @@ use tokio::sync::mpsc;
 use super::exit;
 use super::run::DEFAULT_RIG;
 use crate::board::{BoardError, PartEvents};
-use crate::cloud::pki::{self, PkiLayout, PkiOptions};
+use crate::cloud::pki::{self, PkiLayout};
 use crate::config::rig::{
     BoardParts, ConsoleConfig, FlashConfig, NativeKind, PowerConfig, Rig, SerialPortRef,
 };
 use crate::config::{self, Diagnostics};
-use crate::scenario::bench::BenchBoard;
+use crate::scenario::bench::{self, BenchBoard};
 use crate::scenario::fixtures::{FixtureStore, PrepareError};
 use crate::sim::fixture::FixtureError;
-use crate::sim::nvs::{Endpoint, Nvs};
 use crate::timeline::{EventKind, EventSink, PowerState, Source};
 
 /// The port a simulated board is told when the rig's endpoint binds port 0 (a free port,
@@ -433,66 +432,51 @@ impl Session {
         ))
     }
 
-    /// The bench PKI, as a run prepares it: CA, endpoint, code signing, every thing.
+    /// The bench PKI, as a run reads it (created only where the rig allows).
     fn init_pki(&self) -> Outcome {
-        let things: Vec<String> = self
-            .rig
-            .boards
-            .iter()
-            .map(|b| b.thing_name.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut hosts = self.rig.cloud.endpoint.hosts.clone();
-        hosts.push(self.rig.cloud.endpoint.host.clone());
-        pki::init(
-            &self.rig.cloud.pki,
-            &PkiOptions {
-                things,
-                hosts,
-                reissue_endpoint: false,
-            },
-        )
-        .map(|_| ())
-        .map_err(|e| {
-            Fail::Bench(format!(
-                "bench PKI in {}: {e}",
-                self.rig.cloud.pki.display()
-            ))
-        })
+        match pki::prepare(&self.rig) {
+            Ok(Some(note)) => {
+                self.note(note);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e @ pki::RigPkiError::Missing { .. }) => Err(Fail::Usage(e.to_string())),
+            Err(e) => Err(Fail::Bench(e.to_string())),
+        }
     }
 
-    /// A simulated board reads its identity when it starts: write it first (as a run does).
-    fn provision_if_sim(&self) -> Outcome {
-        if !self.bench.is_sim {
+    /// Tells the board who it is, as a run does (nothing for a board with its identity
+    /// built in).
+    async fn provision(&self) -> Outcome {
+        if !self.bench.config.is_told_its_identity() {
             return Ok(());
         }
         self.init_pki()?;
-        let endpoint = self.endpoint()?;
-        let told = format!(
-            "provisioned thing {} with endpoint {}:{} ({})",
-            self.bench.config.thing_name,
-            endpoint.host,
-            endpoint.port,
-            if endpoint.tls { "TLS" } else { "plain TCP" }
-        );
-        provision(&self.bench, &self.rig.cloud.pki, endpoint).map_err(Fail::Bench)?;
-        self.note(told);
+        let (host, port) = self.endpoint()?;
+        let tls = self.rig.cloud.endpoint.tls;
+        let thing = &self.bench.config.thing_name;
+        let layout = PkiLayout::new(&self.rig.cloud.pki);
+        let identity = bench::identity(&layout, thing, &host, port, tls);
+        self.bench
+            .provision(&identity)
+            .await
+            .map_err(|e| Fail::Bench(format!("provisioning board {}: {e}", self.bench.name())))?;
+        self.note(format!(
+            "provisioned thing {thing} with endpoint {host}:{port} ({})",
+            if tls { "TLS" } else { "plain TCP" }
+        ));
         Ok(())
     }
 
-    fn endpoint(&self) -> Result<Endpoint, Fail> {
-        let tls = self.rig.cloud.endpoint.tls;
+    /// The endpoint the board is told: `--endpoint`, else the rig's (8883 for a rig that
+    /// binds a free port: no cloud runs outside a run).
+    fn endpoint(&self) -> Result<(String, u16), Fail> {
         let Some(text) = &self.endpoint else {
             let port = match self.rig.cloud.endpoint.bind.port() {
                 0 => DEFAULT_CLOUD_PORT,
                 p => p,
             };
-            return Ok(Endpoint {
-                host: self.rig.cloud.endpoint.host.clone(),
-                port,
-                tls,
-            });
+            return Ok((self.rig.cloud.endpoint.host.clone(), port));
         };
         let bad = || {
             Fail::Usage(format!(
@@ -502,11 +486,7 @@ impl Session {
         let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         match port.parse::<u16>() {
-            Ok(port) if port != 0 && !host.is_empty() => Ok(Endpoint {
-                host: host.to_string(),
-                port,
-                tls,
-            }),
+            Ok(port) if port != 0 && !host.is_empty() => Ok((host.to_string(), port)),
             _ => Err(bad()),
         }
     }
@@ -514,30 +494,6 @@ impl Session {
     fn note(&self, text: String) {
         self.events.emit(EventKind::Note { text });
     }
-}
-
-// lead: swap for BenchBoard::provision at merge
-/// Writes a simulated board's identity (its thing, the endpoint, its credentials) into its
-/// folder, with the same `sim::nvs` code `execute::Run::provision` uses in a run.
-fn provision(bench: &BenchBoard, pki_dir: &Path, endpoint: Endpoint) -> Result<(), String> {
-    let pki = PkiLayout::new(pki_dir);
-    let thing = &bench.config.thing_name;
-    // The board runs in its own folder: every path it is given must be absolute.
-    let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
-    let nvs = Nvs {
-        thing_name: thing.clone(),
-        endpoint,
-        ca_cert: abs(pki.ca_cert()),
-        client_cert: abs(pki.thing_cert(thing)),
-        client_key: abs(pki.thing_key(thing)),
-        codesign_cert_dir: abs(pki.dir().to_path_buf()),
-        bootloader_key: abs(pki.codesign_cert()),
-        fault_line: None,
-    };
-    std::fs::create_dir_all(&bench.dir)
-        .map_err(|e| e.to_string())
-        .and_then(|_| nvs.store(&bench.dir).map_err(|e| e.to_string()))
-        .map_err(|e| format!("provisioning board {}: {e}", bench.name()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -577,14 +533,14 @@ async fn flash(args: FlashArgs) -> Outcome {
         &s.state_dir.join("fixtures"),
     );
     let image = store
-        .flash_image(&args.fixture, &s.bench.config, s.bench.is_sim)
+        .flash_image(&args.fixture, &s.bench.config)
         .map_err(|e| match e {
             PrepareError::Config { .. }
             | PrepareError::NoPlatformFile { .. }
             | PrepareError::Build(FixtureError::Config(_)) => Fail::Usage(e.to_string()),
             PrepareError::Build(_) => Fail::Bench(e.to_string()),
         })?;
-    s.provision_if_sim()?;
+    s.provision().await?;
     let started = Instant::now();
     let result = signals
         .unless_interrupted(flash_with_retries(&s, &args.fixture, &image))
@@ -681,7 +637,7 @@ async fn power(args: PowerArgs) -> Outcome {
         return Err(s.no_power_control(verb));
     }
     if args.action != PowerAction::Off {
-        s.provision_if_sim()?;
+        s.provision().await?;
     }
     let work = async {
         match args.action {
@@ -748,7 +704,7 @@ async fn console(args: ConsoleArgs) -> Outcome {
     s.bench.console.set_events(s.events.clone());
     if native {
         // A native console delivers from the next power-on: attach, then start the process.
-        s.provision_if_sim()?;
+        s.provision().await?;
         s.bench
             .console
             .attach(tx)
@@ -761,7 +717,7 @@ async fn console(args: ConsoleArgs) -> Outcome {
             .map_err(|e| Fail::Bench(format!("starting board {name}: {e}")))?;
     } else {
         if args.power_on {
-            s.provision_if_sim()?;
+            s.provision().await?;
             let on = signals
                 .unless_interrupted(s.bench.power_on(&s.events))
                 .await;

@@ -13,6 +13,7 @@ use crate::board::native::{NativeBoard, NativeFlasher, NativeProgram, ResetMetho
 use crate::board::probe_power::ProbePower;
 use crate::board::serial::{PortSpec, SerialConsole, SerialConsoleOptions};
 use crate::board::{BoardError, Console, Flasher, PartEvents, Power};
+use crate::cloud::pki::PkiLayout;
 use crate::config::rig::{
     self, BoardParts, ConsoleConfig, FlashConfig, NativeKind, PowerConfig, SIM_PLATFORM,
 };
@@ -193,14 +194,23 @@ impl BenchBoard {
                     .and_then(|_| nvs.store(&self.dir).map_err(std::io::Error::other))
                     .map_err(|e| BoardError::io(format!("board {}: write its NVS", self.name()), e))
             }
-            Provisioning::Program { board, persist } => {
-                if !persist {
-                    board.wipe().await?;
-                }
+            Provisioning::Program { board, .. } => {
                 board.set_identity(identity.clone());
                 Ok(())
             }
             Provisioning::BakedIn => Ok(()),
+        }
+    }
+
+    /// Before a scenario: a native program's folder is emptied (no image state or
+    /// received image left from the last scenario) unless the rig says it persists.
+    pub async fn start_fresh(&self) -> Result<(), BoardError> {
+        match &self.provisioning {
+            Provisioning::Program {
+                board,
+                persist: false,
+            } => board.wipe().await,
+            _ => Ok(()),
         }
     }
 
@@ -258,6 +268,22 @@ impl BenchBoard {
             Some(power) if power.can_power_cycle() => power.off(events).await,
             _ => Ok(()),
         }
+    }
+}
+
+/// The identity of `thing` on a cloud at `host:port`, with its credentials from `pki`
+/// (absolute paths: a board runs in its own folder).
+pub fn identity(pki: &PkiLayout, thing: &str, host: &str, port: u16, tls: bool) -> Identity {
+    let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
+    Identity {
+        thing: thing.to_string(),
+        host: host.to_string(),
+        port,
+        tls,
+        root_ca: abs(pki.ca_cert()),
+        client_cert: abs(pki.thing_cert(thing)),
+        client_key: abs(pki.thing_key(thing)),
+        codesign_cert: abs(pki.codesign_cert()),
     }
 }
 

@@ -18,7 +18,6 @@ use super::fixtures::OtaImage;
 use super::matchers;
 use super::recovery::{self, Recovery};
 use super::BoundBoard;
-use crate::board::identity::Identity;
 use crate::board::PartEvents;
 use crate::config::scenario::{Check, CutAt, Guard, JobStep, Scenario, Step};
 use crate::config::Rig;
@@ -340,25 +339,17 @@ impl Run<'_> {
         }))
     }
 
-    /// Tells the board who it is and where this run's cloud is (a board capability).
+    /// A fresh start for the board, then who it is and where this run's cloud is.
     async fn provision(&self, b: &BoundBoard) -> Result<(), String> {
-        let pki = self.cloud.pki();
-        // The board runs in its own folder: every path it is given must be absolute.
-        let abs = |p: std::path::PathBuf| std::path::absolute(&p).unwrap_or(p);
-        let identity = Identity {
-            thing: b.thing.clone(),
-            host: self.cloud.host.clone(),
-            port: self.cloud.port,
-            tls: self.cloud.tls,
-            root_ca: abs(pki.ca_cert()),
-            client_cert: abs(pki.thing_cert(&b.thing)),
-            client_key: abs(pki.thing_key(&b.thing)),
-            codesign_cert: abs(pki.codesign_cert()),
+        let cloud = &self.cloud;
+        let identity =
+            super::bench::identity(cloud.pki(), &b.thing, &cloud.host, cloud.port, cloud.tls);
+        let bench = self.bench(b);
+        let provisioned = match bench.start_fresh().await {
+            Ok(()) => bench.provision(&identity).await,
+            Err(e) => Err(e),
         };
-        self.bench(b)
-            .provision(&identity)
-            .await
-            .map_err(|e| format!("provisioning board {}: {e}", b.board))
+        provisioned.map_err(|e| format!("provisioning board {}: {e}", b.board))
     }
 
     /// Flashes `image` onto a board and checks that it prints something afterwards;
