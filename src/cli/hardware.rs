@@ -215,7 +215,7 @@ async fn check_flash(
 ) {
     match flash {
         FlashConfig::Command(c) => {
-            let preset = c.preset.map(FlashPreset::from);
+            let preset = c.preset;
             let version_args = preset.map(FlashPreset::version_args).unwrap_or(&[]);
             let program = c
                 .program

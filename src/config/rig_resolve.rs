@@ -9,6 +9,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::chips::{check_probe_rs_chip, ChipCheck};
+use super::flash_presets::placeholders;
 use super::locate::{deserialize_at, Ctx, SourceFile, YamlPath};
 use super::rig::*;
 use super::rig_raw::*;
@@ -24,11 +25,12 @@ const DEFAULT_FLASH: Duration = Duration::from_secs(120);
 const DEFAULT_FLASH_RETRIES: u32 = 2;
 const DEFAULT_MAX_MESSAGE: usize = 128 * 1024; // AWS IoT Core's limit
 const DEFAULT_POWER_TIMEOUT: Duration = Duration::from_secs(10);
-const PLACEHOLDERS: [&str; 7] = [
+const PLACEHOLDERS: [&str; 8] = [
     "image",
     "part",
     "tool",
     "serial",
+    "device",
     "script",
     "board_dir",
     "otarig",
@@ -393,10 +395,11 @@ impl Resolver<'_, '_, '_> {
     }
 
     fn command_flasher(&mut self, p: &YamlPath, c: RawCommandFlasher) -> Option<CommandFlasher> {
-        let tool = c
-            .tool
-            .clone()
-            .or_else(|| (c.preset == Some(FlashPreset::Ipecmd)).then(|| "PKOB".to_string()));
+        let spec = c.preset.map(FlashPreset::spec);
+        let tool = c.tool.clone().or_else(|| {
+            spec.and_then(|s| s.default_tool(c.part.as_deref()))
+                .map(str::to_owned)
+        });
         if c.preset.is_none() && (c.program.is_none() || c.args.is_none()) {
             self.ctx.error(p, "a command flasher needs `program` and `args`, or a `preset`: ipecmd | pic32prog | jlink | openocd");
             return None;
@@ -413,6 +416,7 @@ impl Resolver<'_, '_, '_> {
                     "part" => c.part.clone(),
                     "tool" => tool.clone(),
                     "serial" => c.serial.clone(),
+                    "device" => c.device.clone(),
                     _ => {
                         self.ctx.error(
                             &ap,
@@ -456,6 +460,7 @@ impl Resolver<'_, '_, '_> {
             part: c.part,
             tool,
             serial: c.serial,
+            device: c.device,
             timeout: timeout.unwrap_or(DEFAULT_FLASH),
             retries: c.retries.unwrap_or(DEFAULT_FLASH_RETRIES),
         })
@@ -571,20 +576,6 @@ impl Resolver<'_, '_, '_> {
             .map_err(|e| self.ctx.error(p, e))
             .ok()
     }
-}
-
-/// Names inside `{…}` in an argument.
-fn placeholders(arg: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = arg;
-    while let Some(start) = rest.find('{') {
-        let Some(len) = rest[start..].find('}') else {
-            break;
-        };
-        out.push(rest[start + 1..start + len].to_string());
-        rest = &rest[start + len + 1..];
-    }
-    out
 }
 
 /// Relative paths in a rig start at the repository root: the rig directory's parent.
