@@ -7,6 +7,7 @@ pub mod chips;
 pub mod cli_support;
 pub mod diag;
 pub mod fixture;
+pub mod flash_checks;
 pub mod flash_presets;
 pub mod locate;
 pub mod rig;

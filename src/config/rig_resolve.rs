@@ -9,6 +9,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::chips::{check_probe_rs_chip, ChipCheck};
+use super::flash_checks::{refusals, FlasherFields};
 use super::flash_presets::placeholders;
 use super::locate::{deserialize_at, Ctx, SourceFile, YamlPath};
 use super::rig::*;
@@ -404,9 +405,27 @@ impl Resolver<'_, '_, '_> {
             self.ctx.error(p, "a command flasher needs `program` and `args`, or a `preset`: ipecmd | pic32prog | jlink | openocd");
             return None;
         }
-        // A preset's own command line is checked by the board part that runs it;
-        // here only what the user wrote.
         let mut ok = true;
+        // Whether the preset's tool can serve this board at all (flash_presets::PRESETS).
+        if let Some(spec) = spec {
+            let fields = FlasherFields {
+                part: c.part.as_deref(),
+                tool: tool.as_deref(),
+                serial: c.serial.as_deref(),
+                device: c.device.as_deref(),
+                own_args: c.args.is_some(),
+            };
+            for r in refusals(spec, &fields) {
+                let at = if r.field.is_empty() {
+                    p.clone()
+                } else {
+                    p.key(r.field)
+                };
+                self.ctx.error(&at, r.message);
+                ok = false;
+            }
+        }
+        // The arguments the user wrote instead of the preset's.
         let args = c.args.clone();
         for (i, a) in args.iter().flatten().enumerate() {
             let ap = p.key("args").idx(i);
