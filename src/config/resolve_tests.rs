@@ -161,6 +161,9 @@ fn rig_semantic_errors_are_all_reported() {
     );
     assert!(has("board `c` needs `console`"), "{msgs:#?}");
     assert_eq!(d.errors().count(), 6, "{msgs:#?}");
+    // Every variable the flasher fills is known here too.
+    let all = "boards:\n  - name: a\n    thing_name: T\n    flash: { command: { program: x, args: ['{image}', '{fixture}', '{format}', '{base}', '{board}', '{speed}', '{{literal}}'] } }\n    console: { serial: { port: /dev/x } }\n";
+    rig(all).unwrap_or_else(|d| panic!("{d}"));
 }
 
 #[test]

@@ -26,12 +26,18 @@ const DEFAULT_FLASH: Duration = Duration::from_secs(120);
 const DEFAULT_FLASH_RETRIES: u32 = 2;
 const DEFAULT_MAX_MESSAGE: usize = 128 * 1024; // AWS IoT Core's limit
 const DEFAULT_POWER_TIMEOUT: Duration = Duration::from_secs(10);
-const PLACEHOLDERS: [&str; 8] = [
+/// Every placeholder the command flasher fills (docs/hardware.md, "command").
+const PLACEHOLDERS: [&str; 13] = [
     "image",
+    "fixture",
+    "format",
+    "base",
     "part",
     "tool",
     "serial",
     "device",
+    "board",
+    "speed",
     "script",
     "board_dir",
     "otarig",
@@ -431,7 +437,9 @@ impl Resolver<'_, '_, '_> {
             let ap = p.key("args").idx(i);
             for name in placeholders(a) {
                 let value = match name.as_str() {
-                    "image" | "script" | "board_dir" | "otarig" => Some(String::new()),
+                    // Set by the flasher itself (`{base}` only for `.bin` images: checked when flashing).
+                    "image" | "fixture" | "format" | "base" | "board" | "speed" | "script"
+                    | "board_dir" | "otarig" => Some(String::new()),
                     "part" => c.part.clone(),
                     "tool" => tool.clone(),
                     "serial" => c.serial.clone(),
