@@ -64,9 +64,13 @@ pub fn refusals(spec: &PresetSpec, f: &FlasherFields<'_>) -> Vec<Refusal> {
 fn tool_refusal(spec: &PresetSpec, tool: &str, part: Option<&str>) -> Option<Refusal> {
     let name = spec.name;
     if let (Some((ipe_name, what)), false) = (mplab_tool(tool), spec.drives_mplab) {
+        let mplab = PRESETS
+            .iter()
+            .find(|p| p.drives_mplab)
+            .map_or("ipecmd", |p| p.name);
         return Some(refuse(
             "tool",
-            format!("{name} cannot drive {what}; use preset ipecmd with tool {ipe_name}"),
+            format!("{name} cannot drive {what}; use preset {mplab} with tool {ipe_name}"),
         ));
     }
     let Some(meaning) = spec.tool.meaning else {
@@ -99,15 +103,17 @@ fn tool_refusal(spec: &PresetSpec, tool: &str, part: Option<&str>) -> Option<Ref
         .copied()
         .filter(|v| !spec.tool.not_for_pic32.iter().any(|(n, _)| n == v))
         .collect();
+    let fix = match spec.default_tool(part) {
+        Some(default) => format!("set `tool: {default}` or leave `tool:` out"),
+        None => "set another `tool:`".to_owned(),
+    };
     Some(refuse(
         "tool",
         format!(
-            "{why}: {} reaches a {} over {} ({}); set `tool: {}` or leave `tool:` out",
+            "{why}: {} reaches a {} over {}; {fix}",
             spec.title,
             family.name(),
-            usable.join(" or "),
-            meaning,
-            spec.default_tool(part).unwrap_or(usable[0]),
+            or_list(&usable),
         ),
     ))
 }
@@ -133,18 +139,12 @@ fn part_refusal(spec: &PresetSpec, part: &str) -> Option<Refusal> {
         }
         None if spec.others.is_none() => {
             let families: Vec<&str> = spec.pic32.iter().map(|f| f.name()).collect();
-            let instead: Vec<&str> = PRESETS
-                .iter()
-                .filter(|p| p.others.is_some())
-                .map(|p| p.name)
-                .collect();
             Some(refuse(
                 "part",
                 format!(
-                    "{} programs {} parts only, not `{part}`; use preset {} (or `flash: {{ probe-rs: ... }}`)",
+                    "{} programs {} parts only, not `{part}`; use another preset (docs/hardware.md, Presets) or `flash: {{ probe-rs: ... }}`",
                     spec.title,
                     families.join("/"),
-                    or_list(&instead)
                 ),
             ))
         }
@@ -207,13 +207,13 @@ fn missing_fields(spec: &PresetSpec, f: &FlasherFields<'_>) -> Vec<Refusal> {
                 "tool" => spec.tool.meaning,
                 _ => None,
             };
+            let what = match meaning {
+                Some(m) => format!(": {m}"),
+                None => format!(" for `{t}`"),
+            };
             out.push(refuse(
                 "",
-                format!(
-                    "preset {} needs `{field}:`{} for `{t}`",
-                    spec.name,
-                    meaning.map(|m| format!(" ({m})")).unwrap_or_default()
-                ),
+                format!("preset {} needs `{field}:`{what}", spec.name),
             ));
         }
     }
