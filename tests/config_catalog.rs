@@ -1,4 +1,4 @@
-//! The shipped configuration parses: rigs/sim.yaml and every scenario under scenarios/.
+//! The shipped configuration parses: every rig under rigs/ and every scenario under scenarios/.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +30,20 @@ fn embedded_sim_rig_has_21_sim_boards_with_thing_names() {
     let embedded = embedded_sim_rig(Path::new("/tmp/x"));
     assert_eq!(embedded.boards.len(), 21);
     assert_eq!(embedded.cloud.pki, Path::new("/tmp/x/.otarig/pki"));
+}
+
+#[test]
+fn every_shipped_rig_loads_and_its_presets_serve_its_boards() {
+    let mut rigs: Vec<PathBuf> = std::fs::read_dir(repo("rigs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    rigs.sort();
+    assert!(rigs.len() >= 4, "{rigs:?}");
+    for rig in rigs {
+        load_rig(&rig).unwrap_or_else(|d| panic!("{}: {d}", rig.display()));
+    }
 }
 
 #[test]

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use std::collections::BTreeMap;
 
 use otarig::board::command::{
-    jlink_script, render_args, split_command, CommandFlasher, CommandFlasherOptions, CommandPower,
+    render_args, split_command, CommandFlasher, CommandFlasherOptions, CommandPower,
     CommandPowerOptions, FlashPreset,
 };
 use otarig::board::{BoardError, FlashImage, Flasher, ImageFormat, PartEvents, Power};
+use otarig::config::flash_presets::PRESETS;
 use otarig::timeline::{EventKind, PowerState, Timeline};
 
 /// A stand-in tool linked into a fresh folder, so its records are this test's alone.
@@ -156,8 +157,8 @@ async fn ipecmd_reset_only_connects_and_releases_without_programming() {
     assert_eq!(
         tool.calls(),
         [
-            vec!["-TPPKOB", "-TSBUR123", "-P32MZ2048EFM100", "-OL"],
-            vec!["-TPPKOB", "-P32MZ2048EFM100", "-OL"]
+            vec!["-TPPKOB", "-TSBUR123", "-P32MZ2048EFM100", "-OK", "-OL"],
+            vec!["-TPPKOB", "-P32MZ2048EFM100", "-OK", "-OL"]
         ]
     );
 }
@@ -182,108 +183,239 @@ async fn ipecmd_output_reporting_failure_fails_the_flash_even_with_exit_status_z
     assert_eq!(flashes(&timeline), [(false, Some(text))]);
 }
 
-#[tokio::test]
-async fn pic32prog_preset_names_the_adapter_and_the_image() {
-    let tool = Tool::new("record");
-    let mut o = options(FlashPreset::Pic32prog, &tool);
-    o.serial = Some("/dev/ttyACM0".into());
-    let flasher = CommandFlasher::new(o).unwrap();
-    flasher
-        .flash(&image("/fw/app.hex", ImageFormat::Hex), &events().1)
-        .await
-        .unwrap();
-    assert_eq!(tool.calls(), [["-d", "/dev/ttyACM0", "/fw/app.hex"]]);
-    let err = flasher.reset(&events().1).await.unwrap_err();
-    assert!(matches!(err, BoardError::Unsupported(_)), "{err}");
+/// A representative board for a preset, and the command lines it must get: the preset
+/// table (`PRESETS`) builds them; these are written out by hand from the tools' docs.
+struct Case {
+    preset: FlashPreset,
+    board: &'static str,
+    fields: [Option<&'static str>; 4],
+    image: (&'static str, ImageFormat),
+    /// `{script}` stands for the command file's path.
+    flash: &'static [&'static str],
+    reset: Option<&'static [&'static str]>,
+    /// The command file when flashing and when resetting.
+    script: Option<(&'static str, &'static str)>,
+}
+
+const JLINK_PIC32: &[&str] = &[
+    "-NoGui",
+    "1",
+    "-ExitOnError",
+    "1",
+    "-device",
+    "PIC32MZ2048EFM144",
+    "-if",
+    "JTAG",
+    "-speed",
+    "4000",
+    "-autoconnect",
+    "1",
+    "-SelectEmuBySN",
+    "000123456789",
+    "-CommandFile",
+    "{script}",
+];
+const JLINK_STM32: &[&str] = &[
+    "-NoGui",
+    "1",
+    "-ExitOnError",
+    "1",
+    "-device",
+    "STM32U585AI",
+    "-if",
+    "SWD",
+    "-speed",
+    "4000",
+    "-autoconnect",
+    "1",
+    "-CommandFile",
+    "{script}",
+];
+
+/// `fields`: part, tool, serial, device.
+const CASES: &[Case] = &[
+    Case {
+        preset: FlashPreset::Ipecmd,
+        board: "Curiosity PIC32MZ EF, its on-board PKOB picked by serial",
+        fields: [
+            Some("32MZ2048EFM100"),
+            Some("PKOB"),
+            Some("BUR000000001"),
+            None,
+        ],
+        image: ("/fw/app.hex", ImageFormat::Hex),
+        flash: &[
+            "-TPPKOB",
+            "-TSBUR000000001",
+            "-P32MZ2048EFM100",
+            "-F/fw/app.hex",
+            "-M",
+            "-Y",
+            "-OL",
+        ],
+        reset: Some(&[
+            "-TPPKOB",
+            "-TSBUR000000001",
+            "-P32MZ2048EFM100",
+            "-OK",
+            "-OL",
+        ]),
+        script: None,
+    },
+    Case {
+        preset: FlashPreset::Ipecmd,
+        board: "Curiosity PIC32MZ EF 2.0, the only PKOB4 attached",
+        fields: [Some("32MZ2048EFM144"), Some("PKOB4"), None, None],
+        image: ("/fw/app.hex", ImageFormat::Hex),
+        flash: &[
+            "-TPPKOB4",
+            "-P32MZ2048EFM144",
+            "-F/fw/app.hex",
+            "-M",
+            "-Y",
+            "-OL",
+        ],
+        reset: Some(&["-TPPKOB4", "-P32MZ2048EFM144", "-OK", "-OL"]),
+        script: None,
+    },
+    Case {
+        preset: FlashPreset::Pic32prog,
+        board: "PIC32MX behind a stk500v2 bootloader on a USB-UART",
+        fields: [None, None, None, Some("/dev/ttyUSB0")],
+        image: ("/fw/app.hex", ImageFormat::Hex),
+        flash: &["-d", "/dev/ttyUSB0", "/fw/app.hex"],
+        reset: None,
+        script: None,
+    },
+    Case {
+        preset: FlashPreset::Pic32prog,
+        board: "PIC32MZ on the only PICkit2 or FT2232 adapter attached",
+        fields: [None, None, None, None],
+        image: ("/fw/app.hex", ImageFormat::Hex),
+        flash: &["/fw/app.hex"],
+        reset: None,
+        script: None,
+    },
+    Case {
+        preset: FlashPreset::Jlink,
+        board: "PIC32MZ2048EFM144 on a J-Link over JTAG",
+        fields: [
+            Some("PIC32MZ2048EFM144"),
+            Some("JTAG"),
+            Some("000123456789"),
+            None,
+        ],
+        image: ("/fw/app.hex", ImageFormat::Hex),
+        flash: JLINK_PIC32,
+        reset: Some(JLINK_PIC32),
+        script: Some(("loadfile \"/fw/app.hex\"\nr\ng\nq\n", "r\ng\nq\n")),
+    },
+    Case {
+        preset: FlashPreset::Jlink,
+        board: "STM32U5 over SWD, a .bin at its base",
+        fields: [Some("STM32U585AI"), Some("SWD"), None, None],
+        image: ("/fw/app.bin", ImageFormat::Bin { base: 0x0800_0000 }),
+        flash: JLINK_STM32,
+        reset: Some(JLINK_STM32),
+        script: Some((
+            "loadfile \"/fw/app.bin\" 0x08000000\nr\ng\nq\n",
+            "r\ng\nq\n",
+        )),
+    },
+    Case {
+        preset: FlashPreset::Openocd,
+        board: "PIC32MX on an Olimex ARM-USB-OCD-H picked by serial",
+        fields: [
+            Some("pic32mx"),
+            Some("ftdi/olimex-arm-usb-ocd-h"),
+            Some("OL123"),
+            None,
+        ],
+        image: ("/fw/app.elf", ImageFormat::Elf),
+        flash: &[
+            "-f",
+            "interface/ftdi/olimex-arm-usb-ocd-h.cfg",
+            "-c",
+            "adapter serial OL123",
+            "-f",
+            "target/pic32mx.cfg",
+            "-c",
+            "program /fw/app.elf verify reset exit",
+        ],
+        reset: Some(&[
+            "-f",
+            "interface/ftdi/olimex-arm-usb-ocd-h.cfg",
+            "-c",
+            "adapter serial OL123",
+            "-f",
+            "target/pic32mx.cfg",
+            "-c",
+            "init",
+            "-c",
+            "reset run",
+            "-c",
+            "shutdown",
+        ]),
+        script: None,
+    },
+];
+
+/// The argv of a call with the command file's path replaced by `{script}`; the file
+/// must be gone after the run.
+fn with_script_placeholder(mut call: Vec<String>) -> Vec<String> {
+    if let Some(i) = call.iter().position(|a| a == "-CommandFile") {
+        assert!(
+            !Path::new(&call[i + 1]).exists(),
+            "the command file is removed after the run"
+        );
+        call[i + 1] = "{script}".into();
+    }
+    call
 }
 
 #[tokio::test]
-async fn jlink_preset_runs_a_generated_command_file_and_removes_it() {
-    let tool = Tool::new("jlink");
-    let mut o = options(FlashPreset::Jlink, &tool);
-    o.part = Some("STM32U585AI".into());
-    o.serial = Some("000123456789".into());
-    let flasher = CommandFlasher::new(o).unwrap();
-    flasher
-        .flash(
-            &image("/fw/app.bin", ImageFormat::Bin { base: 0x0800_0000 }),
-            &events().1,
-        )
-        .await
-        .unwrap();
-    let calls = tool.calls();
-    assert_eq!(calls.len(), 1);
-    let call = &calls[0];
-    assert_eq!(
-        call[..6],
-        [
-            "-NoGui",
-            "1",
-            "-ExitOnError",
-            "1",
-            "-SelectEmuBySN",
-            "000123456789"
-        ]
-    );
-    assert_eq!(call[6], "-CommandFile");
-    assert_eq!(call.len(), 8);
-    assert_eq!(
-        fs::read_to_string(tool.sidecar("script")).unwrap(),
-        "device STM32U585AI\nsi SWD\nspeed 4000\nconnect\nloadfile \"/fw/app.bin\" 0x08000000\nr\ng\nq\n"
-    );
-    assert!(
-        !Path::new(&call[7]).exists(),
-        "the command file is removed after the run"
-    );
-    flasher.reset(&events().1).await.unwrap();
-    assert_eq!(
-        fs::read_to_string(tool.sidecar("script")).unwrap(),
-        "device STM32U585AI\nsi SWD\nspeed 4000\nconnect\nr\ng\nq\n"
-    );
-}
-
-#[tokio::test]
-async fn openocd_preset_uses_interface_and_target_configs_and_program_verify_reset_exit() {
-    let tool = Tool::new("record");
-    let mut o = options(FlashPreset::Openocd, &tool);
-    o.tool = Some("stlink".into());
-    o.part = Some("stm32u5x".into());
-    o.serial = Some("0025003".into());
-    let flasher = CommandFlasher::new(o).unwrap();
-    flasher
-        .flash(&image("/fw/app.elf", ImageFormat::Elf), &events().1)
-        .await
-        .unwrap();
-    flasher.reset(&events().1).await.unwrap();
-    assert_eq!(
-        tool.calls(),
-        [
-            vec![
-                "-f",
-                "interface/stlink.cfg",
-                "-c",
-                "adapter serial 0025003",
-                "-f",
-                "target/stm32u5x.cfg",
-                "-c",
-                "program /fw/app.elf verify reset exit"
-            ],
-            vec![
-                "-f",
-                "interface/stlink.cfg",
-                "-c",
-                "adapter serial 0025003",
-                "-f",
-                "target/stm32u5x.cfg",
-                "-c",
-                "init",
-                "-c",
-                "reset run",
-                "-c",
-                "shutdown"
-            ]
-        ]
-    );
+async fn every_preset_builds_its_command_lines_for_a_representative_board() {
+    for spec in &PRESETS {
+        assert!(
+            CASES.iter().any(|c| c.preset == spec.preset),
+            "preset {} has no case here",
+            spec.name
+        );
+    }
+    for case in CASES {
+        let tool = Tool::new("record");
+        let mut o = options(case.preset, &tool);
+        let [part, tool_name, serial, device] = case.fields.map(|f| f.map(String::from));
+        (o.part, o.tool, o.serial, o.device) = (part, tool_name, serial, device);
+        let flasher = CommandFlasher::new(o).unwrap_or_else(|e| panic!("{}: {e}", case.board));
+        let (path, format) = case.image;
+        flasher
+            .flash(&image(path, format), &events().1)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", case.board));
+        let script_after_flash = fs::read_to_string(tool.sidecar("script")).ok();
+        let reset = flasher.reset(&events().1).await;
+        let mut calls = tool.calls().into_iter().map(with_script_placeholder);
+        assert_eq!(calls.next().unwrap(), case.flash, "{}", case.board);
+        match case.reset {
+            Some(expected) => {
+                reset.unwrap_or_else(|e| panic!("{}: {e}", case.board));
+                assert_eq!(calls.next().unwrap(), expected, "{}", case.board);
+            }
+            None => assert!(
+                matches!(reset, Err(BoardError::Unsupported(_))),
+                "{}: {reset:?}",
+                case.board
+            ),
+        }
+        let scripts = script_after_flash.zip(fs::read_to_string(tool.sidecar("script")).ok());
+        assert_eq!(
+            scripts.as_ref().map(|(f, r)| (f.as_str(), r.as_str())),
+            case.script,
+            "{}",
+            case.board
+        );
+    }
 }
 
 #[tokio::test]
@@ -565,7 +697,7 @@ async fn command_power_from_rig_strings_resets_through_the_flasher() {
     assert_eq!(relay.calls(), [["R1 1=1"]]);
     assert_eq!(
         ipecmd.calls(),
-        [["-TPPKOB", "-TSBUR123", "-P32MZ2048EFM100", "-OL"]]
+        [["-TPPKOB", "-TSBUR123", "-P32MZ2048EFM100", "-OK", "-OL"]]
     );
     let err = CommandPowerOptions::from_commands(
         "pic32-a",
@@ -632,18 +764,6 @@ fn commands_split_like_a_shell_without_expansion() {
 }
 
 #[test]
-fn the_jlink_script_connects_loads_at_the_base_resets_and_quits() {
-    assert_eq!(
-        jlink_script("STM32U585AI", 4000, Some(("/x/a.bin", Some(0x0800_0000)))),
-        "device STM32U585AI\nsi SWD\nspeed 4000\nconnect\nloadfile \"/x/a.bin\" 0x08000000\nr\ng\nq\n"
-    );
-    assert_eq!(
-        jlink_script("X", 100, None),
-        "device X\nsi SWD\nspeed 100\nconnect\nr\ng\nq\n"
-    );
-}
-
-#[test]
 fn a_flasher_without_program_or_with_unset_variables_is_rejected_at_construction() {
     let err = CommandFlasher::new(CommandFlasherOptions::new("b"))
         .err()
@@ -664,5 +784,5 @@ fn a_flasher_without_program_or_with_unset_variables_is_rejected_at_construction
     assert!("mplab"
         .parse::<FlashPreset>()
         .unwrap_err()
-        .contains("expected ipecmd"));
+        .contains("expected ipecmd, pic32prog, jlink, openocd"));
 }

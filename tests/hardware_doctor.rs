@@ -1,6 +1,7 @@
 //! `otarig doctor` on a bench of two boards: one wired like `rigs/sim-hardware.yaml`
 //! (tools that exist, a console that is absent while the board is off), one whose flash
 //! tool is missing and whose console port does not exist. The real binary, a real PKI.
+//! And on a Curiosity board whose flash preset cannot drive its on-board programmer.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -81,4 +82,43 @@ fn doctor_resolves_bench_placeholders_and_names_each_missing_part() {
     );
     assert!(row("broken", "console").contains("FAIL"));
     assert!(stderr.contains("2 bench problem(s)"), "{stderr}");
+}
+
+/// A Curiosity board: programmed by ipecmd through its on-board PKOB4, or (wrongly) by
+/// pic32prog, which cannot drive that programmer.
+const CURIOSITY: &str = r#"name: curiosity
+boards:
+  - name: pic32-a
+    thing_name: Thing1
+    flash: { command: { preset: PRESET, part: 32MZ2048EFM144, tool: PKOB4 } }
+    console: { serial: { port: /dev/otarig-no-such-port } }
+"#;
+
+#[test]
+fn doctor_refuses_a_preset_that_cannot_drive_the_boards_programmer_and_names_what_can() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("rigs")).unwrap();
+    let rig = root.path().join("rigs/bench.yaml");
+
+    std::fs::write(&rig, CURIOSITY.replace("PRESET", "pic32prog")).unwrap();
+    let out = otarig(&["doctor", "--rig", "rigs/bench.yaml"], root.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("rigs/bench.yaml:5:72: error: pic32prog cannot drive the on-board PKOB4 programmer of Curiosity boards; use preset ipecmd with tool PKOB4"),
+        "{stderr}"
+    );
+
+    // With ipecmd the rig loads; the doctor says what the preset serves.
+    std::fs::write(&rig, CURIOSITY.replace("PRESET", "ipecmd")).unwrap();
+    let out = otarig(&["doctor", "--rig", "rigs/bench.yaml"], root.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let row = stdout
+        .lines()
+        .find(|l| l.contains("flash preset"))
+        .unwrap_or_else(|| panic!("no flash preset row in:\n{stdout}"));
+    assert!(
+        row.contains(" ok ") && row.contains("32MZ2048EFM144 (PIC32MZ) through PKOB4"),
+        "{row}"
+    );
 }

@@ -15,6 +15,7 @@ use crate::board::discovery::{
 };
 use crate::board::serial::{parse_framing, PortSpec, SerialConsole, SerialConsoleOptions};
 use crate::cloud::pki;
+use crate::config::flash_checks::{describe, FlasherFields};
 use crate::config::rig::{self, BoardParts, ConsoleConfig, FlashConfig, PowerConfig, Rig};
 use crate::config::{self, Diagnostics};
 use crate::scenario::bench::BenchVars;
@@ -219,7 +220,22 @@ async fn check_flash(
 ) {
     match flash {
         FlashConfig::Command(c) => {
-            let preset = c.preset.map(FlashPreset::from);
+            let preset = c.preset;
+            // The rig loaded, so the preset's checks passed; say what it serves here.
+            if let Some(spec) = preset.map(FlashPreset::spec) {
+                let fields = FlasherFields {
+                    part: c.part.as_deref(),
+                    tool: c.tool.as_deref(),
+                    serial: c.serial.as_deref(),
+                    device: c.device.as_deref(),
+                    own_args: c.args.is_some(),
+                };
+                rows.push(Row::from(
+                    board,
+                    "flash preset",
+                    Ok(describe(spec, &fields)),
+                ));
+            }
             let version_args = preset.map(FlashPreset::version_args).unwrap_or(&[]);
             let program = c
                 .program

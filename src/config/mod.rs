@@ -7,6 +7,10 @@ pub mod chips;
 pub mod cli_support;
 pub mod diag;
 pub mod fixture;
+pub mod flash_checks;
+pub mod flash_presets;
+#[cfg(test)]
+mod flash_presets_doc;
 pub mod locate;
 pub mod rig;
 pub mod rig_raw;

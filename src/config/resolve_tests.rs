@@ -161,6 +161,57 @@ fn rig_semantic_errors_are_all_reported() {
     );
     assert!(has("board `c` needs `console`"), "{msgs:#?}");
     assert_eq!(d.errors().count(), 6, "{msgs:#?}");
+    // Every variable the flasher fills is known here too.
+    let all = "boards:\n  - name: a\n    thing_name: T\n    flash: { command: { program: x, args: ['{image}', '{fixture}', '{format}', '{base}', '{board}', '{speed}', '{{literal}}'] } }\n    console: { serial: { port: /dev/x } }\n";
+    rig(all).unwrap_or_else(|d| panic!("{d}"));
+}
+
+#[test]
+fn a_preset_that_cannot_serve_its_board_is_refused_at_the_field_with_the_way_out() {
+    let text = "boards:
+  - name: a
+    thing_name: T1
+    flash: { command: { preset: pic32prog, tool: PKOB4, serial: BUR1 } }
+    console: { serial: { port: /dev/x } }
+  - name: b
+    thing_name: T2
+    flash: { command: { preset: jlink, part: PIC32MZ2048EFM144, tool: SWD } }
+    console: { serial: { port: /dev/y } }
+  - name: c
+    thing_name: T3
+    flash: { command: { preset: openocd, part: pic32mz, tool: cmsis-dap } }
+    console: { serial: { port: /dev/z } }
+";
+    let d = rig(text).unwrap_err();
+    let msgs: Vec<String> = d
+        .iter()
+        .map(|d| format!("{}:{} {}", d.line, d.column, d.message))
+        .collect();
+    let has = |s: &str| msgs.iter().any(|m| m.starts_with(s));
+    assert!(
+        has("4:50 pic32prog cannot drive the on-board PKOB4 programmer of Curiosity boards; use preset ipecmd with tool PKOB4"),
+        "{msgs:#?}"
+    );
+    assert!(
+        has("4:65 pic32prog cannot pick an adapter by serial number"),
+        "{msgs:#?}"
+    );
+    assert!(has("8:71 PIC32 (MIPS) parts have no SWD port"), "{msgs:#?}");
+    assert!(
+        has("12:48 OpenOCD cannot program PIC32MZ parts"),
+        "{msgs:#?}"
+    );
+    assert_eq!(d.errors().count(), 4, "{msgs:#?}");
+    // jlink on a PIC32 without `tool:` gets JTAG.
+    let ok = rig("boards:\n  - name: b\n    thing_name: T\n    flash: { command: { preset: jlink, part: PIC32MZ2048EFM144 } }\n    console: { serial: { port: /dev/y } }\n").unwrap_or_else(|d| panic!("{d}"));
+    let BoardParts::Hardware {
+        flash: FlashConfig::Command(f),
+        ..
+    } = &ok.boards[0].parts
+    else {
+        panic!()
+    };
+    assert_eq!(f.tool.as_deref(), Some("JTAG"));
 }
 
 #[test]

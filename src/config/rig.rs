@@ -179,8 +179,8 @@ pub enum FlashConfig {
 }
 
 /// A vendor tool run as a process. `args` may contain the placeholders
-/// `{image}`, `{part}`, `{tool}`, `{serial}` (and `{script}` for the jlink preset:
-/// a J-Link command file the flasher writes: loadfile, reset, go, exit).
+/// `{image}`, `{part}`, `{tool}`, `{serial}`, `{device}` (and `{script}` for the jlink
+/// preset: a J-Link command file the flasher writes: loadfile, reset, go, exit).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommandFlasher {
     pub preset: Option<FlashPreset>,
@@ -189,8 +189,11 @@ pub struct CommandFlasher {
     /// `None`: the preset's arguments.
     pub args: Option<Vec<String>>,
     pub part: Option<String>,
+    /// With the preset's default (ipecmd: `PKOB`; jlink: `JTAG` for PIC32, else `SWD`).
     pub tool: Option<String>,
     pub serial: Option<String>,
+    /// pic32prog's `-d`.
+    pub device: Option<String>,
     pub timeout: Duration,
     pub retries: u32,
 }

@@ -141,19 +141,24 @@ pub struct RawCommandFlasher {
     pub part: Option<String>,
     pub tool: Option<String>,
     pub serial: Option<String>,
+    /// pic32prog's `-d`: a serial port or `KIND:VID:PID[:SERIAL]`.
+    pub device: Option<String>,
     pub timeout: Option<String>,
     pub retries: Option<u32>,
 }
 
-/// Known flashing tools: default program name and arguments.
+/// Known flashing tools; their command lines and what they serve are in
+/// `flash_presets::PRESETS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlashPreset {
-    /// MPLAB IPE's command line (PIC32 via PICkit/ICD/PKOB).
+    /// MPLAB IPE's command line (`ipecmd.sh`): Microchip's programmers (PKOB, PKOB4, PICkit, ICD).
     Ipecmd,
+    /// pic32prog: PICkit2/3, FT2232 JTAG adapters, PIC32 bootloaders.
     Pic32prog,
-    /// SEGGER J-Link Commander.
+    /// SEGGER J-Link Commander (`JLinkExe`) with a generated command file.
     Jlink,
+    /// OpenOCD: `interface/{tool}.cfg`, `target/{part}.cfg`.
     Openocd,
 }
 

@@ -9,6 +9,8 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::chips::{check_probe_rs_chip, ChipCheck};
+use super::flash_checks::{refusals, FlasherFields};
+use super::flash_presets::placeholders;
 use super::locate::{deserialize_at, Ctx, SourceFile, YamlPath};
 use super::rig::*;
 use super::rig_raw::*;
@@ -24,11 +26,18 @@ const DEFAULT_FLASH: Duration = Duration::from_secs(120);
 const DEFAULT_FLASH_RETRIES: u32 = 2;
 const DEFAULT_MAX_MESSAGE: usize = 128 * 1024; // AWS IoT Core's limit
 const DEFAULT_POWER_TIMEOUT: Duration = Duration::from_secs(10);
-const PLACEHOLDERS: [&str; 7] = [
+/// Every placeholder the command flasher fills (docs/hardware.md, "command").
+const PLACEHOLDERS: [&str; 13] = [
     "image",
+    "fixture",
+    "format",
+    "base",
     "part",
     "tool",
     "serial",
+    "device",
+    "board",
+    "speed",
     "script",
     "board_dir",
     "otarig",
@@ -425,26 +434,48 @@ impl Resolver<'_, '_, '_> {
     }
 
     fn command_flasher(&mut self, p: &YamlPath, c: RawCommandFlasher) -> Option<CommandFlasher> {
-        let tool = c
-            .tool
-            .clone()
-            .or_else(|| (c.preset == Some(FlashPreset::Ipecmd)).then(|| "PKOB".to_string()));
+        let spec = c.preset.map(FlashPreset::spec);
+        let tool = c.tool.clone().or_else(|| {
+            spec.and_then(|s| s.default_tool(c.part.as_deref()))
+                .map(str::to_owned)
+        });
         if c.preset.is_none() && (c.program.is_none() || c.args.is_none()) {
             self.ctx.error(p, "a command flasher needs `program` and `args`, or a `preset`: ipecmd | pic32prog | jlink | openocd");
             return None;
         }
-        // A preset's own command line is checked by the board part that runs it;
-        // here only what the user wrote.
         let mut ok = true;
+        // Whether the preset's tool can serve this board at all (flash_presets::PRESETS).
+        if let Some(spec) = spec {
+            let fields = FlasherFields {
+                part: c.part.as_deref(),
+                tool: tool.as_deref(),
+                serial: c.serial.as_deref(),
+                device: c.device.as_deref(),
+                own_args: c.args.is_some(),
+            };
+            for r in refusals(spec, &fields) {
+                let at = if r.field.is_empty() {
+                    p.clone()
+                } else {
+                    p.key(r.field)
+                };
+                self.ctx.error(&at, r.message);
+                ok = false;
+            }
+        }
+        // The arguments the user wrote instead of the preset's.
         let args = c.args.clone();
         for (i, a) in args.iter().flatten().enumerate() {
             let ap = p.key("args").idx(i);
             for name in placeholders(a) {
                 let value = match name.as_str() {
-                    "image" | "script" | "board_dir" | "otarig" => Some(String::new()),
+                    // Set by the flasher itself (`{base}` only for `.bin` images: checked when flashing).
+                    "image" | "fixture" | "format" | "base" | "board" | "speed" | "script"
+                    | "board_dir" | "otarig" => Some(String::new()),
                     "part" => c.part.clone(),
                     "tool" => tool.clone(),
                     "serial" => c.serial.clone(),
+                    "device" => c.device.clone(),
                     _ => {
                         self.ctx.error(
                             &ap,
@@ -488,6 +519,7 @@ impl Resolver<'_, '_, '_> {
             part: c.part,
             tool,
             serial: c.serial,
+            device: c.device,
             timeout: timeout.unwrap_or(DEFAULT_FLASH),
             retries: c.retries.unwrap_or(DEFAULT_FLASH_RETRIES),
         })
@@ -603,20 +635,6 @@ impl Resolver<'_, '_, '_> {
             .map_err(|e| self.ctx.error(p, e))
             .ok()
     }
-}
-
-/// Names inside `{…}` in an argument.
-fn placeholders(arg: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = arg;
-    while let Some(start) = rest.find('{') {
-        let Some(len) = rest[start..].find('}') else {
-            break;
-        };
-        out.push(rest[start + 1..start + len].to_string());
-        rest = &rest[start + len + 1..];
-    }
-    out
 }
 
 /// Relative paths in a rig start at the repository root: the rig directory's parent.

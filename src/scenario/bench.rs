@@ -323,7 +323,7 @@ fn hardware_flasher(
     match flash {
         FlashConfig::Command(cmd) => {
             let mut options = CommandFlasherOptions::new(board);
-            options.preset = cmd.preset.map(Into::into);
+            options.preset = cmd.preset;
             options.program = cmd.program.as_deref().map(|p| vars.expand(p));
             options.args = cmd.args.clone().map(|mut a| {
                 vars.expand_all(&mut a);
@@ -332,6 +332,7 @@ fn hardware_flasher(
             options.part = cmd.part.clone();
             options.tool = cmd.tool.clone();
             options.serial = cmd.serial.clone();
+            options.device = cmd.device.clone();
             options.timeout = cmd.timeout;
             options.retries = cmd.retries;
             Ok(Arc::new(CommandFlasher::new(options)?))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{jlink_script, FlashPreset, ToolCommand};
+use super::{FlashPreset, ToolCommand};
 use crate::board::{BoardError, FlashImage, Flasher, ImageFormat, PartEvents};
 use crate::timeline::EventKind;
 
@@ -23,10 +23,13 @@ pub struct CommandFlasherOptions {
     /// Reset-only arguments (templates); default to the preset's where it has one.
     pub reset_args: Option<Vec<String>>,
     pub part: Option<String>,
-    /// Programmer kind: ipecmd `-TP` (`PKOB`, `PK4`, `ICD4`…), OpenOCD interface name.
+    /// ipecmd's programmer (`-TP`: `PKOB`, `PK4`, `ICD4`…), J-Link's interface (`-if`),
+    /// OpenOCD's interface config.
     pub tool: Option<String>,
     /// Picks one of several programmers (`-TS`, `-SelectEmuBySN`, `adapter serial`).
     pub serial: Option<String>,
+    /// pic32prog's `-d`: a serial port or `KIND:VID:PID[:SERIAL]`.
+    pub device: Option<String>,
     /// J-Link interface speed.
     pub speed_khz: u32,
     pub timeout: Duration,
@@ -45,6 +48,7 @@ impl CommandFlasherOptions {
             part: None,
             tool: None,
             serial: None,
+            device: None,
             speed_khz: 4000,
             timeout: Duration::from_secs(120),
             retries: 0,
@@ -135,6 +139,7 @@ impl CommandFlasher {
         vars.insert("part", o.part.clone());
         vars.insert("tool", o.tool.clone());
         vars.insert("serial", o.serial.clone());
+        vars.insert("device", o.device.clone());
         vars.insert("speed", Some(o.speed_khz.to_string()));
         vars.insert("script", Some(script.to_owned()));
         vars.insert("image", image.map(|i| i.path.display().to_string()));
@@ -161,29 +166,31 @@ impl CommandFlasher {
         vars
     }
 
-    /// Runs the tool with `args` (retrying), writing the J-Link script first when needed.
+    /// The preset's command file (J-Link's), rendered for this run.
+    fn script(&self, image: Option<&FlashImage>) -> Result<Option<String>, BoardError> {
+        let Some(preset) = self.options.preset.filter(|_| self.options.args.is_none()) else {
+            return Ok(None);
+        };
+        let vars = self.vars(image, "");
+        let is_set = |name: &str| vars.get(name).is_some_and(Option::is_some);
+        let Some(lines) = preset.script_lines(image.is_some(), is_set) else {
+            return Ok(None);
+        };
+        let lines: Vec<String> = lines.into_iter().map(str::to_owned).collect();
+        let lines = render_args(&lines, &vars).map_err(|e| self.config_error("script", e))?;
+        Ok(Some(lines.iter().map(|l| format!("{l}\n")).collect()))
+    }
+
+    /// Runs the tool with `args` (retrying), writing the preset's command file first.
     async fn run(
         &self,
         args: &[String],
         image: Option<&FlashImage>,
         events: &PartEvents,
     ) -> Result<(), BoardError> {
-        let script = match self.options.preset {
-            Some(FlashPreset::Jlink) if self.options.args.is_none() => Some(TempScript::new(
-                &self.options.board,
-                &jlink_script(
-                    self.options.part.as_deref().unwrap_or_default(),
-                    self.options.speed_khz,
-                    image.map(|i| {
-                        let base = match i.format {
-                            ImageFormat::Bin { base } => Some(base),
-                            _ => None,
-                        };
-                        (i.path.to_str().unwrap_or_default(), base)
-                    }),
-                ),
-            )?),
-            _ => None,
+        let script = match self.script(image)? {
+            Some(text) => Some(TempScript::new(&self.options.board, &text)?),
+            None => None,
         };
         let script_path = script
             .as_ref()
@@ -315,6 +322,7 @@ struct TempScript {
 
 impl TempScript {
     fn new(board: &str, text: &str) -> Result<Self, BoardError> {
+        // `.jlink`: J-Link Commander's command-file extension; the only preset with one.
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let path =

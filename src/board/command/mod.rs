@@ -13,5 +13,5 @@ mod tool;
 
 pub use flasher::{render_args, CommandFlasher, CommandFlasherOptions};
 pub use power::{CommandPower, CommandPowerOptions};
-pub use presets::{jlink_script, FlashPreset};
+pub use presets::FlashPreset;
 pub use tool::{split_command, ToolCommand};

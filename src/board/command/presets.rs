@@ -1,180 +1,62 @@
-//! The vendor tools the rig knows by name, and their command lines.
-
-use std::fmt;
-use std::str::FromStr;
+//! The command lines of the presets, built from their rows in
+//! `config::flash_presets::PRESETS` (the single source of the tools' arguments).
 
 use super::CommandFlasherOptions;
+pub use crate::config::flash_presets::FlashPreset;
+use crate::config::flash_presets::{select, Arg};
 
-/// A vendor tool the rig knows how to call, so a rig names it instead of a command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FlashPreset {
-    /// MPLAB IPE command line (`ipecmd.sh`), PIC32MX/MZ through PICkit, ICD or the
-    /// Curiosity board's on-board programmer (`tool: PKOB`).
-    Ipecmd,
-    /// pic32prog (PICkit2/3 with its firmware, Microchip bootloaders, FT2232 adapters).
-    Pic32prog,
-    /// SEGGER J-Link Commander (`JLinkExe`) with a generated command file.
-    Jlink,
-    /// OpenOCD: `interface/{tool}.cfg`, `target/{part}.cfg`, `program ... verify reset exit`.
-    Openocd,
-}
-
-impl From<crate::config::rig::FlashPreset> for FlashPreset {
-    fn from(preset: crate::config::rig::FlashPreset) -> Self {
-        use crate::config::rig::FlashPreset as Rig;
-        match preset {
-            Rig::Ipecmd => FlashPreset::Ipecmd,
-            Rig::Pic32prog => FlashPreset::Pic32prog,
-            Rig::Jlink => FlashPreset::Jlink,
-            Rig::Openocd => FlashPreset::Openocd,
-        }
+/// The board fields a template can name; every other placeholder (`{image}`,
+/// `{script}`, `{speed}` …) has a value whenever the template is rendered.
+fn field<'a>(o: &'a CommandFlasherOptions, name: &str) -> Option<Option<&'a String>> {
+    match name {
+        "part" => Some(o.part.as_ref()),
+        "tool" => Some(o.tool.as_ref()),
+        "serial" => Some(o.serial.as_ref()),
+        "device" => Some(o.device.as_ref()),
+        _ => None,
     }
 }
 
-impl FromStr for FlashPreset {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "ipecmd" => Ok(FlashPreset::Ipecmd),
-            "pic32prog" => Ok(FlashPreset::Pic32prog),
-            "jlink" => Ok(FlashPreset::Jlink),
-            "openocd" => Ok(FlashPreset::Openocd),
-            other => Err(format!(
-                "unknown flash preset `{other}` (expected ipecmd, pic32prog, jlink or openocd)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for FlashPreset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FlashPreset::Ipecmd => "ipecmd",
-            FlashPreset::Pic32prog => "pic32prog",
-            FlashPreset::Jlink => "jlink",
-            FlashPreset::Openocd => "openocd",
-        })
-    }
+fn templates(args: &[Arg], o: &CommandFlasherOptions) -> Vec<String> {
+    select(args, |name| field(o, name).is_none_or(|v| v.is_some()))
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 impl FlashPreset {
     /// The program run when the rig names the preset but no `program:`.
     pub fn default_program(self) -> &'static str {
-        match self {
-            FlashPreset::Ipecmd => "ipecmd.sh",
-            FlashPreset::Pic32prog => "pic32prog",
-            FlashPreset::Jlink => "JLinkExe",
-            FlashPreset::Openocd => "openocd",
-        }
+        self.spec().program
     }
 
-    /// The argument that makes the tool print its version, for `otarig doctor`.
+    /// The arguments that make the tool print its version, for `otarig doctor`.
     pub fn version_args(self) -> &'static [&'static str] {
-        match self {
-            // ipecmd prints its banner and usage when called with `-?`.
-            FlashPreset::Ipecmd => &["-?"],
-            // pic32prog prints its version line on any run; `-h` keeps it from probing.
-            FlashPreset::Pic32prog => &["-h"],
-            FlashPreset::Jlink => &["-NoGui", "1", "-CommandFile", "/dev/null"],
-            FlashPreset::Openocd => &["--version"],
-        }
+        self.spec().version_args
     }
 
     pub(super) fn flash_args(self, o: &CommandFlasherOptions) -> Vec<String> {
-        let mut args: Vec<&str> = Vec::new();
-        match self {
-            FlashPreset::Ipecmd => {
-                args.push("-TP{tool}");
-                if o.serial.is_some() {
-                    args.push("-TS{serial}");
-                }
-                // -M program all memories, -Y verify, -OL release the part from reset.
-                args.extend(["-P{part}", "-F{image}", "-M", "-Y", "-OL"]);
-            }
-            FlashPreset::Pic32prog => {
-                if o.serial.is_some() {
-                    args.extend(["-d", "{serial}"]);
-                }
-                args.push("{image}");
-            }
-            FlashPreset::Jlink => return jlink_args(o),
-            FlashPreset::Openocd => {
-                args.extend(["-f", "interface/{tool}.cfg"]);
-                if o.serial.is_some() {
-                    args.extend(["-c", "adapter serial {serial}"]);
-                }
-                args.extend([
-                    "-f",
-                    "target/{part}.cfg",
-                    "-c",
-                    "program {image} verify reset exit",
-                ]);
-            }
-        }
-        args.into_iter().map(str::to_owned).collect()
+        templates(self.spec().flash, o)
     }
 
+    /// `None`: the tool has no reset-only operation.
     pub(super) fn reset_args(self, o: &CommandFlasherOptions) -> Option<Vec<String>> {
-        let args: Vec<&str> = match self {
-            // Without -F/-M ipecmd only connects; -OL then releases the part from reset.
-            FlashPreset::Ipecmd if o.serial.is_some() => {
-                vec!["-TP{tool}", "-TS{serial}", "-P{part}", "-OL"]
-            }
-            FlashPreset::Ipecmd => vec!["-TP{tool}", "-P{part}", "-OL"],
-            // pic32prog has no reset-only operation.
-            FlashPreset::Pic32prog => return None,
-            FlashPreset::Jlink => return Some(jlink_args(o)),
-            FlashPreset::Openocd => {
-                let mut a = vec!["-f", "interface/{tool}.cfg"];
-                if o.serial.is_some() {
-                    a.extend(["-c", "adapter serial {serial}"]);
-                }
-                a.extend([
-                    "-f",
-                    "target/{part}.cfg",
-                    "-c",
-                    "init",
-                    "-c",
-                    "reset run",
-                    "-c",
-                    "shutdown",
-                ]);
-                a
-            }
-        };
-        Some(args.into_iter().map(str::to_owned).collect())
+        self.spec().reset.map(|args| templates(args, o))
+    }
+
+    /// The command file's lines (templates), when the preset runs one: `{base}` and
+    /// `{image}` decide, so the caller passes whether each placeholder has a value.
+    pub(super) fn script_lines(
+        self,
+        flashing: bool,
+        is_set: impl Fn(&str) -> bool,
+    ) -> Option<Vec<&'static str>> {
+        let (load, reset) = self.spec().script?;
+        Some(select(if flashing { load } else { reset }, is_set))
     }
 
     /// Output that means failure even when the exit status says success.
     pub(super) fn failure_marker(self) -> Option<&'static str> {
-        match self {
-            // MPLAB IPE reports "Operation Failed"/"Program Failed"/"Verify Failed" in its
-            // output; the exit status is not trusted alone.
-            FlashPreset::Ipecmd => Some("Failed"),
-            _ => None,
-        }
+        self.spec().failure_marker
     }
-}
-
-fn jlink_args(o: &CommandFlasherOptions) -> Vec<String> {
-    let mut args = vec!["-NoGui", "1", "-ExitOnError", "1"];
-    if o.serial.is_some() {
-        args.extend(["-SelectEmuBySN", "{serial}"]);
-    }
-    args.extend(["-CommandFile", "{script}"]);
-    args.into_iter().map(str::to_owned).collect()
-}
-
-/// The J-Link Commander script: connect over SWD, load (only when flashing), reset, run, quit.
-pub fn jlink_script(part: &str, speed_khz: u32, load: Option<(&str, Option<u64>)>) -> String {
-    let mut s = format!("device {part}\nsi SWD\nspeed {speed_khz}\nconnect\n");
-    if let Some((image, base)) = load {
-        match base {
-            Some(base) => s.push_str(&format!("loadfile \"{image}\" {base:#010x}\n")),
-            None => s.push_str(&format!("loadfile \"{image}\"\n")),
-        }
-    }
-    s.push_str("r\ng\nq\n");
-    s
 }
