@@ -149,6 +149,11 @@ impl CloudServices {
         self.admin(|jobs| jobs.retry_job(job_id, things, now))
     }
 
+    /// Deletes a job and its executions; see [`JobsService::delete_job`].
+    pub fn delete_job(&self, job_id: &str) -> bool {
+        lock(&self.jobs).delete_job(job_id)
+    }
+
     /// Fires due timeouts (call it periodically, or at [`Self::next_deadline`]).
     pub fn tick(&self, now: SystemTime) {
         let _ = self.admin(|jobs| Ok::<_, JobsError>(jobs.tick(now)));

@@ -1,10 +1,10 @@
-//! The bench cloud of one scenario run: Jobs + streams behind the gateway, fed into
-//! the scenario's timeline. Each run gets its own, so scenarios never share a queue.
+//! The bench cloud as one scenario run sees it: its own cloud on an ephemeral port, or
+//! its share of the run's cloud (`run_cloud`), with the Jobs and streams it creates.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::cloud::gateway::{Gateway, GatewayConfig, GatewayHandle};
+use super::run_cloud::{spawn_ticker, Backend, CloudError, Membership, RunCloud};
 use crate::cloud::jobdoc::{self, DocFault, JobDocOptions};
 use crate::cloud::jobs::JobSpec;
 use crate::cloud::pki::PkiLayout;
@@ -14,56 +14,82 @@ use crate::config::Rig;
 use crate::faults::Fault;
 use crate::timeline::{EventKind, EventSink, Source, Timeline};
 
-/// A failure of the bench cloud: always a bench error, never a firmware verdict.
-#[derive(Debug, thiserror::Error)]
-pub enum CloudError {
-    #[error("bench cloud: {0}")]
-    Start(String),
-    #[error("job {job}: {message}")]
-    Job { job: String, message: String },
+/// Whose cloud the scenario uses.
+enum Holding {
+    Own {
+        backend: Backend,
+        ticker: tokio::task::JoinHandle<()>,
+    },
+    Shared(Membership),
 }
 
 pub struct CloudSession {
     services: Arc<CloudServices>,
-    gateway: GatewayHandle,
+    holding: Holding,
     pki: PkiLayout,
     /// Host and port boards are told to connect to.
     pub host: String,
     pub port: u16,
     pub tls: bool,
-    ticker: tokio::task::JoinHandle<()>,
+    /// Job ids and streams this scenario created (removed from a shared cloud at the end).
+    created: Mutex<Vec<(String, String)>>,
 }
 
 impl CloudSession {
-    pub async fn start(rig: &Rig, timeline: &Timeline) -> Result<Self, CloudError> {
+    /// Opens the scenario's cloud: a share of the run's, or one of its own.
+    pub async fn open(
+        run: &RunCloud,
+        rig: &Rig,
+        boards: &[String],
+        timeline: &Timeline,
+    ) -> Result<Self, CloudError> {
+        let pki = PkiLayout::new(&rig.cloud.pki);
+        if let RunCloud::Shared(shared) = run {
+            let membership = shared.join(boards, timeline);
+            return Ok(CloudSession {
+                services: shared.services.clone(),
+                host: shared.host.clone(),
+                port: shared.port,
+                tls: shared.tls,
+                holding: Holding::Shared(membership),
+                pki,
+                created: Mutex::new(Vec::new()),
+            });
+        }
         let sink: Arc<dyn EventSink> = Arc::new(timeline.clone());
         let services = Arc::new(CloudServices::new(sink.clone()));
-        let config = GatewayConfig::from_rig(rig);
-        let gateway = Gateway::start(config, services.clone(), sink)
-            .await
-            .map_err(|e| CloudError::Start(e.to_string()))?;
-        let port = gateway.local_addr().port();
-        // Step timeouts (TIMED_OUT) need a clock; the services are sans-IO.
-        let ticking = services.clone();
-        let ticker = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                ticking.tick(SystemTime::now());
-            }
-        });
+        let (backend, host, port, tls) = Backend::start(rig, services.clone(), sink).await?;
         Ok(CloudSession {
+            holding: Holding::Own {
+                backend,
+                ticker: spawn_ticker(services.clone()),
+            },
             services,
-            gateway,
-            pki: PkiLayout::new(&rig.cloud.pki),
-            host: rig.cloud.endpoint.host.clone(),
+            pki,
+            host,
             port,
-            tls: rig.cloud.endpoint.tls,
-            ticker,
+            tls,
+            created: Mutex::new(Vec::new()),
         })
     }
 
     pub fn pki(&self) -> &PkiLayout {
         &self.pki
+    }
+
+    fn backend(&self) -> &Backend {
+        match &self.holding {
+            Holding::Own { backend, .. } => backend,
+            Holding::Shared(m) => &m.cloud.backend,
+        }
+    }
+
+    /// The id the cloud knows the scenario's job `id` by.
+    fn cloud_id(&self, id: &str) -> String {
+        match &self.holding {
+            Holding::Own { .. } => id.to_string(),
+            Holding::Shared(m) => format!("{}{id}", m.prefix),
+        }
     }
 
     /// Builds the job document for `ota` (with the step's faults), registers its stream
@@ -79,7 +105,8 @@ impl CloudSession {
             job: step.id.clone(),
             message,
         };
-        let opts = JobDocOptions::for_job(&self.pki, &step.id, &things, &step.document)
+        let id = self.cloud_id(&step.id);
+        let opts = JobDocOptions::for_job(&self.pki, &id, &things, &step.document)
             .map_err(|e| job_err(e.to_string()))?;
         let faults: Vec<DocFault> = step.faults.iter().map(|f| DocFault::from(*f)).collect();
         let built = jobdoc::build(ota, &opts, &faults).map_err(|e| job_err(e.to_string()))?;
@@ -107,13 +134,20 @@ impl CloudSession {
                 },
             );
         }
+        if self.services.job(&id).is_some() {
+            return Err(job_err(format!("the bench cloud already has a job `{id}`")));
+        }
         self.services
             .add_stream(
                 &built.stream_id,
                 vec![(u32::from(built.file_id), Arc::from(built.payload))],
             )
             .map_err(|e| job_err(e.to_string()))?;
-        let mut spec = JobSpec::new(&step.id, built.document, things);
+        self.created
+            .lock()
+            .expect("created lock")
+            .push((id.clone(), built.stream_id.clone()));
+        let mut spec = JobSpec::new(&id, built.document, things);
         if let Some(timeout) = step.step_timeout {
             spec = spec.with_in_progress_timeout(timeout);
         }
@@ -124,7 +158,7 @@ impl CloudSession {
 
     pub fn cancel_job(&self, job: &str, force: bool) -> Result<(), CloudError> {
         self.services
-            .cancel_job(job, force, SystemTime::now())
+            .cancel_job(&self.cloud_id(job), force, SystemTime::now())
             .map_err(|e| CloudError::Job {
                 job: job.into(),
                 message: e.to_string(),
@@ -133,7 +167,7 @@ impl CloudSession {
 
     pub fn retry_job(&self, job: &str, things: Option<&[String]>) -> Result<(), CloudError> {
         self.services
-            .retry_job(job, things, SystemTime::now())
+            .retry_job(&self.cloud_id(job), things, SystemTime::now())
             .map_err(|e| CloudError::Job {
                 job: job.into(),
                 message: e.to_string(),
@@ -141,24 +175,47 @@ impl CloudSession {
     }
 
     /// A second client with the thing's client id: the broker drops the first.
-    pub fn kick(&self, thing: &str) {
-        self.gateway.kick(thing);
+    pub fn kick(&self, thing: &str) -> Result<(), CloudError> {
+        self.backend().gateway("kick")?.kick(thing);
+        Ok(())
     }
 
-    pub fn set_link_faults(&self, thing: &str, link: &Link) {
-        self.gateway.set_faults(thing, Fault::from_link(link));
+    pub fn set_link_faults(&self, thing: &str, link: &Link) -> Result<(), CloudError> {
+        self.backend()
+            .gateway("link faults")?
+            .set_faults(thing, Fault::from_link(link));
+        Ok(())
     }
 
-    /// Stops the broker for `down_for`, then listens again on the same port.
+    /// Stops the broker for `down_for`, then listens again on the same port. On a shared
+    /// cloud the runner runs such a scenario alone.
     pub async fn restart_broker(&self, down_for: Duration) -> Result<(), CloudError> {
-        self.gateway
+        self.backend()
+            .gateway("broker_restart")?
             .restart(down_for)
             .await
             .map_err(|e| CloudError::Start(e.to_string()))
     }
 
-    pub async fn stop(self) {
-        self.ticker.abort();
-        self.gateway.shutdown().await;
+    /// Ends the scenario's use: its own cloud stops; on a shared cloud its jobs, streams
+    /// and link faults go, so the next scenario on these boards starts clean.
+    pub async fn stop(self, things: &[String]) {
+        match self.holding {
+            Holding::Own { backend, ticker } => {
+                ticker.abort();
+                backend.stop().await;
+            }
+            Holding::Shared(membership) => {
+                for (job, stream) in self.created.lock().expect("created lock").drain(..) {
+                    self.services.delete_job(&job);
+                    self.services.remove_stream(&stream);
+                }
+                if let Backend::Gateway(g) = &membership.cloud.backend {
+                    for thing in things {
+                        g.clear_faults(thing);
+                    }
+                }
+            }
+        }
     }
 }

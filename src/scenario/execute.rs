@@ -17,6 +17,7 @@ use super::fixtures::FixtureStore;
 use super::fixtures::OtaImage;
 use super::matchers;
 use super::recovery::{self, Recovery};
+use super::run_cloud::RunCloud;
 use super::BoundBoard;
 use crate::board::PartEvents;
 use crate::config::scenario::{Check, CutAt, Guard, JobStep, Scenario, Step};
@@ -36,6 +37,8 @@ pub struct RunContext {
     pub rig: Arc<Rig>,
     pub boards: BTreeMap<String, Arc<BenchBoard>>,
     pub fixtures: Arc<FixtureStore>,
+    /// The run's cloud: shared by the scenarios, or one per scenario.
+    pub cloud: RunCloud,
     /// Becomes true on SIGINT/SIGTERM.
     pub interrupt: watch::Receiver<bool>,
     /// Reports what the run is waiting for (progress display).
@@ -111,7 +114,8 @@ pub async fn run_scenario(
         boards,
         skipped: None,
     };
-    let cloud = match CloudSession::start(&ctx.rig, &timeline).await {
+    let board_names: Vec<String> = bound.iter().map(|b| b.board.clone()).collect();
+    let cloud = match CloudSession::open(&ctx.cloud, &ctx.rig, &board_names, &timeline).await {
         Ok(c) => c,
         Err(e) => {
             let msg = e.to_string();
@@ -226,7 +230,8 @@ pub async fn run_scenario(
     for b in &run.bound {
         ctx.boards[&b.board].console.detach().await;
     }
-    run.cloud.stop().await;
+    let things: Vec<String> = run.bound.iter().map(|b| b.thing.clone()).collect();
+    run.cloud.stop(&things).await;
     for pump in pumps {
         pump.abort();
     }
@@ -602,13 +607,17 @@ impl Run<'_> {
                         what: format!("kick: a second client connects with client id {}", b.thing),
                     },
                 );
-                self.cloud.kick(&b.thing);
-                None
+                match self.cloud.kick(&b.thing) {
+                    Ok(()) => None,
+                    Err(e) => self.bench_error_all(format!("{step_line}: {e}")),
+                }
             }
             Step::Link(link) => {
                 let b = self.role(&link.role);
-                self.cloud.set_link_faults(&b.thing, link);
-                None
+                match self.cloud.set_link_faults(&b.thing, link) {
+                    Ok(()) => None,
+                    Err(e) => self.bench_error_all(format!("{step_line}: {e}")),
+                }
             }
             Step::BrokerRestart { down_for } => {
                 self.timeline.emit(

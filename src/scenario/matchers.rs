@@ -118,9 +118,11 @@ pub fn online(events: &[Event], thing: &str) -> bool {
     online_since(events, thing).is_some()
 }
 
-/// Index of the connect event of the thing's open connection, if it has one.
+/// Index of the connect event of the thing's open connection, if it has one. In client
+/// mode the lab's broker owns the connections and none is seen: there, the thing's latest
+/// request to the cloud is the evidence that it is online.
 pub fn online_since(events: &[Event], thing: &str) -> Option<usize> {
-    let (i, connected) = events
+    let connection = events
         .iter()
         .enumerate()
         .rev()
@@ -131,8 +133,18 @@ pub fn online_since(events: &[Event], thing: &str) -> Option<usize> {
                 ..
             } if t == thing => Some((i, *connected)),
             _ => None,
-        })?;
-    connected.then_some(i)
+        });
+    match connection {
+        Some((i, connected)) => connected.then_some(i),
+        None => events.iter().rposition(|e| {
+            matches!(&e.kind, EventKind::Mqtt {
+                thing: Some(t),
+                dir: crate::timeline::Direction::In,
+                packet,
+                ..
+            } if t == thing && packet == "PUBLISH")
+        }),
+    }
 }
 
 /// Download progress (0..=1) of the thing, from the stream service or the board's own
@@ -270,6 +282,34 @@ mod tests {
     }
     fn re(s: &str) -> Regex {
         Regex::new(s).unwrap()
+    }
+
+    fn request(thing: &str) -> Event {
+        ev(
+            Source::Cloud,
+            EventKind::Mqtt {
+                conn: 0,
+                client_id: "otarig-cloud".into(),
+                thing: Some(thing.into()),
+                dir: crate::timeline::Direction::In,
+                packet: "PUBLISH".into(),
+                topic: Some(format!("$aws/things/{thing}/jobs/$next/get")),
+                qos: Some(1),
+                payload: None,
+                len: 0,
+            },
+        )
+    }
+
+    #[test]
+    fn without_connection_events_a_request_proves_the_thing_online() {
+        // Client mode: the lab's broker owns the connections.
+        assert_eq!(online_since(&[line("b", "boot")], "T1"), None);
+        let events = [line("b", "boot"), request("T1"), request("T2")];
+        assert_eq!(online_since(&events, "T1"), Some(1));
+        // Where the gateway reports connections, a closed one is offline whatever came before.
+        let events = [request("T1"), conn("T1", true), conn("T1", false)];
+        assert_eq!(online_since(&events, "T1"), None);
     }
 
     #[test]

@@ -20,4 +20,5 @@ pub mod cloud_session;
 pub mod execute;
 pub mod fixtures;
 pub mod recovery;
+pub mod run_cloud;
 pub mod runner;

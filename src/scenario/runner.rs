@@ -11,6 +11,8 @@ use tokio::sync::{watch, Notify, Semaphore};
 use super::bench::BenchBoard;
 use super::execute::{run_scenario, RunContext};
 use super::fixtures::FixtureStore;
+use super::run_cloud::RunCloud;
+use crate::config::scenario::Step;
 use crate::config::{bind_roles, bind_roles_sparing, Rig, Scenario, SkipReason};
 use crate::report::artifacts::{safe_name, scenario_dir, ScenarioTimeline};
 use crate::report::model::{RunResult, ScenarioResult};
@@ -34,6 +36,8 @@ pub struct RunPlan {
 pub enum SetupError {
     #[error("board {board}: {message}")]
     Board { board: String, message: String },
+    #[error("{0}")]
+    Cloud(String),
 }
 
 /// Free boards; a scenario takes all its boards at once, in arrival order.
@@ -110,10 +114,17 @@ pub async fn run(
         &state_dir.join("fixtures"),
     ));
     let waiting = progress.clone();
+    let cloud = RunCloud::for_rig(&rig)
+        .await
+        .map_err(|e| SetupError::Cloud(e.to_string()))?;
+    // A scenario that restarts the broker has a shared cloud to itself.
+    let cloud_turns = Arc::new(tokio::sync::RwLock::new(()));
+    let shared_cloud = cloud.is_shared();
     let ctx = Arc::new(RunContext {
         rig: rig.clone(),
         boards,
         fixtures,
+        cloud,
         interrupt: interrupt.clone(),
         progress: Arc::new(
             move |scenario: &str, board: &str, what: &str, left: Option<Duration>| {
@@ -133,6 +144,7 @@ pub async fn run(
     for attempt in 1..=plan.repeat.max(1) {
         for scenario in &plan.scenarios {
             let scenario = scenario.clone();
+            let cloud_turns = cloud_turns.clone();
             let (ctx, pool, slots, progress, rig) = (
                 ctx.clone(),
                 pool.clone(),
@@ -153,6 +165,15 @@ pub async fn run(
                     return Some((result, None));
                 }
                 let _slot = slots.acquire().await.expect("semaphore open");
+                let restarts_broker = scenario
+                    .steps
+                    .iter()
+                    .any(|s| matches!(s, Step::BrokerRestart { .. }));
+                let (_alone, _shared) = if shared_cloud && restarts_broker {
+                    (Some(cloud_turns.write().await), None)
+                } else {
+                    (None, Some(cloud_turns.read().await))
+                };
                 if *interrupt.borrow() {
                     return None;
                 }
@@ -200,6 +221,9 @@ pub async fn run(
         }
     }
     progress.finish();
+    if let Ok(ctx) = Arc::try_unwrap(ctx) {
+        ctx.cloud.stop().await;
+    }
     result.duration = started.elapsed();
     result.interrupted = *interrupt.borrow();
     Ok(RunOutput { result, timelines })

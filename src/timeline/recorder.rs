@@ -35,6 +35,11 @@ pub struct Timeline {
 }
 
 impl Timeline {
+    /// True for two handles of one timeline.
+    pub fn same_as(&self, other: &Timeline) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// A timeline kept in memory only.
     pub fn in_memory() -> Self {
         Self::with_file(None)

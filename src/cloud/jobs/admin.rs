@@ -194,6 +194,13 @@ impl JobsService {
         out
     }
 
+    /// Deletes a job with its executions (AWS DeleteJob with `force`): what a shared
+    /// bench cloud does with a scenario's jobs when the scenario ends. No notification:
+    /// the boards are off by then.
+    pub fn delete_job(&mut self, job_id: &str) -> bool {
+        self.jobs.remove(job_id).is_some()
+    }
+
     /// The earliest pending timeout, so a driver knows when to call `tick`.
     pub fn next_deadline(&self) -> Option<SystemTime> {
         self.jobs
