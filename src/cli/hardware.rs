@@ -2,7 +2,7 @@
 //! bench ready for a nightly run: ports, probes, tools, PKI, endpoint).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
@@ -16,7 +16,9 @@ use crate::board::discovery::{
 use crate::board::serial::{parse_framing, PortSpec, SerialConsole, SerialConsoleOptions};
 use crate::cloud::pki;
 use crate::config::flash_checks::{describe, FlasherFields};
-use crate::config::rig::{self, BoardParts, ConsoleConfig, FlashConfig, PowerConfig, Rig};
+use crate::config::rig::{
+    self, BoardParts, ConsoleConfig, FlashConfig, NativeKind, PowerConfig, Rig,
+};
 use crate::config::{self, Diagnostics};
 use crate::scenario::bench::BenchVars;
 
@@ -139,8 +141,8 @@ pub fn doctor(args: DoctorArgs) -> u8 {
             return exit::BENCH;
         }
     };
-    rig.use_state_dir(args.state_dir.as_deref());
-    let rows = runtime.block_on(check_rig(&rig));
+    let state_dir = rig.use_state_dir(args.state_dir.as_deref());
+    let rows = runtime.block_on(check_rig(&rig, &state_dir));
     print!("{}", table(&rows));
     let failed = rows.iter().filter(|r| r.status == Status::Fail).count();
     if failed > 0 {
@@ -161,7 +163,7 @@ fn config_error(diags: &Diagnostics) -> u8 {
     exit::USAGE
 }
 
-async fn check_rig(rig: &Rig) -> Vec<Row> {
+async fn check_rig(rig: &Rig, state_dir: &Path) -> Vec<Row> {
     let mut rows = Vec::new();
     // Listing probes touches every USB driver; only do it when a board uses probe-rs.
     let uses_probes = rig.boards.iter().any(|b| {
@@ -181,17 +183,17 @@ async fn check_rig(rig: &Rig) -> Vec<Row> {
     // The placeholders of the bench, as a run with the default state directory sets them.
     let otarig = std::env::current_exe().unwrap_or_else(|_| "otarig".into());
     for board in &rig.boards {
-        let vars = BenchVars::new(
-            &rig.root.join(".otarig").join("boards").join(&board.name),
-            &otarig,
-        );
+        let vars = BenchVars::new(&state_dir.join("boards").join(&board.name), &otarig);
         match &board.parts {
-            BoardParts::Native(_) => rows.push(Row {
+            BoardParts::Native(NativeKind::Sim) => rows.push(Row {
                 subject: board.name.clone(),
                 check: "native board".into(),
                 status: Status::Skip,
-                detail: "no hardware to check".into(),
+                detail: "the simulator: no hardware to check".into(),
             }),
+            BoardParts::Native(NativeKind::Program { path, .. }) => {
+                check_program(rig, board, path, &vars, &mut rows)
+            }
             BoardParts::Hardware {
                 flash,
                 console,
@@ -209,6 +211,58 @@ async fn check_rig(rig: &Rig) -> Vec<Row> {
     check_pki(rig, &mut rows);
     check_endpoint(rig, &mut rows).await;
     rows
+}
+
+/// A native firmware program: the program the rig names (unless it is the one flashed at
+/// each scenario) and the baseline's build for the board's platform. Its credentials are
+/// the PKI's, checked with it.
+fn check_program(
+    rig: &Rig,
+    board: &rig::Board,
+    path: &Path,
+    vars: &BenchVars,
+    rows: &mut Vec<Row>,
+) {
+    let executable = |p: &Path| {
+        std::fs::metadata(p)
+            .map_err(|e| format!("{}: {e}", p.display()))
+            .and_then(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+                    Ok(format!("{} is executable", p.display()))
+                } else {
+                    Err(format!("{} is not an executable file", p.display()))
+                }
+            })
+    };
+    let raw = path.display().to_string();
+    if raw.contains("{board_dir}") {
+        rows.push(Row {
+            subject: board.name.clone(),
+            check: "program".into(),
+            status: Status::Skip,
+            detail: format!("{raw}: in the board folder, written by each scenario's flash"),
+        });
+    } else {
+        let program = std::path::PathBuf::from(vars.expand(&raw));
+        rows.push(Row::from(&board.name, "program", executable(&program)));
+    }
+    let Some(baseline) = &rig.baseline else {
+        return;
+    };
+    let check = format!("baseline {baseline} ({})", board.platform);
+    let build = crate::config::fixture::load_named(&rig.root.join("firmware-fixtures"), baseline)
+        .map_err(|d| d.to_string())
+        .and_then(|f| {
+            f.files.get(&board.platform).cloned().ok_or_else(|| {
+                format!(
+                    "firmware-fixtures/{baseline}.yaml has no `{}` file under `files:`",
+                    board.platform
+                )
+            })
+        })
+        .and_then(|files| executable(&files.flash));
+    rows.push(Row::from(&board.name, check, build));
 }
 
 async fn check_flash(
