@@ -137,7 +137,12 @@ fn binding_problems_are_warnings_under_validate_with_a_rig() {
     .unwrap();
     let cut = dir.path().join("needs-power.yaml");
     std::fs::write(&cut, "name: needs-power\nneeds: [power_cycle]\nboards: { a: {} }\nsteps:\n  - power_cycle: { boards: a }\n").unwrap();
-    let diags = validate_all(Some(&rig), &[two.clone(), cut.clone()], None);
+    let diags = validate_all(
+        Some(&rig),
+        &[two.clone(), cut.clone()],
+        None,
+        &otarig::scenario::job_checks::check,
+    );
     assert!(!diags.has_errors(), "{diags}");
     let warnings: Vec<String> = diags.warnings().map(|d| d.to_string()).collect();
     assert_eq!(warnings.len(), 2, "{diags}");
@@ -156,7 +161,12 @@ fn binding_problems_are_warnings_under_validate_with_a_rig() {
         "{warnings:?}"
     );
     assert!(diags.iter().all(|d| d.severity == Severity::Warning));
-    let out = config::cli_support::validate(&[two, cut], Some(&rig), None);
+    let out = config::cli_support::validate(
+        &[two, cut],
+        Some(&rig),
+        None,
+        &otarig::scenario::job_checks::check,
+    );
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.text.starts_with("ok: 3 file(s) valid, 2 warning(s)"),

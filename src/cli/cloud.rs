@@ -338,6 +338,10 @@ pub fn job(cmd: JobCommand) -> u8 {
                 "{}",
                 serde_json::to_string_pretty(&result).unwrap_or_default()
             );
+            // Said where a person looks, too: e.g. blocks a v3 agent's buffer would drop.
+            for warning in result["warnings"].as_array().into_iter().flatten() {
+                eprintln!("warning: {}", warning.as_str().unwrap_or_default());
+            }
             exit::PASSED
         }
         Err(e @ admin::AdminError::Refused(_)) => {

@@ -84,6 +84,7 @@ pub fn validate(args: ValidateArgs) -> u8 {
         &args.paths,
         args.rig.as_deref(),
         args.fixtures.as_deref(),
+        &crate::scenario::job_checks::check,
     ))
 }
 
@@ -122,6 +123,18 @@ pub fn run(args: RunArgs) -> u8 {
         );
         return exit::USAGE;
     }
+    // What the bound boards make wrong (a job's file per platform) stops the run here;
+    // warnings are shown and the run goes on.
+    let mut bound = Diagnostics::new();
+    for s in &scenarios {
+        if let Ok(binding) = config::bind_roles(s, &rig) {
+            crate::scenario::job_checks::check(&rig, s, &binding, &fixtures, &mut bound);
+        }
+    }
+    if bound.errors().next().is_some() {
+        return config_error(&bound);
+    }
+    eprint!("{bound}");
     if args.rerun_failed {
         let last = match LastRun::read(&args.report_dir) {
             Ok(last) => last,

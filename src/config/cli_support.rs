@@ -37,10 +37,15 @@ pub fn default_fixtures(fixtures: Option<&Path>) -> Option<PathBuf> {
 
 /// `otarig validate [PATH…] [--rig FILE] [--fixtures DIR]`: exit 0 without errors
 /// (warnings allowed), 2 with any.
-pub fn validate(paths: &[PathBuf], rig: Option<&Path>, fixtures: Option<&Path>) -> CommandOutput {
+pub fn validate(
+    paths: &[PathBuf],
+    rig: Option<&Path>,
+    fixtures: Option<&Path>,
+    bound_check: &super::BoundCheck<'_>,
+) -> CommandOutput {
     let paths = default_paths(paths);
     let fixtures = default_fixtures(fixtures);
-    let mut diags = validate_all(rig, &paths, fixtures.as_deref());
+    let mut diags = validate_all(rig, &paths, fixtures.as_deref(), bound_check);
     diags.sort();
     let errors = diags.errors().count();
     let warnings = diags.warnings().count();

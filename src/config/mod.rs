@@ -231,10 +231,16 @@ fn validate_fixtures(dir: &Path, diags: &mut Diagnostics) {
 /// Everything `otarig validate` checks: the rig (if given), every scenario, their
 /// fixtures, and, with a rig, whether each scenario can be bound to it (a warning
 /// when not: at run time that scenario is skipped, not failed).
+/// A check of a scenario whose roles are bound to a rig's boards (role → board), given by
+/// the layers above `config` (e.g. the jobs' files and stream sizes).
+pub type BoundCheck<'a> =
+    dyn Fn(&Rig, &Scenario, &BTreeMap<String, String>, &Path, &mut Diagnostics) + 'a;
+
 pub fn validate_all(
     rig: Option<&Path>,
     paths: &[PathBuf],
     fixtures_dir: Option<&Path>,
+    bound_check: &BoundCheck<'_>,
 ) -> Diagnostics {
     let mut diags = Diagnostics::new();
     if let Some(dir) = fixtures_dir {
@@ -262,7 +268,11 @@ pub fn validate_all(
     let scenarios = load_scenarios_into(paths, fixtures_dir, &mut diags);
     if let Some(rig) = &rig {
         for s in &scenarios {
-            if let Err(reason) = bind_roles(s, rig) {
+            let binding = bind_roles(s, rig);
+            if let (Ok(binding), Some(dir)) = (&binding, fixtures_dir) {
+                bound_check(rig, s, binding, dir, &mut diags);
+            }
+            if let Err(reason) = binding {
                 let text = std::fs::read_to_string(&s.file).unwrap_or_default();
                 let at =
                     if matches!(reason, SkipReason::NoBoardForRole { .. }) && !s.needs.is_empty() {

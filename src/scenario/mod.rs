@@ -19,6 +19,7 @@ pub mod bench;
 pub mod cloud_session;
 pub mod execute;
 pub mod fixtures;
+pub mod job_checks;
 pub mod recovery;
 pub mod run_cloud;
 pub mod runner;

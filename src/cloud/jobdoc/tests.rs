@@ -354,3 +354,41 @@ fn options_load_both_signers_from_a_pki_directory() {
     let err = JobDocOptions::from_pki(&pki::PkiLayout::new(empty.path()), "s-1").unwrap_err();
     assert!(err.to_string().contains("codesign.key"), "{err}");
 }
+
+#[test]
+fn a_jobs_settings_reach_its_document_and_a_long_thing_name_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    pki::init(dir.path(), &pki::PkiOptions::default()).unwrap();
+    let layout = pki::PkiLayout::new(dir.path());
+    let other = tempfile::tempdir().unwrap();
+    pki::init(other.path(), &pki::PkiOptions::default()).unwrap();
+    let settings = JobDocument {
+        filepath: Some("/var/ota/next".into()),
+        certfile: Some("/etc/ota/signer.pem".into()),
+        signature: Some("sig-sha256-ecdsa".into()),
+        key: Some(pki::PkiLayout::new(other.path()).codesign_key()),
+        stream: None,
+    };
+    let long = "T".repeat(40);
+    let o = JobDocOptions::for_job(
+        &layout,
+        "update-v5",
+        &["Thing1".into(), long.clone()],
+        &settings,
+    )
+    .unwrap();
+    assert_eq!(o.stream_name, aws_stream_name("update-v5"));
+    assert_eq!(o.stream_name.len(), 44);
+    let doc = build(b"abc", &o, &[]).unwrap();
+    let f = file(&doc);
+    assert_eq!(
+        (f["filepath"].as_str(), f["certfile"].as_str()),
+        (Some("/var/ota/next"), Some("/etc/ota/signer.pem"))
+    );
+    // Signed with the step's key, not the bench's.
+    let signer =
+        std::fs::read_to_string(pki::PkiLayout::new(other.path()).codesign_cert()).unwrap();
+    assert!(verify_with_cert_pem(&signer, b"abc", &sig_der(&doc, SIGNATURE_KEY)).unwrap());
+    assert_eq!(doc.warnings.len(), 1, "{:?}", doc.warnings);
+    assert!(doc.warnings[0].contains(&long), "{:?}", doc.warnings);
+}

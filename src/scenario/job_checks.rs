@@ -1,0 +1,99 @@
+//! What can be known about a scenario's jobs before any board is touched, once its roles
+//! are bound to a rig's boards: the file each job streams exists for every target's
+//! platform and is the same file for all of them (an OTA job carries one file), and a
+//! block message fits a v3 agent's receive buffer with the target's thing name.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::cloud::jobdoc::{self, V3_BLOCK_SIZE, V3_DEMO_RECEIVE_LIMIT};
+use crate::config::diag::{Diagnostic, Diagnostics, Severity};
+use crate::config::fixture;
+use crate::config::rig::{Rig, SIM_PLATFORM};
+use crate::config::scenario::{Scenario, Step};
+
+/// Checks every job step of `scenario` with its roles bound by `binding` (role → board).
+pub fn check(
+    rig: &Rig,
+    scenario: &Scenario,
+    binding: &BTreeMap<String, String>,
+    fixtures_dir: &Path,
+    diags: &mut Diagnostics,
+) {
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let Step::Job(job) = step else { continue };
+        let line = scenario.step_lines.get(i).copied().unwrap_or(0);
+        let mut push = |severity, message: String| {
+            diags.push(Diagnostic {
+                file: scenario.file.clone(),
+                line,
+                column: 1,
+                severity,
+                message,
+            })
+        };
+        let Ok(fixture) = fixture::load_named(fixtures_dir, &job.image) else {
+            continue; // reported where the fixture is named
+        };
+        let boards: Vec<_> = job
+            .targets
+            .iter()
+            .filter_map(|role| binding.get(role))
+            .filter_map(|b| rig.board(b))
+            .collect();
+        // The file each target needs: the fixture's build for its platform.
+        let mut files: BTreeMap<Option<&Path>, Vec<&str>> = BTreeMap::new();
+        for board in &boards {
+            if board.platform == SIM_PLATFORM {
+                files.entry(None).or_default().push(&board.name);
+                continue;
+            }
+            match fixture.files.get(&board.platform) {
+                Some(f) => files.entry(Some(f.ota.as_path())).or_default().push(&board.name),
+                None => push(
+                    Severity::Error,
+                    format!(
+                        "job `{}`: fixture `{}` has no `{}` file for board {} (add `files: {{ {}: PATH }}` to firmware-fixtures/{}.yaml)",
+                        job.id, job.image, board.platform, board.name, board.platform, job.image
+                    ),
+                ),
+            }
+        }
+        if files.len() > 1 {
+            let which: Vec<String> = files
+                .iter()
+                .map(|(file, boards)| {
+                    let file =
+                        file.map_or("the simulator's image".into(), |f| f.display().to_string());
+                    format!("{} for {}", file, boards.join(", "))
+                })
+                .collect();
+            push(
+                Severity::Error,
+                format!(
+                    "job `{}` would need different files ({}); an OTA job delivers one file: split it into one job per platform",
+                    job.id,
+                    which.join("; ")
+                ),
+            );
+        }
+        let stream = job
+            .document
+            .stream
+            .clone()
+            .unwrap_or_else(|| jobdoc::aws_stream_name(&job.id));
+        for board in &boards {
+            if let Err(e) = jobdoc::check_stream_budget(
+                &board.thing_name,
+                &stream,
+                V3_BLOCK_SIZE,
+                V3_DEMO_RECEIVE_LIMIT,
+            ) {
+                push(
+                    Severity::Warning,
+                    format!("job `{}`: a v3 agent would drop its blocks: {e}", job.id),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! `otarig validate --rig` (and `run`, before touching a board) checks each job against
+//! the boards its roles bind to: one file for all targets, a file for every target's
+//! platform, block messages that fit a v3 agent's receive buffer. The real binary.
+
+use std::path::Path;
+use std::process::Output;
+
+fn otarig(args: &[&str], cwd: &Path) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_otarig"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+const SCENARIO: &str = "name: update\nsummary: One job for every board.\nboards: { a: {}, b: {} }\n\
+steps:\n  - job: { id: update-v5, image: demo, targets: all }\n  - expect: { board: a, job: SUCCEEDED, within: 1m }\n";
+
+/// A bench with `boards` in its rig and a `demo` fixture with `files`.
+fn bench(boards: &str, files: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    for dir in ["rigs", "scenarios", "firmware-fixtures"] {
+        std::fs::create_dir(root.path().join(dir)).unwrap();
+    }
+    std::fs::write(
+        root.path().join("rigs/bench.yaml"),
+        format!("name: bench\ncloud: {{ endpoint: {{}} }}\nboards:\n{boards}"),
+    )
+    .unwrap();
+    std::fs::write(
+        root.path().join("firmware-fixtures/demo.yaml"),
+        format!("version: 0.9.5\n{files}"),
+    )
+    .unwrap();
+    std::fs::write(root.path().join("scenarios/update.yaml"), SCENARIO).unwrap();
+    root
+}
+
+fn validate(root: &Path) -> (Option<i32>, String) {
+    let out = otarig(&["validate", "--rig", "rigs/bench.yaml"], root);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+const MIXED: &str = "  - { name: sim-1, thing_name: Thing1, native: { sim: {} } }\n  - { name: posix-1, thing_name: Thing2, native: { program: { path: /bin/true } } }\n";
+
+#[test]
+fn a_target_platform_without_a_file_is_an_error_at_the_job_step() {
+    let root = bench(MIXED, "");
+    let (code, text) = validate(root.path());
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("scenarios/update.yaml:5:1: error: job `update-v5`: fixture `demo` has no `posix` file for board posix-1"), "{text}");
+}
+
+#[test]
+fn targets_that_need_different_files_are_refused_before_the_run() {
+    let root = bench(MIXED, "files: { posix: /bin/true }\n");
+    let (code, text) = validate(root.path());
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("an OTA job delivers one file: split it into one job per platform"),
+        "{text}"
+    );
+    // `run` stops on the same error, before any board or cloud starts.
+    let out = otarig(
+        &["run", "--rig", "rigs/bench.yaml", "--report-dir", "reports"],
+        root.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("one job per platform"));
+    assert!(!root.path().join("reports").exists());
+}
+
+#[test]
+fn a_thing_name_too_long_for_a_v3_receive_buffer_is_a_warning() {
+    let long = "Thing-with-a-name-long-enough-to-overflow";
+    let root = bench(
+        &format!("  - {{ name: sim-1, thing_name: {long}, native: {{ sim: {{}} }} }}\n  - {{ name: sim-2, thing_name: Thing2, native: {{ sim: {{}} }} }}\n"),
+        "",
+    );
+    let (code, text) = validate(root.path());
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("warning: job `update-v5`: a v3 agent would drop its blocks"),
+        "{text}"
+    );
+    assert!(text.contains(long) && !text.contains("`Thing2`"), "{text}");
+}
