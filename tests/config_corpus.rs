@@ -141,7 +141,7 @@ fn binding_problems_are_warnings_under_validate_with_a_rig() {
         Some(&rig),
         &[two.clone(), cut.clone()],
         None,
-        &otarig::scenario::job_checks::check,
+        &otarig::scenario::bound_checks::check,
     );
     assert!(!diags.has_errors(), "{diags}");
     let warnings: Vec<String> = diags.warnings().map(|d| d.to_string()).collect();
@@ -165,7 +165,7 @@ fn binding_problems_are_warnings_under_validate_with_a_rig() {
         &[two, cut],
         Some(&rig),
         None,
-        &otarig::scenario::job_checks::check,
+        &otarig::scenario::bound_checks::check,
     );
     assert_eq!(out.code, 0, "{out:?}");
     assert!(

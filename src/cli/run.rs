@@ -84,7 +84,7 @@ pub fn validate(args: ValidateArgs) -> u8 {
         &args.paths,
         args.rig.as_deref(),
         args.fixtures.as_deref(),
-        &crate::scenario::job_checks::check,
+        &crate::scenario::bound_checks::check,
     ))
 }
 
@@ -123,18 +123,6 @@ pub fn run(args: RunArgs) -> u8 {
         );
         return exit::USAGE;
     }
-    // What the bound boards make wrong (a job's file per platform) stops the run here;
-    // warnings are shown and the run goes on.
-    let mut bound = Diagnostics::new();
-    for s in &scenarios {
-        if let Ok(binding) = config::bind_roles(s, &rig) {
-            crate::scenario::job_checks::check(&rig, s, &binding, &fixtures, &mut bound);
-        }
-    }
-    if bound.errors().next().is_some() {
-        return config_error(&bound);
-    }
-    eprint!("{bound}");
     if args.rerun_failed {
         let last = match LastRun::read(&args.report_dir) {
             Ok(last) => last,
@@ -160,18 +148,37 @@ pub fn run(args: RunArgs) -> u8 {
         }
     };
     let state_dir = rig.use_state_dir(args.state_dir.as_deref());
-    match crate::cloud::pki::prepare(&rig) {
-        Ok(Some(note)) => eprintln!("otarig: {note}"),
-        Ok(None) => {}
-        Err(e @ crate::cloud::pki::RigPkiError::Missing { .. }) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
+    // What the bound boards make wrong (a fixture without a build for a board's platform,
+    // a job that would need two files) and a missing PKI stop the run here, all reported at
+    // once; warnings are shown and the run goes on.
+    let mut bound = Diagnostics::new();
+    for s in &scenarios {
+        if let Ok(binding) = config::bind_roles(s, &rig) {
+            crate::scenario::bound_checks::check(&rig, s, &binding, &fixtures, &mut bound);
         }
+    }
+    let pki_missing = match crate::cloud::pki::prepare(&rig) {
+        Ok(Some(note)) => {
+            eprintln!("otarig: {note}");
+            None
+        }
+        Ok(None) => None,
+        Err(e @ crate::cloud::pki::RigPkiError::Missing { .. }) => Some(e),
         Err(e) => {
             eprintln!("error: {e}");
             return exit::BENCH;
         }
+    };
+    if let Some(e) = &pki_missing {
+        eprintln!("error: {e}");
     }
+    if bound.errors().next().is_some() {
+        return config_error(&bound);
+    }
+    if pki_missing.is_some() {
+        return exit::USAGE;
+    }
+    eprint!("{bound}");
     let run_id = run_id();
     let plan = RunPlan {
         rig,

@@ -158,7 +158,10 @@ impl JobDocOptions {
             opts.file_path = path.clone();
         }
         if let Some(cert) = &settings.certfile {
-            opts.cert_file = cert.clone();
+            // A POSIX PAL reads the certificate from this path: `{codesign_cert}` names
+            // the bench's own, wherever the PKI is.
+            let abs = std::path::absolute(layout.codesign_cert()).unwrap_or(layout.codesign_cert());
+            opts.cert_file = cert.replace("{codesign_cert}", &abs.display().to_string());
         }
         if let Some(field) = &settings.signature {
             opts.signature_field = field.clone();

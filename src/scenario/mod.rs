@@ -16,10 +16,10 @@ pub struct BoundBoard {
 }
 
 pub mod bench;
+pub mod bound_checks;
 pub mod cloud_session;
 pub mod execute;
 pub mod fixtures;
-pub mod job_checks;
 pub mod recovery;
 pub mod run_cloud;
 pub mod runner;

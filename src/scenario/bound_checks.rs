@@ -1,7 +1,8 @@
-//! What can be known about a scenario's jobs before any board is touched, once its roles
-//! are bound to a rig's boards: the file each job streams exists for every target's
-//! platform and is the same file for all of them (an OTA job carries one file), and a
-//! block message fits a v3 agent's receive buffer with the target's thing name.
+//! What can be known about a scenario before any board is touched, once its roles are bound
+//! to a rig's boards: every fixture flashed onto a board has a build for its platform; the
+//! file each job streams exists for every target's platform and is the same file for all of
+//! them (an OTA job carries one file); a block message fits a v3 agent's receive buffer
+//! with the target's thing name.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,7 +13,7 @@ use crate::config::fixture;
 use crate::config::rig::{Rig, SIM_PLATFORM};
 use crate::config::scenario::{Scenario, Step};
 
-/// Checks every job step of `scenario` with its roles bound by `binding` (role → board).
+/// Checks `scenario` with its roles bound by `binding` (role → board).
 pub fn check(
     rig: &Rig,
     scenario: &Scenario,
@@ -20,6 +21,41 @@ pub fn check(
     fixtures_dir: &Path,
     diags: &mut Diagnostics,
 ) {
+    let board_of = |role: &String| binding.get(role).and_then(|b| rig.board(b));
+    let mut flashes: Vec<(usize, &str, Vec<&crate::config::rig::Board>)> = Vec::new();
+    if let Some(baseline) = crate::config::effective_baseline(scenario, rig) {
+        let all = scenario
+            .roles
+            .iter()
+            .filter_map(|r| board_of(&r.name))
+            .collect();
+        flashes.push((0, baseline, all));
+    }
+    for (i, step) in scenario.steps.iter().enumerate() {
+        if let Step::Flash { roles, image } = step {
+            let line = scenario.step_lines.get(i).copied().unwrap_or(0);
+            flashes.push((line, image, roles.iter().filter_map(board_of).collect()));
+        }
+    }
+    for (line, image, boards) in flashes {
+        let Ok(fixture) = fixture::load_named(fixtures_dir, image) else {
+            continue; // reported where the fixture is named
+        };
+        for board in boards {
+            if board.platform != SIM_PLATFORM && !fixture.files.contains_key(&board.platform) {
+                diags.push(Diagnostic {
+                    file: scenario.file.clone(),
+                    line: line.max(1),
+                    column: 1,
+                    severity: Severity::Error,
+                    message: format!(
+                        "fixture `{image}` has no `{}` file to flash onto board {} (add `files: {{ {}: PATH }}` to firmware-fixtures/{image}.yaml)",
+                        board.platform, board.name, board.platform
+                    ),
+                });
+            }
+        }
+    }
     for (i, step) in scenario.steps.iter().enumerate() {
         let Step::Job(job) = step else { continue };
         let line = scenario.step_lines.get(i).copied().unwrap_or(0);

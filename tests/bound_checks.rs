@@ -90,3 +90,22 @@ fn a_thing_name_too_long_for_a_v3_receive_buffer_is_a_warning() {
     );
     assert!(text.contains(long) && !text.contains("`Thing2`"), "{text}");
 }
+
+#[test]
+fn a_baseline_without_a_build_for_a_boards_platform_is_an_error() {
+    let root = bench(MIXED, "");
+    let rig = root.path().join("rigs/bench.yaml");
+    let text = std::fs::read_to_string(&rig).unwrap();
+    std::fs::write(
+        &rig,
+        text.replace("boards:\n", "defaults: { baseline: demo }\nboards:\n"),
+    )
+    .unwrap();
+    let (code, text) = validate(root.path());
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("fixture `demo` has no `posix` file to flash onto board posix-1"),
+        "{text}"
+    );
+    assert!(!text.contains("onto board sim-1"), "{text}");
+}
