@@ -121,6 +121,15 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_contract_lists_every_placeholder_and_variable() {
+        let doc = include_str!("../../docs/native-boards.md");
+        for (name, var, _) in PLACEHOLDERS {
+            let row = format!("| `{name}` | `{var}` |");
+            assert!(doc.contains(&row), "docs/native-boards.md lacks the row {row}");
+        }
+    }
+
+    #[test]
     fn text_without_placeholders_is_left_alone() {
         assert_eq!(identity().expand("{unknown} plain"), "{unknown} plain");
     }
