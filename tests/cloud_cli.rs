@@ -520,3 +520,36 @@ async fn a_second_cloud_on_the_same_pki_fails_and_leaves_the_first_serving() {
     assert_eq!(jobs[0]["id"], "first-cloud-job", "{jobs}");
     assert_eq!(first.interrupt().await.0.code(), Some(0));
 }
+
+#[tokio::test]
+async fn cloud_and_job_given_the_same_rig_read_the_same_pki() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let mut cloud = Cloud::spawn(&[
+        "cloud",
+        "--rig",
+        "rigs/sim.yaml",
+        "--state-dir",
+        s(&state),
+        "--bind",
+        "127.0.0.1:0",
+    ]);
+    cloud.ready().await;
+    // The simulated rig may create its PKI: under the state directory, as `run` would.
+    assert!(state.join("pki/ca.pem").is_file(), "{}", cloud.context());
+    let status = otarig(&[
+        "job",
+        "status",
+        "--rig",
+        "rigs/sim.yaml",
+        "--state-dir",
+        s(&state),
+    ])
+    .await;
+    assert_eq!(status.code, Some(0), "{}", status.stderr);
+    assert_eq!(status.json(), serde_json::json!([]));
+    // Without the state directory the rig's PKI is elsewhere: no cloud runs there.
+    let elsewhere = otarig(&["job", "status", "--pki", s(&tmp.path().join("nowhere"))]).await;
+    assert_eq!(elsewhere.code, Some(3), "{}", elsewhere.stderr);
+    assert_eq!(cloud.interrupt().await.0.code(), Some(0));
+}

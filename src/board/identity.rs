@@ -125,7 +125,10 @@ mod tests {
         let doc = include_str!("../../docs/native-boards.md");
         for (name, var, _) in PLACEHOLDERS {
             let row = format!("| `{name}` | `{var}` |");
-            assert!(doc.contains(&row), "docs/native-boards.md lacks the row {row}");
+            assert!(
+                doc.contains(&row),
+                "docs/native-boards.md lacks the row {row}"
+            );
         }
     }
 

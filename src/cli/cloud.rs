@@ -55,18 +55,46 @@ pub enum JobCommand {
         /// Also cancel executions already IN_PROGRESS.
         #[arg(long)]
         force: bool,
-        /// PKI directory of the running cloud (its admin socket lives there).
-        #[arg(long)]
-        pki: Option<PathBuf>,
+        #[command(flatten)]
+        pki: PkiChoice,
     },
     /// Show one job with its executions, or every job.
     Status {
         /// The job to show (default: every job).
         id: Option<String>,
-        /// PKI directory of the running cloud (its admin socket lives there).
-        #[arg(long)]
-        pki: Option<PathBuf>,
+        #[command(flatten)]
+        pki: PkiChoice,
     },
+}
+
+/// Which running cloud `otarig job` talks to: the one on a PKI directory, or on a rig's
+/// PKI (as `run`, `doctor` and `cloud --rig` resolve it).
+#[derive(Args, Clone, Debug, Default)]
+pub struct PkiChoice {
+    /// PKI directory of the running cloud (its admin socket lives there)
+    /// [default: .otarig/pki]
+    #[arg(long, conflicts_with = "rig")]
+    pub pki: Option<PathBuf>,
+    /// The rig whose PKI the running cloud uses
+    #[arg(long)]
+    pub rig: Option<PathBuf>,
+    /// With --rig: as for `otarig run`
+    #[arg(long, value_name = "DIR", requires = "rig")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl PkiChoice {
+    fn dir(&self) -> Result<PathBuf, String> {
+        match (&self.pki, &self.rig) {
+            (Some(dir), _) => Ok(dir.clone()),
+            (None, Some(rig)) => {
+                let mut rig = crate::config::load_rig(rig).map_err(|d| d.to_string())?;
+                rig.use_state_dir(self.state_dir.as_deref());
+                Ok(rig.cloud.pki)
+            }
+            (None, None) => Ok(PathBuf::from(DEFAULT_PKI)),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -100,9 +128,8 @@ pub struct JobCreateArgs {
     /// Stream id [default: `AFR_OTA-<uuid>`, as long as AWS's OTA service makes them]
     #[arg(long, value_name = "ID")]
     pub stream: Option<String>,
-    /// PKI directory of the running cloud (its admin socket lives there).
-    #[arg(long)]
-    pub pki: Option<PathBuf>,
+    #[command(flatten)]
+    pub pki: PkiChoice,
 }
 
 pub fn cloud(args: CloudArgs) -> u8 {
@@ -324,7 +351,16 @@ pub fn job(cmd: JobCommand) -> u8 {
         JobCommand::Cancel { id, force, pki } => (pki, Request::CancelJob { id, force }),
         JobCommand::Status { id, pki } => (pki, Request::Status { id }),
     };
-    let pki = pki.unwrap_or_else(|| PathBuf::from(DEFAULT_PKI));
+    let pki = match pki.dir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprint!("{e}");
+            eprintln!(
+                "error: the rig file has errors (`otarig validate --rig FILE` shows the same)"
+            );
+            return exit::USAGE;
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
