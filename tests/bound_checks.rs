@@ -2,16 +2,11 @@
 //! the boards its roles bind to: one file for all targets, a file for every target's
 //! platform, block messages that fit a v3 agent's receive buffer. The real binary.
 
-use std::path::Path;
-use std::process::Output;
+mod process_support;
 
-fn otarig(args: &[&str], cwd: &Path) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_otarig"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
+use process_support::otarig;
+
+use std::path::Path;
 
 const SCENARIO: &str = "name: update\nsummary: One job for every board.\nboards: { a: {}, b: {} }\n\
 steps:\n  - job: { id: update-v5, image: demo, targets: all }\n  - expect: { board: a, job: SUCCEEDED, within: 1m }\n";

@@ -8,8 +8,12 @@
 //! Needs a C compiler and libmosquitto-dev, libcjson-dev, libssl-dev; skipped without them
 //! unless OTARIG_REQUIRE_FOREIGN_FIRMWARE=1 (CI sets it).
 
+mod process_support;
+
+use process_support::{describe, otarig};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 const SOURCE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -118,23 +122,6 @@ steps:
 "#,
     ),
 ];
-
-fn otarig(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_otarig"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[test]
 fn a_foreign_posix_firmware_updates_rejects_and_survives_power_cuts_through_otarig_run() {

@@ -3,16 +3,9 @@
 //! tool is missing and whose console port does not exist. The real binary, a real PKI.
 //! And on a Curiosity board whose flash preset cannot drive its on-board programmer.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod process_support;
 
-fn otarig(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_otarig"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
+use process_support::otarig;
 
 const RIG: &str = r#"name: doctor-bench
 cloud: { endpoint: { bind: 127.0.0.1:0, tls: true }, pki: .otarig/pki }

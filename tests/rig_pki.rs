@@ -2,25 +2,11 @@
 //! their credentials at start; a physical rig with no PKI is a configuration error naming
 //! `otarig pki init`; `--state-dir` never moves a rig's own `pki:`. The real binary.
 
+mod process_support;
+
+use process_support::{describe, otarig};
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn otarig(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_otarig"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[test]
 fn the_shipped_physical_rig_without_its_pki_creates_none_and_names_pki_init() {

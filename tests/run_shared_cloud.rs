@@ -2,19 +2,14 @@
 //! `rigs/sim.yaml` with a fixed port, four scenarios at once; and `cloud.client` honoured
 //! by `otarig run`: a good update through a real Mosquitto. The real binary.
 
+mod process_support;
+
+use process_support::describe;
+
 mod gateway_support;
 
 use std::path::Path;
 use std::process::Output;
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A bench folder whose rig is `rigs/sim.yaml` with `bind` replaced, and the repository's
 /// fixtures.

@@ -1,6 +1,10 @@
 //! `otarig run --rerun-failed` through the binary: only what the last run under the
 //! report folder did not pass runs again, on real simulated boards.
 
+mod process_support;
+
+use process_support::describe;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -64,15 +68,6 @@ fn rerun(tmp: &Path, reports: &Path) -> Output {
 fn latest(reports: &Path) -> summary::SummaryFile {
     let text = std::fs::read_to_string(reports.join("latest/summary.json")).unwrap();
     summary::from_json(&text).unwrap()
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]
