@@ -22,3 +22,4 @@ pub mod fixtures;
 pub mod recovery;
 pub mod run_cloud;
 pub mod runner;
+pub mod verdict;
