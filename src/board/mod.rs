@@ -3,6 +3,7 @@
 
 pub mod command;
 pub mod discovery;
+pub mod fake;
 mod error;
 pub mod identity;
 pub mod native;
