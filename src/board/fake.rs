@@ -109,7 +109,10 @@ impl Flasher for FakeFlasher {
                 )));
             }
         }
-        self.flashed.lock().expect("flasher lock").push(image.clone());
+        self.flashed
+            .lock()
+            .expect("flasher lock")
+            .push(image.clone());
         self.on_boot.boot(Boot::Flashed);
         Ok(())
     }

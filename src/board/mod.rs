@@ -3,8 +3,8 @@
 
 pub mod command;
 pub mod discovery;
-pub mod fake;
 mod error;
+pub mod fake;
 pub mod identity;
 pub mod native;
 pub mod probe;

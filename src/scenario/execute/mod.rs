@@ -11,6 +11,8 @@ mod flash;
 mod record;
 mod step_text;
 mod steps;
+#[cfg(test)]
+mod tests;
 mod verdicts;
 
 pub use step_text::step_text;
