@@ -4,6 +4,7 @@
 pub mod command;
 pub mod discovery;
 mod error;
+pub mod fake;
 pub mod identity;
 pub mod native;
 pub mod probe;

@@ -163,6 +163,25 @@ impl BenchBoard {
         }
     }
 
+    /// A board of parts built elsewhere (fakes in tests): it has its identity built in,
+    /// as a chip does.
+    pub fn from_parts(
+        config: rig::Board,
+        dir: PathBuf,
+        flasher: Arc<dyn Flasher>,
+        console: Arc<dyn Console>,
+        power: Option<Arc<dyn Power>>,
+    ) -> Self {
+        BenchBoard {
+            config,
+            dir,
+            flasher,
+            console,
+            power,
+            provisioning: Provisioning::BakedIn,
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.config.name
     }

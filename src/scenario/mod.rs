@@ -23,3 +23,4 @@ pub mod fixtures;
 pub mod recovery;
 pub mod run_cloud;
 pub mod runner;
+pub mod verdict;

@@ -1,0 +1,314 @@
+//! One scenario run: open the cloud, connect the boards, baseline, steps in order (boards
+//! act concurrently within a step), `never` guards, the recovery check, verdicts,
+//! teardown. Everything observed goes onto the scenario's timeline; verdicts are decided
+//! from it (`super::verdict`).
+
+mod baseline;
+mod checks;
+mod cloud_steps;
+mod connect;
+mod flash;
+mod record;
+mod step_text;
+mod steps;
+#[cfg(test)]
+mod tests;
+mod verdicts;
+
+pub use step_text::step_text;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::bench::BenchBoard;
+use super::cloud_session::CloudSession;
+use super::fixtures::FixtureStore;
+use super::matchers;
+use super::run_cloud::RunCloud;
+use super::verdict::{decide, BoardEvidence};
+use super::BoundBoard;
+use crate::board::PartEvents;
+use crate::config::scenario::{Guard, Scenario, Step};
+use crate::config::Rig;
+use crate::report::model::{BoardResult, ScenarioResult, Versions};
+use crate::timeline::{EventKind, EventSink, Source, Timeline};
+
+/// Lines of console kept with a verdict.
+const TAIL_LINES: usize = 30;
+
+/// Told what a board waits for: (scenario, board, what, time left). The runner never
+/// sees a reporter; the CLI wires this to the progress display.
+pub type WaitingFn = dyn Fn(&str, &str, &str, Option<Duration>) + Send + Sync;
+
+/// What a scenario run needs from the run around it.
+pub struct RunContext {
+    pub rig: Arc<Rig>,
+    pub boards: BTreeMap<String, Arc<BenchBoard>>,
+    pub fixtures: Arc<FixtureStore>,
+    /// The run's cloud: shared by the scenarios, or one per scenario.
+    pub cloud: RunCloud,
+    /// Becomes true on SIGINT/SIGTERM.
+    pub interrupt: watch::Receiver<bool>,
+    /// Reports what the run is waiting for (progress display).
+    pub progress: Arc<WaitingFn>,
+}
+
+/// Why the steps stopped early.
+enum Stop {
+    /// An expectation failed (recorded per role).
+    Failed,
+    /// The bench failed (recorded per role).
+    Bench,
+    Interrupted,
+    TimedOut,
+}
+
+/// One scenario in progress: what it has learnt so far, per role.
+struct Run<'a> {
+    ctx: &'a RunContext,
+    scenario: &'a Scenario,
+    timeline: Timeline,
+    bound: Vec<BoundBoard>,
+    cloud: CloudSession,
+    /// Console lines are matched from here on: the start of the latest action step.
+    cursor: usize,
+    failures: BTreeMap<String, String>,
+    errors: BTreeMap<String, String>,
+    guards: Vec<(usize, Guard)>,
+    captures: BTreeMap<String, String>,
+}
+
+/// Runs one scenario on the boards bound to its roles, recording into `dir/events.jsonl`.
+pub async fn run_scenario(
+    ctx: &RunContext,
+    scenario: &Scenario,
+    binding: &BTreeMap<String, String>,
+    dir: &Path,
+) -> (ScenarioResult, Timeline) {
+    let started = Instant::now();
+    let timeline = open_timeline(scenario, dir);
+    let bound = bind(ctx, scenario, binding);
+    let started_wall_ms = wall_ms_now();
+    let result = |boards: Vec<BoardResult>| ScenarioResult {
+        name: scenario.name.clone(),
+        summary: scenario.summary.clone(),
+        attempt: 1,
+        started_wall_ms,
+        duration: started.elapsed(),
+        seeds: scenario_seeds(scenario),
+        boards,
+        skipped: None,
+    };
+    let board_names: Vec<String> = bound.iter().map(|b| b.board.clone()).collect();
+    let cloud = match CloudSession::open(&ctx.cloud, &ctx.rig, &board_names, &timeline).await {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = e.to_string();
+            timeline.emit(
+                Source::Cloud,
+                EventKind::BenchError {
+                    message: msg.clone(),
+                },
+            );
+            let evidence = BoardEvidence {
+                bench_error: Some(msg),
+                ..BoardEvidence::default()
+            };
+            let boards = bound
+                .iter()
+                .map(|b| board_result(b, &evidence, &timeline, Versions::default()))
+                .collect();
+            return (result(boards), timeline);
+        }
+    };
+    note_cloud(scenario, &cloud, &bound, &timeline);
+    let mut run = Run {
+        ctx,
+        scenario,
+        timeline: timeline.clone(),
+        bound,
+        cloud,
+        cursor: 0,
+        failures: BTreeMap::new(),
+        errors: BTreeMap::new(),
+        guards: Vec::new(),
+        captures: BTreeMap::new(),
+    };
+    let pumps = run.connect_boards().await;
+    let before = if run.errors.is_empty() {
+        run.baseline().await
+    } else {
+        BTreeMap::new()
+    };
+    // Scenario-level guards watch the steps, not the baseline: re-flashing a board that a
+    // previous scenario left bricked (or that is fresh and erased) prints what they forbid.
+    let steps_start = run.timeline.len();
+    run.guards = scenario
+        .never
+        .iter()
+        .map(|g| (steps_start, g.clone()))
+        .collect();
+    let stop = if run.errors.is_empty() {
+        run.steps().await
+    } else {
+        Some(Stop::Bench)
+    };
+    if matches!(stop, Some(Stop::TimedOut)) {
+        run.fail_all_timed_out();
+    }
+    run.check_guards();
+    let boards = if matches!(stop, Some(Stop::Interrupted)) {
+        run.unfinished(&before)
+    } else {
+        run.verdicts(&before).await
+    };
+    for b in &boards {
+        timeline.emit(
+            Source::board(&b.board),
+            EventKind::Verdict {
+                verdict: b.verdict.as_str().into(),
+                message: b.message.clone(),
+            },
+        );
+    }
+    run.teardown(pumps).await;
+    (result(boards), timeline)
+}
+
+/// The scenario's timeline, recorded to `dir/events.jsonl`; kept in memory only when the
+/// folder cannot be written (the run goes on; its report says less).
+fn open_timeline(scenario: &Scenario, dir: &Path) -> Timeline {
+    match std::fs::create_dir_all(dir)
+        .and_then(|_| Timeline::recording_to(&dir.join("events.jsonl")))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(
+                "scenario {}: cannot record its timeline in {}: {e}",
+                scenario.name,
+                dir.display()
+            );
+            Timeline::in_memory()
+        }
+    }
+}
+
+fn bind(
+    ctx: &RunContext,
+    scenario: &Scenario,
+    binding: &BTreeMap<String, String>,
+) -> Vec<BoundBoard> {
+    scenario
+        .roles
+        .iter()
+        .map(|role| {
+            let board = &ctx.boards[&binding[&role.name]];
+            BoundBoard {
+                role: role.name.clone(),
+                board: board.name().to_string(),
+                thing: board.config.thing_name.clone(),
+                profile: board.config.profile.clone(),
+            }
+        })
+        .collect()
+}
+
+fn note_cloud(
+    scenario: &Scenario,
+    cloud: &CloudSession,
+    bound: &[BoundBoard],
+    timeline: &Timeline,
+) {
+    timeline.emit(
+        Source::Runner,
+        EventKind::Note {
+            text: format!(
+                "scenario {}: cloud at {}:{} ({}), boards {}",
+                scenario.name,
+                cloud.host,
+                cloud.port,
+                if cloud.tls { "TLS" } else { "plain TCP" },
+                bound
+                    .iter()
+                    .map(|b| format!("{}={}", b.role, b.board))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+    );
+}
+
+fn scenario_seeds(scenario: &Scenario) -> Vec<u64> {
+    scenario
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Link(l) => l.seed,
+            _ => None,
+        })
+        .collect()
+}
+
+/// A board's result: its verdict decided from `evidence`, with its console tail.
+fn board_result(
+    b: &BoundBoard,
+    evidence: &BoardEvidence,
+    timeline: &Timeline,
+    versions: Versions,
+) -> BoardResult {
+    let (verdict, message) = decide(evidence);
+    BoardResult {
+        role: b.role.clone(),
+        board: b.board.clone(),
+        thing: b.thing.clone(),
+        verdict,
+        message,
+        console_tail: timeline.with_events(|e| matchers::console_tail(e, &b.board, TAIL_LINES)),
+        versions,
+        events: Vec::new(),
+    }
+}
+
+fn wall_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Run<'_> {
+    fn bench(&self, b: &BoundBoard) -> &Arc<BenchBoard> {
+        &self.ctx.boards[&b.board]
+    }
+
+    fn part_events(&self, b: &BoundBoard) -> PartEvents {
+        PartEvents {
+            board: b.board.clone(),
+            sink: Arc::new(self.timeline.clone()),
+        }
+    }
+
+    fn roles(&self, names: &[String]) -> Vec<BoundBoard> {
+        self.bound
+            .iter()
+            .filter(|b| names.contains(&b.role))
+            .cloned()
+            .collect()
+    }
+
+    fn role(&self, name: &str) -> BoundBoard {
+        self.bound
+            .iter()
+            .find(|b| b.role == name)
+            .cloned()
+            .expect("roles are resolved by config")
+    }
+
+    fn note(&self, text: String) {
+        self.timeline.emit(Source::Runner, EventKind::Note { text });
+    }
+}

@@ -1,0 +1,174 @@
+//! The steps in order, each under the scenario's timeout and the run's interrupt; the
+//! step kinds that act on boards. Cloud steps are in `cloud_steps`, checks in `checks`.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+
+use super::{step_text, Run, Stop};
+use crate::config::scenario::{Check, CutAt, PowerCut, Step};
+use crate::scenario::expect;
+use crate::timeline::{EventKind, EventSink, Source};
+
+impl Run<'_> {
+    /// Runs the steps until one stops the scenario; why it stopped, if it did.
+    pub(super) async fn steps(&mut self) -> Option<Stop> {
+        let deadline = self
+            .scenario
+            .timeout
+            .map(|t| tokio::time::Instant::now() + t);
+        let mut interrupt = self.ctx.interrupt.clone();
+        for (index, step) in self.scenario.steps.iter().enumerate() {
+            if *interrupt.borrow() {
+                return Some(Stop::Interrupted);
+            }
+            let text = step_text(step);
+            self.timeline.emit(
+                Source::Runner,
+                EventKind::Step {
+                    index,
+                    text: text.clone(),
+                    finished: false,
+                    ok: None,
+                },
+            );
+            let outcome = tokio::select! {
+                stop = self.step(step) => stop,
+                _ = interrupt.wait_for(|i| *i) => Some(Stop::Interrupted),
+                _ = sleep_until(deadline) => Some(Stop::TimedOut),
+            };
+            self.timeline.emit(
+                Source::Runner,
+                EventKind::Step {
+                    index,
+                    text,
+                    finished: true,
+                    ok: Some(outcome.is_none()),
+                },
+            );
+            if outcome.is_some() {
+                return outcome;
+            }
+        }
+        None
+    }
+
+    async fn step(&mut self, step: &Step) -> Option<Stop> {
+        // Checks look at what the latest action caused, so actions move the cursor.
+        let is_action = !matches!(step, Step::Expect(_) | Step::Never(_) | Step::Wait(_));
+        if is_action {
+            self.cursor = self.timeline.len();
+        }
+        let at = format!("{}:{}", self.scenario.file.display(), self.line_of(step));
+        match step {
+            Step::Flash { roles, image } => self.flash_step(roles, image).await,
+            Step::Job(job) => self.job_step(job, &at),
+            Step::Cancel { job, force } => self.cancel_step(job, *force, &at),
+            Step::Retry { job, roles } => self.retry_step(job, roles.as_deref(), &at),
+            Step::Reset { roles } => self.reset_step(roles).await,
+            Step::PowerCycle { roles, off_for } => self.power_cycle_step(roles, *off_for).await,
+            Step::PowerCut(cut) => self.power_cut_step(cut).await,
+            Step::Kick { role } => self.kick_step(role, &at),
+            Step::Link(link) => self.link_step(link, &at),
+            Step::BrokerRestart { down_for } => self.broker_restart_step(*down_for).await,
+            Step::Wait(d) => {
+                tokio::time::sleep(*d).await;
+                None
+            }
+            Step::Never(guards) => {
+                self.watch_guards(guards);
+                None
+            }
+            Step::Expect(exp) => self.expect_step(exp, &at).await,
+        }
+    }
+
+    /// The step's line in its scenario file, for messages.
+    fn line_of(&self, step: &Step) -> usize {
+        self.scenario
+            .steps
+            .iter()
+            .position(|s| std::ptr::eq(s, step))
+            .and_then(|i| self.scenario.step_lines.get(i).copied())
+            .unwrap_or(0)
+    }
+
+    async fn flash_step(&mut self, roles: &[String], image: &str) -> Option<Stop> {
+        let boards = self.roles(roles);
+        let results = join_all(boards.iter().map(|b| self.flash(b, image))).await;
+        self.bench_results(&boards, results)
+    }
+
+    async fn reset_step(&mut self, roles: &[String]) -> Option<Stop> {
+        let boards = self.roles(roles);
+        let results = join_all(boards.iter().map(|b| async {
+            self.bench(b)
+                .reset(&self.part_events(b))
+                .await
+                .map_err(|e| e.to_string())
+        }))
+        .await;
+        self.bench_results(&boards, results)
+    }
+
+    async fn power_cycle_step(&mut self, roles: &[String], off_for: Duration) -> Option<Stop> {
+        let boards = self.roles(roles);
+        let results = join_all(boards.iter().map(|b| async {
+            self.bench(b)
+                .power_cycle(off_for, &self.part_events(b))
+                .await
+                .map_err(|e| e.to_string())
+        }))
+        .await;
+        self.bench_results(&boards, results)
+    }
+
+    /// Waits for the moment (progress, a console line, or now), then cuts the power.
+    async fn power_cut_step(&mut self, cut: &PowerCut) -> Option<Stop> {
+        let b = self.role(&cut.role);
+        let limit = self.scenario.timeout.unwrap_or(Duration::from_secs(600));
+        let check = match &cut.at {
+            CutAt::Now => None,
+            CutAt::Progress { job, fraction } => Some(Check::Progress {
+                job: job.clone(),
+                at_least: *fraction,
+            }),
+            CutAt::Console(re) => Some(Check::Console {
+                regex: re.clone(),
+                capture: false,
+            }),
+        };
+        let reached = match check {
+            None => true,
+            Some(check) => expect::wait_for(&self.timeline, &check, self.cursor, &b, limit)
+                .await
+                .is_ok(),
+        };
+        if !reached {
+            self.failures.insert(
+                b.role.clone(),
+                "power_cut: the moment to cut power never came".into(),
+            );
+            return Some(Stop::Failed);
+        }
+        self.timeline.emit(
+            Source::board(&b.board),
+            EventKind::Fault {
+                what: format!("power cut for {}", humantime::format_duration(cut.off_for)),
+            },
+        );
+        let result = self
+            .bench(&b)
+            .power_cycle(cut.off_for, &self.part_events(&b))
+            .await
+            .map_err(|e| e.to_string());
+        self.bench_results(&[b], vec![result])
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
