@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{BoardError, Console, FlashImage, Flasher, LineTx, PartEvents, Power};
+use super::identity::Identity;
+use super::{BoardError, Console, FlashImage, Flasher, LineTx, PartEvents, Power, Provision};
 
 /// Why the fake board (re)started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,6 +222,31 @@ impl Power for FakePower {
 
     fn can_power_cycle(&self) -> bool {
         self.can_power_cycle
+    }
+}
+
+/// Keeps the identity the rig told the board, for the fake firmware to connect with.
+#[derive(Default)]
+pub struct FakeProvision {
+    told: Mutex<Option<Identity>>,
+}
+
+impl FakeProvision {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The identity of the last `provision`, if any.
+    pub fn identity(&self) -> Option<Identity> {
+        self.told.lock().expect("fake provision lock").clone()
+    }
+}
+
+#[async_trait]
+impl Provision for FakeProvision {
+    async fn provision(&self, identity: &Identity) -> Result<(), BoardError> {
+        *self.told.lock().expect("fake provision lock") = Some(identity.clone());
+        Ok(())
     }
 }
 

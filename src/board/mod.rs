@@ -79,6 +79,30 @@ pub trait Console: Send + Sync {
     fn set_events(&self, _events: PartEvents) {}
 }
 
+/// How a board learns who it is and where its cloud is, before a scenario powers it: a
+/// simulated board from its NVS, a native program from placeholders and `OTARIG_*`
+/// variables, a chip not at all (its firmware has it built in: [`BakedIn`]).
+#[async_trait]
+pub trait Provision: Send + Sync {
+    async fn provision(&self, identity: &identity::Identity) -> Result<(), BoardError>;
+    /// Before a scenario: a board whose state should not carry over starts fresh.
+    async fn start_fresh(&self) -> Result<(), BoardError> {
+        Ok(())
+    }
+    /// A job tells the board's agent to write its image at `filepath`.
+    fn receives_image_at(&self, _filepath: &str) {}
+}
+
+/// A chip: its identity is built into its firmware; nothing to tell it.
+pub struct BakedIn;
+
+#[async_trait]
+impl Provision for BakedIn {
+    async fn provision(&self, _identity: &identity::Identity) -> Result<(), BoardError> {
+        Ok(())
+    }
+}
+
 #[async_trait]
 pub trait Power: Send + Sync {
     async fn on(&self, events: &PartEvents) -> Result<(), BoardError>;

@@ -23,7 +23,9 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use super::identity::Identity;
-use super::{BoardError, Console, FlashImage, Flasher, ImageFormat, LineTx, PartEvents, Power};
+use super::{
+    BoardError, Console, FlashImage, Flasher, ImageFormat, LineTx, PartEvents, Power, Provision,
+};
 use crate::timeline::{EventKind, PowerState};
 
 /// The file a simulated board keeps its two flash banks in.
@@ -46,6 +48,9 @@ pub struct NativeProgram {
     /// Boot again (by the boot rule) when the process exits by itself: a firmware
     /// program exits to reset. The simulator models its own resets and does not.
     pub reboot_on_exit: bool,
+    /// Keep the board folder from one scenario to the next (else emptied by
+    /// [`Provision::start_fresh`]).
+    pub persist: bool,
 }
 
 /// Pause before booting again after the program exited by itself, so a firmware that
@@ -120,24 +125,9 @@ impl NativeBoard {
         })
     }
 
-    /// The identity the program is started with from its next start on.
-    pub fn set_identity(&self, identity: Identity) {
-        self.state.lock().expect("native board lock").identity = Some(identity);
-    }
-
-    /// An OTA job tells the board's agent to write its image at `filepath` (relative to
-    /// the board folder, as the POSIX OTA PAL opens it): the boot rule looks there.
-    pub fn receives_image_at(&self, filepath: &str) {
-        let path = self.dir.join(filepath);
-        let mut state = self.state.lock().expect("native board lock");
-        if !state.received.contains(&path) {
-            state.received.push(path);
-        }
-    }
-
     /// Empties the board folder (a board off the shelf: no image state, no received or
     /// flashed file). Only while the board is off.
-    pub async fn wipe(&self) -> Result<(), BoardError> {
+    async fn wipe(&self) -> Result<(), BoardError> {
         self.kill().await?;
         {
             let mut state = self.state.lock().expect("native board lock");
@@ -406,6 +396,33 @@ fn spawn_reader(master: OwnedFd, tx: Option<LineTx>) -> std::thread::JoinHandle<
     })
 }
 
+/// A firmware program is told its identity through placeholders and `OTARIG_*` variables
+/// (the simulator reads its NVS instead: `sim::nvs::NvsProvision`).
+#[async_trait]
+impl Provision for NativeBoard {
+    /// Takes effect from the program's next start.
+    async fn provision(&self, identity: &Identity) -> Result<(), BoardError> {
+        self.state.lock().expect("native board lock").identity = Some(identity.clone());
+        Ok(())
+    }
+
+    async fn start_fresh(&self) -> Result<(), BoardError> {
+        if self.program.persist {
+            return Ok(());
+        }
+        self.wipe().await
+    }
+
+    /// Relative to the board folder, as the POSIX OTA PAL opens it: the boot rule looks there.
+    fn receives_image_at(&self, filepath: &str) {
+        let path = self.dir.join(filepath);
+        let mut state = self.state.lock().expect("native board lock");
+        if !state.received.contains(&path) {
+            state.received.push(path);
+        }
+    }
+}
+
 #[async_trait]
 impl Console for NativeBoard {
     async fn attach(&self, tx: LineTx) -> Result<(), BoardError> {
@@ -557,6 +574,7 @@ mod tests {
             env: vec![],
             reset: ResetMethod::Restart,
             reboot_on_exit: false,
+            persist: false,
         }
     }
 

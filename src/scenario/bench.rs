@@ -12,12 +12,12 @@ use crate::board::identity::Identity;
 use crate::board::native::{NativeBoard, NativeFlasher, NativeProgram, ResetMethod};
 use crate::board::probe_power::ProbePower;
 use crate::board::serial::{PortSpec, SerialConsole, SerialConsoleOptions};
-use crate::board::{BoardError, Console, Flasher, PartEvents, Power};
+use crate::board::{BakedIn, BoardError, Console, Flasher, PartEvents, Power, Provision};
 use crate::cloud::pki::PkiLayout;
 use crate::config::rig::{
     self, BoardParts, ConsoleConfig, FlashConfig, NativeKind, PowerConfig, SIM_PLATFORM,
 };
-use crate::sim::nvs::{Endpoint, Nvs};
+use crate::sim::nvs::NvsProvision;
 
 /// One rig board with its parts.
 pub struct BenchBoard {
@@ -28,21 +28,7 @@ pub struct BenchBoard {
     pub console: Arc<dyn Console>,
     pub power: Option<Arc<dyn Power>>,
     /// How the board learns its identity before a scenario.
-    provisioning: Provisioning,
-}
-
-/// How a board is told who it is and where its cloud is: a capability of each board kind.
-enum Provisioning {
-    /// The simulator reads its NVS file in the board folder (native or `platform: sim`
-    /// behind hardware parts).
-    SimNvs,
-    /// A firmware program: placeholders and environment; a fresh folder unless it persists.
-    Program {
-        board: Arc<NativeBoard>,
-        persist: bool,
-    },
-    /// A physical board has its identity built in.
-    BakedIn,
+    provisioning: Arc<dyn Provision>,
 }
 
 impl BenchBoard {
@@ -64,9 +50,14 @@ impl BenchBoard {
                         env: vec![],
                         reset: ResetMethod::Signal,
                         reboot_on_exit: false,
+                        // Its flash file is its flash: it survives scenarios, as a chip's does.
+                        persist: true,
                     },
                     NativeKind::Program {
-                        path, args, env, ..
+                        path,
+                        args,
+                        env,
+                        persist,
                     } => NativeProgram {
                         path: vars.expand(&path.display().to_string()).into(),
                         args: args.iter().map(|a| vars.expand(a)).collect(),
@@ -76,15 +67,13 @@ impl BenchBoard {
                             .collect(),
                         reset: ResetMethod::Restart,
                         reboot_on_exit: true,
+                        persist: *persist,
                     },
                 };
                 let native = NativeBoard::new(&board.name, &dir, program);
-                let provisioning = match kind {
-                    NativeKind::Sim => Provisioning::SimNvs,
-                    NativeKind::Program { persist, .. } => Provisioning::Program {
-                        board: native.clone(),
-                        persist: *persist,
-                    },
+                let provisioning: Arc<dyn Provision> = match kind {
+                    NativeKind::Sim => Arc::new(NvsProvision { dir: dir.clone() }),
+                    NativeKind::Program { .. } => native.clone(),
                 };
                 Ok(BenchBoard {
                     config: board.clone(),
@@ -147,30 +136,32 @@ impl BenchBoard {
                     }
                     None => None,
                 };
+                // The simulator behind hardware parts still reads its NVS file.
+                let provisioning: Arc<dyn Provision> = if board.platform == SIM_PLATFORM {
+                    Arc::new(NvsProvision { dir: dir.clone() })
+                } else {
+                    Arc::new(BakedIn)
+                };
                 Ok(BenchBoard {
                     config: board.clone(),
                     dir,
                     flasher,
                     console,
                     power,
-                    provisioning: if board.platform == SIM_PLATFORM {
-                        Provisioning::SimNvs
-                    } else {
-                        Provisioning::BakedIn
-                    },
+                    provisioning,
                 })
             }
         }
     }
 
-    /// A board of parts built elsewhere (fakes in tests): it has its identity built in,
-    /// as a chip does.
+    /// A board of parts built elsewhere (fakes in tests).
     pub fn from_parts(
         config: rig::Board,
         dir: PathBuf,
         flasher: Arc<dyn Flasher>,
         console: Arc<dyn Console>,
         power: Option<Arc<dyn Power>>,
+        provisioning: Arc<dyn Provision>,
     ) -> Self {
         BenchBoard {
             config,
@@ -178,7 +169,7 @@ impl BenchBoard {
             flasher,
             console,
             power,
-            provisioning: Provisioning::BakedIn,
+            provisioning,
         }
     }
 
@@ -189,56 +180,19 @@ impl BenchBoard {
     /// Tells the board who it is and where its cloud is, before it is powered for a
     /// scenario (design.md § Boards are capabilities).
     pub async fn provision(&self, identity: &Identity) -> Result<(), BoardError> {
-        match &self.provisioning {
-            Provisioning::SimNvs => {
-                let nvs = Nvs {
-                    thing_name: identity.thing.clone(),
-                    endpoint: Endpoint {
-                        host: identity.host.clone(),
-                        port: identity.port,
-                        tls: identity.tls,
-                    },
-                    ca_cert: identity.root_ca.clone(),
-                    client_cert: identity.client_cert.clone(),
-                    client_key: identity.client_key.clone(),
-                    codesign_cert_dir: identity
-                        .codesign_cert
-                        .parent()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_default(),
-                    bootloader_key: identity.codesign_cert.clone(),
-                    fault_line: None,
-                };
-                std::fs::create_dir_all(&self.dir)
-                    .and_then(|_| nvs.store(&self.dir).map_err(std::io::Error::other))
-                    .map_err(|e| BoardError::io(format!("board {}: write its NVS", self.name()), e))
-            }
-            Provisioning::Program { board, .. } => {
-                board.set_identity(identity.clone());
-                Ok(())
-            }
-            Provisioning::BakedIn => Ok(()),
-        }
+        self.provisioning.provision(identity).await
     }
 
     /// Before a scenario: a native program's folder is emptied (no image state or
     /// received image left from the last scenario) unless the rig says it persists.
     pub async fn start_fresh(&self) -> Result<(), BoardError> {
-        match &self.provisioning {
-            Provisioning::Program {
-                board,
-                persist: false,
-            } => board.wipe().await,
-            _ => Ok(()),
-        }
+        self.provisioning.start_fresh().await
     }
 
     /// A job tells the board's agent to write its image at `filepath`; a native program's
     /// boot rule boots it from there. Nothing to do for a chip.
     pub fn receives_image_at(&self, filepath: &str) {
-        if let Provisioning::Program { board, .. } = &self.provisioning {
-            board.receives_image_at(filepath);
-        }
+        self.provisioning.receives_image_at(filepath);
     }
 
     pub fn can_power_cycle(&self) -> bool {

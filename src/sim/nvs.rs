@@ -101,6 +101,45 @@ impl Nvs {
     }
 }
 
+/// The simulator's identity boundary: the rig writes its NVS file in the board folder
+/// before the board boots, as a factory would program a chip's NVS.
+pub struct NvsProvision {
+    pub dir: std::path::PathBuf,
+}
+
+#[async_trait::async_trait]
+impl crate::board::Provision for NvsProvision {
+    async fn provision(
+        &self,
+        identity: &crate::board::identity::Identity,
+    ) -> Result<(), crate::board::BoardError> {
+        let nvs = Nvs {
+            thing_name: identity.thing.clone(),
+            endpoint: Endpoint {
+                host: identity.host.clone(),
+                port: identity.port,
+                tls: identity.tls,
+            },
+            ca_cert: identity.root_ca.clone(),
+            client_cert: identity.client_cert.clone(),
+            client_key: identity.client_key.clone(),
+            // The PAL looks a job's `certfile` up next to the trusted certificate.
+            codesign_cert_dir: identity
+                .codesign_cert
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+            bootloader_key: identity.codesign_cert.clone(),
+            fault_line: None,
+        };
+        std::fs::create_dir_all(&self.dir)
+            .and_then(|_| nvs.store(&self.dir).map_err(std::io::Error::other))
+            .map_err(|e| {
+                crate::board::BoardError::io(format!("write the NVS in {}", self.dir.display()), e)
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::watch;
 
 use super::{run_scenario, RunContext};
-use crate::board::fake::{Boot, FakeConsole, FakeFlasher, FakePower, PowerAction};
+use crate::board::fake::{Boot, FakeConsole, FakeFlasher, FakePower, FakeProvision, PowerAction};
 use crate::cloud::pki::{self, PkiOptions};
 use crate::config::{load_rig_str, load_scenarios, Rig};
 use crate::report::model::{BoardResult, Verdict};
@@ -41,7 +41,8 @@ enum Firmware {
 /// boot; every good boot asks for its next job, as an OTA agent does. It lives as long
 /// as the boot hook that holds it, and its connection no longer.
 struct Agent {
-    port: u16,
+    /// Where the rig said the cloud is.
+    told: Arc<FakeProvision>,
     console: Arc<FakeConsole>,
     client: Mutex<Option<AsyncClient>>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -57,7 +58,11 @@ impl Agent {
                 .unwrap();
             return;
         }
-        let mut options = MqttOptions::new(THING, "127.0.0.1", self.port);
+        let Some(identity) = self.told.identity() else {
+            self.console.print("panic: not provisioned");
+            return;
+        };
+        let mut options = MqttOptions::new(THING, identity.host, identity.port);
         options.set_keep_alive(Duration::from_secs(30));
         let (c, mut events) = AsyncClient::new(options, 16);
         // Queued now, sent in order once connected.
@@ -91,16 +96,17 @@ struct FakeBoard {
     flasher: Arc<FakeFlasher>,
     console: Arc<FakeConsole>,
     power: Arc<FakePower>,
+    told: Arc<FakeProvision>,
 }
 
 impl FakeBoard {
     fn new(firmware: Firmware, bench: &Bench) -> FakeBoard {
-        let port = bench.port;
+        let told = FakeProvision::new();
         let can_power_cycle = bench.rig.boards[0].can_power_cycle();
         let (flasher, console) = (FakeFlasher::new(), FakeConsole::new());
         let power = FakePower::new(can_power_cycle);
         let agent = Arc::new(Agent {
-            port,
+            told: told.clone(),
             console: console.clone(),
             client: Mutex::new(None),
             task: Mutex::new(None),
@@ -128,16 +134,16 @@ impl FakeBoard {
             flasher,
             console,
             power,
+            told,
         }
     }
 }
 
-/// A rig with one board, its PKI and one fixture, in a folder of its own; its cloud
-/// listens on a fixed free port, the address the fake firmware has built in.
+/// A rig with one board, its PKI and one fixture, in a folder of its own; the fake
+/// firmware connects where the rig's provisioning tells it.
 struct Bench {
     dir: tempfile::TempDir,
     rig: Rig,
-    port: u16,
 }
 
 impl Bench {
@@ -145,16 +151,11 @@ impl Bench {
     /// power part that can cut power.
     fn new(defaults: &str, relay: bool) -> Bench {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let text = format!(
             r#"
 name: fakes
 cloud:
-  endpoint: {{ bind: "127.0.0.1:{port}", tls: false }}
+  endpoint: {{ bind: "127.0.0.1:0", tls: false }}
   pki: pki
 defaults:
   {defaults}
@@ -186,7 +187,7 @@ boards:
             "summary: the baseline\nversion: 1.0.0\nsequence: 1\nsize: 4096\n",
         )
         .unwrap();
-        Bench { dir, rig, port }
+        Bench { dir, rig }
     }
 
     /// Runs scenario `steps` (YAML) with role `dut` on `board`.
@@ -204,6 +205,7 @@ boards:
             board.flasher.clone(),
             board.console.clone(),
             Some(board.power.clone()),
+            board.told.clone(),
         );
         // Kept until the run ends: a dropped sender reads as an interrupt.
         let (_interrupt_tx, interrupt) = watch::channel(false);
