@@ -84,6 +84,9 @@ struct State {
     flashed: Option<PathBuf>,
     /// Where OTA jobs told the agent to write the image (job documents' `filepath`).
     received: Vec<PathBuf>,
+    /// The received image the program activated by exiting cleanly: the board's firmware
+    /// from then on, until a flash or a fresh start.
+    activated: Option<PathBuf>,
 }
 
 /// One native board. Its flash, console and power parts share this value.
@@ -120,6 +123,7 @@ impl NativeBoard {
                 identity: None,
                 flashed,
                 received: Vec::new(),
+                activated: None,
             }),
             me: me.clone(),
         })
@@ -133,6 +137,7 @@ impl NativeBoard {
             let mut state = self.state.lock().expect("native board lock");
             state.flashed = None;
             state.received.clear();
+            state.activated = None;
         }
         match fs::remove_dir_all(&self.dir) {
             Ok(()) => {}
@@ -152,16 +157,31 @@ impl NativeBoard {
         })
     }
 
-    /// What boots, as a bootloader decides: a received image the agent made executable
-    /// (the POSIX OTA demo's activation), else the flashed program, else the rig's program.
+    /// What boots, as a bootloader decides: the image the program activated, or a received
+    /// image the agent made executable itself; else the flashed program; else the rig's
+    /// program. An activated image the firmware deleted (a rollback) no longer counts.
     fn boot_target(state: &State, program: &Path) -> PathBuf {
         state
-            .received
+            .activated
             .iter()
+            .chain(&state.received)
             .chain(state.flashed.iter())
             .find(|p| is_executable(p))
             .cloned()
             .unwrap_or_else(|| program.to_path_buf())
+    }
+
+    /// The program exited cleanly (exit status 0): its activation. A received image that
+    /// is a program for this host (ELF or `#!`) becomes the firmware, made executable as a
+    /// bootloader would mark it bootable; the stock POSIX OTA PAL writes it with mode 0644.
+    /// A crash or a power cut never activates a (possibly partial) image.
+    fn activate(state: &mut State) {
+        let bootable = state.received.iter().find(|p| is_program(p)).cloned();
+        if let Some(image) = bootable {
+            if fs::set_permissions(&image, fs::Permissions::from_mode(0o755)).is_ok() {
+                state.activated = Some(image);
+            }
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -266,6 +286,7 @@ impl NativeBoard {
             .name(format!("{}-wait", self.name))
             .spawn(move || {
                 let status = child.wait();
+                let clean = matches!(&status, Ok(s) if s.success());
                 // Output first, then the note: the note must be the last line of this life.
                 let _ = reader.join();
                 let by_itself = !*killed.lock().expect("kill flag");
@@ -284,7 +305,7 @@ impl NativeBoard {
                 if by_itself && reboot {
                     std::thread::sleep(REBOOT_DELAY);
                     if let Some(board) = me.upgrade() {
-                        board.reboot_after_exit(pid);
+                        board.reboot_after_exit(pid, clean);
                     }
                 }
             })
@@ -297,13 +318,16 @@ impl NativeBoard {
         Ok(())
     }
 
-    /// The program `pid` exited by itself: boot again, unless the rig has meanwhile
-    /// switched the board off or started another process.
-    fn reboot_after_exit(&self, pid: i32) {
+    /// The program `pid` exited by itself (`clean`: with status 0): boot again, unless the
+    /// rig has meanwhile switched the board off or started another process.
+    fn reboot_after_exit(&self, pid: i32, clean: bool) {
         let mut state = self.state.lock().expect("native board lock");
         let same_life = matches!(&state.running, Some(r) if r.pid == pid);
         if !state.powered || !same_life {
             return;
+        }
+        if clean {
+            Self::activate(&mut state);
         }
         if let Err(e) = self.spawn(&mut state) {
             if let Some(tx) = &state.console {
@@ -489,6 +513,7 @@ impl NativeBoard {
         let received = {
             let mut state = self.state.lock().expect("native board lock");
             state.flashed = None;
+            state.activated = None;
             state.received.clone()
         };
         for path in received {
@@ -523,6 +548,14 @@ fn copy_into(board: &NativeBoard, from: &Path, to: &Path) -> Result<(), BoardErr
                 e,
             )
         })
+}
+
+/// A program for this host, by its first bytes: ELF, or a script with `#!`.
+fn is_program(path: &Path) -> bool {
+    let mut head = [0u8; 4];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head == *b"\x7fELF" || head.starts_with(b"#!"))
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -626,6 +659,53 @@ mod tests {
         let note = next_line(&mut rx).await;
         assert!(note.starts_with(RIG_LINE_PREFIX), "{note}");
         assert!(note.contains("exit status: 3"), "{note}");
+    }
+
+    /// A firmware that writes `next.sh` (mode 0644, as the stock POSIX PAL does) and exits
+    /// with `code`; booted again, it says so.
+    fn activating_firmware(code: i32) -> NativeProgram {
+        let script = format!(
+            "if [ -f booted ]; then echo booted again; sleep 30; fi; touch booted; \
+             printf '#!/bin/sh\\necho new image\\nsleep 30\\n' > next.sh; echo old image; exit {code}"
+        );
+        NativeProgram {
+            reboot_on_exit: true,
+            ..sh(&script)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_clean_exit_activates_the_received_image_and_it_boots() {
+        let dir = tempfile::tempdir().unwrap();
+        let board = NativeBoard::new("b", dir.path(), activating_firmware(0));
+        board.receives_image_at("next.sh");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        board.attach(tx).await.unwrap();
+        board.on(&events()).await.unwrap();
+        assert_eq!(next_line(&mut rx).await, "old image");
+        assert!(next_line(&mut rx).await.contains("exited by itself"));
+        assert!(next_line(&mut rx).await.contains("booting"));
+        assert_eq!(next_line(&mut rx).await, "new image");
+        // The activated image stays the firmware across a power cycle.
+        board.off(&events()).await.unwrap();
+        board.on(&events()).await.unwrap();
+        assert!(next_line(&mut rx).await.contains("booting"));
+        assert_eq!(next_line(&mut rx).await, "new image");
+        board.off(&events()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_crash_never_activates_a_received_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let board = NativeBoard::new("b", dir.path(), activating_firmware(3));
+        board.receives_image_at("next.sh");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        board.attach(tx).await.unwrap();
+        board.on(&events()).await.unwrap();
+        assert_eq!(next_line(&mut rx).await, "old image");
+        assert!(next_line(&mut rx).await.contains("exit status: 3"));
+        assert_eq!(next_line(&mut rx).await, "booted again");
+        board.off(&events()).await.unwrap();
     }
 
     #[tokio::test]
