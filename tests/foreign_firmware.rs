@@ -209,6 +209,13 @@ fn a_foreign_posix_firmware_updates_rejects_and_survives_power_cuts_through_otar
         );
     }
 
+    // The job's default certfile is found where a POSIX PAL opens it: the board folder.
+    let good = std::fs::read_to_string(r.join("reports/latest/good-update/events.jsonl")).unwrap();
+    assert!(
+        good.contains("checking sig-sha256-ecdsa with codesign.pem"),
+        "{good}"
+    );
+
     // The power cut really came mid-download: the job's first download did not finish.
     let events = std::fs::read_to_string(
         std::fs::read_dir(r.join("reports/latest"))

@@ -31,6 +31,9 @@ use crate::timeline::{EventKind, PowerState};
 /// The file a simulated board keeps its two flash banks in.
 pub const SIM_FLASH_FILE: &str = "flash.bin";
 
+/// The code-signing certificate in a native program's folder (a job's default `certfile`).
+const CERTFILE: &str = "codesign.pem";
+
 /// Where a native program board keeps the program flashed onto it.
 const FLASHED_DIR: &str = ".flash";
 
@@ -424,8 +427,11 @@ fn spawn_reader(master: OwnedFd, tx: Option<LineTx>) -> std::thread::JoinHandle<
 /// (the simulator reads its NVS instead: `sim::nvs::NvsProvision`).
 #[async_trait]
 impl Provision for NativeBoard {
-    /// Takes effect from the program's next start.
+    /// Takes effect from the program's next start. The code-signing certificate is also
+    /// put in the board folder as `codesign.pem`, the job document's default `certfile`,
+    /// which a POSIX OTA PAL opens relative to its working directory.
     async fn provision(&self, identity: &Identity) -> Result<(), BoardError> {
+        copy_into(self, &identity.codesign_cert, &self.dir.join(CERTFILE))?;
         self.state.lock().expect("native board lock").identity = Some(identity.clone());
         Ok(())
     }
