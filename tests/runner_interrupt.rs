@@ -102,3 +102,58 @@ fn sigint_writes_reports_with_unfinished_cases_as_errors() {
 fn sigterm_does_the_same() {
     interrupted_run(libc::SIGTERM);
 }
+
+/// Ctrl-C during a recovery check that would wait ten minutes: the run stops the ladder
+/// at once, judges no board and writes its reports.
+#[test]
+fn sigint_during_a_long_recovery_check_stops_it_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("long-recovery.yaml");
+    std::fs::write(
+        &scenario,
+        "name: long-recovery\nsummary: The board hangs after a reset; the recovery check would wait 10 minutes.\n\
+         baseline: app-v4-reset-hangs\nboards: { dut: {} }\nrecovery: { within: 10m }\n\
+         steps:\n  - reset: { boards: dut }\n",
+    )
+    .unwrap();
+    let reports = tmp.path().join("reports");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_otarig"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--state-dir")
+        .arg(tmp.path().join("state"))
+        .arg("--report-dir")
+        .arg(&reports)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let in_recovery = || {
+        std::fs::read_dir(&reports)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|run| {
+                std::fs::read_to_string(run.path().join("long-recovery/events.jsonl"))
+                    .is_ok_and(|t| t.contains("recovery check: waiting up to 10m"))
+            })
+    };
+    wait_for("the recovery check", Duration::from_secs(60), in_recovery);
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // Far less than the 10 minutes the check would have waited.
+    wait_for("the run to end", Duration::from_secs(60), || {
+        child.try_wait().unwrap().is_some()
+    });
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+    let file =
+        summary::from_json(&std::fs::read_to_string(reports.join("latest/summary.json")).unwrap())
+            .unwrap();
+    let verdicts: Vec<&str> = file.run.scenarios[0]
+        .boards
+        .iter()
+        .map(|b| b.verdict.as_str())
+        .collect();
+    assert_eq!(verdicts, ["error"]);
+    assert!(processes_working_in(tmp.path()).is_empty());
+}

@@ -206,8 +206,12 @@ async fn run_async(plan: RunPlan, report_dir: &Path) -> u8 {
     let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
-        eprintln!("otarig: interrupted; finishing reports (boards are powered off)");
+        eprintln!("otarig: interrupted; powering boards off and writing reports (Ctrl-C again to quit at once)");
         let _ = interrupt_tx.send(true);
+        // A second interrupt: the person wants out now, reports or not.
+        wait_for_signal().await;
+        eprintln!("otarig: interrupted twice; quitting without reports (boards left as they are)");
+        std::process::exit(130);
     });
     let output = match runner::run(plan, progress, interrupt).await {
         Ok(o) => o,

@@ -51,6 +51,9 @@ pub struct Role {
 pub struct Recovery {
     /// Overrides every board's `timeouts.recovery` when set.
     pub within: Option<Duration>,
+    /// How long a board must stay healthy on one boot, its self-test decided, to count as
+    /// recovered (default: `scenario::recovery::DEFAULT_SETTLE`).
+    pub settle: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]

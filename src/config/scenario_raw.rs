@@ -70,10 +70,11 @@ impl<T> OneOrMany<T> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRecovery {
     pub within: Option<String>,
+    pub settle: Option<String>,
 }
 
 /// One step: a map with exactly one key, the step kind.

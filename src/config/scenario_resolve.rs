@@ -110,10 +110,16 @@ impl Resolver<'_, '_, '_> {
             .never
             .map(|g| self.guards(&root.key("never"), g.into_vec()))
             .unwrap_or_default();
+        let raw_recovery = raw.recovery.unwrap_or_default();
         let recovery = Recovery {
-            within: raw.recovery.and_then(|r| {
-                self.opt_duration(&root.key("recovery").key("within"), r.within.as_deref())
-            }),
+            within: self.opt_duration(
+                &root.key("recovery").key("within"),
+                raw_recovery.within.as_deref(),
+            ),
+            settle: self.opt_duration(
+                &root.key("recovery").key("settle"),
+                raw_recovery.settle.as_deref(),
+            ),
         };
         let steps_path = root.key("steps");
         let mut out = Vec::new();

@@ -220,7 +220,19 @@ pub fn console_tail(events: &[Event], board: &str, n: usize) -> Vec<String> {
 /// after a USB-serial adapter re-enumerates, puts the banner after the CONNECT).
 /// Returns the running version when healthy.
 pub fn healthy(events: &[Event], board: BoardRef<'_>, profile: &Profile) -> Option<String> {
-    let boot = last_console(events, board.board, &profile.banner)?;
+    healthy_since(events, board, profile, 0).map(|(version, _)| version)
+}
+
+/// [`healthy`], on a boot that came at or after `since` (a board the rig has just reset or
+/// switched on has not booted until it prints a banner again). Also returns the index of
+/// that boot's banner.
+pub fn healthy_since(
+    events: &[Event],
+    board: BoardRef<'_>,
+    profile: &Profile,
+    since: usize,
+) -> Option<(String, usize)> {
+    let boot = last_console(events, board.board, &profile.banner).filter(|&i| i >= since)?;
     let connected = online_since(events, board.thing)?;
     let says_connected = || {
         events[boot..]
@@ -231,7 +243,27 @@ pub fn healthy(events: &[Event], board: BoardRef<'_>, profile: &Profile) -> Opti
     if connected < boot && !says_connected() {
         return None;
     }
-    running_version(&events[boot..], board.board, &profile.version)
+    running_version(&events[boot..], board.board, &profile.version).map(|v| (v, boot))
+}
+
+/// Whether the thing's agent is still deciding about a new image: its latest execution
+/// update is IN_PROGRESS with a `self_test` status (accepted or rejected not yet said).
+pub fn self_test_pending(events: &[Event], thing: &str) -> bool {
+    events
+        .iter()
+        .rev()
+        .find_map(|e| match &e.kind {
+            EventKind::JobExecution {
+                thing: t,
+                status,
+                status_details,
+                ..
+            } if t == thing => {
+                Some(status == "IN_PROGRESS" && status_details.contains_key("self_test"))
+            }
+            _ => None,
+        })
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -76,21 +76,65 @@ pub async fn wait_jobs_answered(
     .is_some()
 }
 
-/// Runs the recovery ladder for one board.
+/// How long a board must stay healthy, unless the scenario says (`recovery: { settle }`).
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(3);
+
+/// A board counts as recovered once it has been healthy, on one boot, for `settle`
+/// after its agent finished any self-test: a board that bricks a moment after its first
+/// healthy line is not recovered.
+#[derive(Clone, Copy, Debug)]
+pub struct Settle {
+    /// Events before this index are from before the rig last reset, flashed or
+    /// power-cycled the board: a boot must come after it.
+    pub since: usize,
+    pub period: Duration,
+}
+
+/// Waits until the board is healthy (within `within`) and then settled (see [`Settle`]);
+/// its running version.
+pub async fn wait_settled(
+    timeline: &Timeline,
+    board: &BoundBoard,
+    within: Duration,
+    settle: Settle,
+) -> Option<String> {
+    let deadline = Instant::now() + within;
+    let candidate = |events: &[crate::timeline::Event]| {
+        matchers::healthy_since(events, board_ref(board), &board.profile, settle.since)
+            .filter(|_| !matchers::self_test_pending(events, &board.thing))
+    };
+    // The board must come back within `within`; staying healthy may take it past that.
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (version, boot) = wait_until(timeline, left, candidate).await?;
+        tokio::time::sleep(settle.period).await;
+        if timeline.with_events(candidate) == Some((version.clone(), boot)) {
+            return Some(version);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+    }
+}
+
+/// Runs the recovery ladder for one board: by itself, after a reset, after a power cycle;
+/// at each rung the board must boot anew and settle.
 pub async fn recover(
     timeline: &Timeline,
     bench: &BenchBoard,
     board: &BoundBoard,
     window: Duration,
+    settle: Settle,
 ) -> Recovery {
     let note = |text: String| {
         timeline.emit(Source::board(&board.board), EventKind::Note { text });
     };
     note(format!(
-        "recovery check: waiting up to {} for the board to be healthy by itself",
-        humantime::format_duration(window)
+        "recovery check: waiting up to {} for the board to be healthy by itself (and to stay so for {})",
+        humantime::format_duration(window),
+        humantime::format_duration(settle.period)
     ));
-    if let Some(v) = wait_healthy(timeline, board, window).await {
+    if let Some(v) = wait_settled(timeline, board, window, settle).await {
         return Recovery::ByItself(v);
     }
     let events = PartEvents {
@@ -99,10 +143,12 @@ pub async fn recover(
     };
     let mut tried = vec!["waited"];
     note("recovery check: not healthy by itself; resetting it".into());
+    let since = timeline.len();
     match bench.reset(&events).await {
         Ok(()) => {
             tried.push("reset");
-            if let Some(v) = wait_healthy(timeline, board, window).await {
+            let settle = Settle { since, ..settle };
+            if let Some(v) = wait_settled(timeline, board, window, settle).await {
                 return Recovery::ByReset(v);
             }
         }
@@ -110,6 +156,7 @@ pub async fn recover(
     }
     if bench.can_power_cycle() {
         note("recovery check: still not healthy; power-cycling it".into());
+        let since = timeline.len();
         if let Err(e) = bench.power_cycle(Duration::from_secs(1), &events).await {
             return Recovery::BenchError(format!(
                 "power cycle of board {} failed: {e}",
@@ -117,11 +164,141 @@ pub async fn recover(
             ));
         }
         tried.push("power cycle");
-        if let Some(v) = wait_healthy(timeline, board, window).await {
+        let settle = Settle { since, ..settle };
+        if let Some(v) = wait_settled(timeline, board, window, settle).await {
             return Recovery::ByPowerCycle(v);
         }
     } else {
         note("recovery check: this board has no power control; cannot power-cycle".into());
     }
     Recovery::Never { tried }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::rig::Profile;
+    use regex::Regex;
+    use std::collections::BTreeMap;
+
+    fn board() -> BoundBoard {
+        BoundBoard {
+            role: "dut".into(),
+            board: "b".into(),
+            thing: "T1".into(),
+            profile: Profile {
+                banner: Regex::new("app version").unwrap(),
+                version: Regex::new(r"app version (?P<version>\d+\.\d+\.\d+)").unwrap(),
+                connected: Regex::new("connected").unwrap(),
+            },
+        }
+    }
+
+    fn line(t: &Timeline, text: &str) {
+        t.emit(Source::board("b"), EventKind::Console { line: text.into() });
+    }
+
+    fn connection(t: &Timeline, connected: bool) {
+        t.emit(
+            Source::board("b"),
+            EventKind::Connection {
+                conn: 1,
+                client_id: "T1".into(),
+                thing: Some("T1".into()),
+                connected,
+                reason: None,
+            },
+        );
+    }
+
+    fn execution(t: &Timeline, status: &str, self_test: bool) {
+        let details: BTreeMap<String, String> = if self_test {
+            BTreeMap::from([("self_test".to_string(), "active".to_string())])
+        } else {
+            BTreeMap::new()
+        };
+        t.emit(
+            Source::Cloud,
+            EventKind::JobExecution {
+                job_id: "j".into(),
+                thing: "T1".into(),
+                status: status.into(),
+                status_details: details,
+                version_number: 1,
+                execution_number: 1,
+            },
+        );
+    }
+
+    fn boot(t: &Timeline, version: &str) {
+        line(t, &format!("app version {version}"));
+        connection(t, true);
+    }
+
+    const SETTLE: Settle = Settle {
+        since: 0,
+        period: Duration::from_secs(3),
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn a_board_that_stays_healthy_for_the_settle_period_has_recovered() {
+        let t = Timeline::in_memory();
+        boot(&t, "0.9.5");
+        let start = Instant::now();
+        let v = wait_settled(&t, &board(), Duration::from_secs(30), SETTLE).await;
+        assert_eq!(v.as_deref(), Some("0.9.5"));
+        assert!(start.elapsed() >= SETTLE.period);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_board_that_dies_a_moment_after_its_first_healthy_line_has_not() {
+        let t = Timeline::in_memory();
+        boot(&t, "0.9.5");
+        let later = t.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            line(&later, "Hard fault");
+            connection(&later, false);
+        });
+        let v = wait_settled(&t, &board(), Duration::from_secs(30), SETTLE).await;
+        assert_eq!(v, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_agents_self_test_decision_comes_before_recovery() {
+        let t = Timeline::in_memory();
+        boot(&t, "0.9.5");
+        execution(&t, "IN_PROGRESS", true);
+        let later = t.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            execution(&later, "SUCCEEDED", false);
+        });
+        let start = Instant::now();
+        let v = wait_settled(&t, &board(), Duration::from_secs(60), SETTLE).await;
+        assert_eq!(v.as_deref(), Some("0.9.5"));
+        assert!(
+            start.elapsed() >= Duration::from_secs(13),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_reset_only_a_new_boot_counts() {
+        let t = Timeline::in_memory();
+        boot(&t, "0.9.4");
+        // The rig resets the board here; it hangs and prints nothing.
+        let settle = Settle {
+            since: t.len(),
+            ..SETTLE
+        };
+        assert_eq!(
+            wait_settled(&t, &board(), Duration::from_secs(20), settle).await,
+            None
+        );
+        boot(&t, "0.9.4");
+        let v = wait_settled(&t, &board(), Duration::from_secs(20), settle).await;
+        assert_eq!(v.as_deref(), Some("0.9.4"));
+    }
 }

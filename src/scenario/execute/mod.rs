@@ -80,6 +80,9 @@ struct Run<'a> {
     errors: BTreeMap<String, String>,
     guards: Vec<(usize, Guard)>,
     captures: BTreeMap<String, String>,
+    /// Per role, where the rig last reset, flashed or power-cycled the board: a boot that
+    /// proves it healthy must come after.
+    rebooted_at: BTreeMap<String, usize>,
 }
 
 /// Runs one scenario on the boards bound to its roles, recording into `dir/events.jsonl`.
@@ -137,10 +140,20 @@ pub async fn run_scenario(
         errors: BTreeMap::new(),
         guards: Vec::new(),
         captures: BTreeMap::new(),
+        rebooted_at: BTreeMap::new(),
     };
     let pumps = run.connect_boards().await;
+    // An interrupt stops every wait at once: the baseline's, the steps', the recovery's.
+    let mut interrupt = ctx.interrupt.clone();
+    let mut interrupted = false;
     let before = if run.errors.is_empty() {
-        run.baseline().await
+        tokio::select! {
+            before = run.baseline() => before,
+            _ = interrupt.wait_for(|i| *i) => {
+                interrupted = true;
+                BTreeMap::new()
+            }
+        }
     } else {
         BTreeMap::new()
     };
@@ -152,7 +165,9 @@ pub async fn run_scenario(
         .iter()
         .map(|g| (steps_start, g.clone()))
         .collect();
-    let stop = if run.errors.is_empty() {
+    let stop = if interrupted {
+        Some(Stop::Interrupted)
+    } else if run.errors.is_empty() {
         run.steps().await
     } else {
         Some(Stop::Bench)
@@ -160,7 +175,6 @@ pub async fn run_scenario(
     if matches!(stop, Some(Stop::TimedOut)) {
         run.fail_all_timed_out();
     }
-    run.check_guards();
     let boards = if matches!(stop, Some(Stop::Interrupted)) {
         run.unfinished(&before)
     } else {

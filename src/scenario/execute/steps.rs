@@ -59,6 +59,15 @@ impl Run<'_> {
         if is_action {
             self.cursor = self.timeline.len();
         }
+        let rebooted: Vec<String> = match step {
+            Step::Flash { roles, .. } | Step::Reset { roles } | Step::PowerCycle { roles, .. } => {
+                roles.clone()
+            }
+            _ => Vec::new(), // a power cut marks the moment it cuts
+        };
+        for role in rebooted {
+            self.rebooted_at.insert(role, self.cursor);
+        }
         let at = format!("{}:{}", self.scenario.file.display(), self.line_of(step));
         match step {
             Step::Flash { roles, image } => self.flash_step(roles, image).await,
@@ -151,6 +160,7 @@ impl Run<'_> {
             );
             return Some(Stop::Failed);
         }
+        self.rebooted_at.insert(b.role.clone(), self.timeline.len());
         self.timeline.emit(
             Source::board(&b.board),
             EventKind::Fault {

@@ -14,12 +14,20 @@ use crate::scenario::BoundBoard;
 use crate::timeline::{EventKind, EventSink, Source};
 
 impl Run<'_> {
-    /// The recovery check for every board, then each board's verdict.
+    /// The recovery check for every board, the guards over the whole run (recovery
+    /// included), then each board's verdict. An interrupt ends the ladders at once: no
+    /// board is then judged.
     pub(super) async fn verdicts(
         &mut self,
         before: &BTreeMap<String, Versions>,
     ) -> Vec<BoardResult> {
-        let recoveries = join_all(self.bound.iter().map(|b| self.recovery_check(b))).await;
+        let mut interrupt = self.ctx.interrupt.clone();
+        let checks = join_all(self.bound.iter().map(|b| self.recovery_check(b)));
+        let recoveries = tokio::select! {
+            done = checks => done,
+            _ = interrupt.wait_for(|i| *i) => return self.unfinished(before),
+        };
+        self.check_guards();
         let out: Vec<BoardResult> = self
             .bound
             .iter()
@@ -73,7 +81,15 @@ impl Run<'_> {
             "recovery check",
             Some(window),
         );
-        Some(recovery::recover(&self.timeline, self.bench(b), b, window).await)
+        let settle = recovery::Settle {
+            since: self.rebooted_at.get(&b.role).copied().unwrap_or(0),
+            period: self
+                .scenario
+                .recovery
+                .settle
+                .unwrap_or(recovery::DEFAULT_SETTLE),
+        };
+        Some(recovery::recover(&self.timeline, self.bench(b), b, window, settle).await)
     }
 
     /// Bricked boards are re-flashed to the baseline so the next scenario can use them.
