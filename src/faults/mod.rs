@@ -212,9 +212,11 @@ pub fn is_random(fault: &LinkFault) -> bool {
     }
 }
 
-/// A fresh seed from the operating system's generator.
+/// A fresh seed from the operating system's generator: 32 bits, plenty of variety for
+/// a flakiness hunt, short to type after `--seed`, and exact in any JSON reader (a
+/// JavaScript number holds integers only up to 2^53).
 pub fn fresh_seed() -> u64 {
-    rand::rngs::OsRng.next_u64()
+    u64::from(rand::rngs::OsRng.next_u32())
 }
 
 /// The seeds of one scenario attempt's link steps: a step's own `seed:`, else the
