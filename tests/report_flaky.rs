@@ -33,7 +33,9 @@ fn run() -> RunResult {
                 board(
                     "dut",
                     Verdict::Failed,
-                    Some(format!("expected job SUCCEEDED, saw FAILED (try {attempt})")),
+                    Some(format!(
+                        "expected job SUCCEEDED, saw FAILED (try {attempt})"
+                    )),
                 )
             } else {
                 board("dut", Verdict::Passed, None)
@@ -164,9 +166,7 @@ fn a_case_that_failed_4_of_6_attempts_is_a_flaky_failure_in_all_four_views() {
     let peer = rows.iter().find(|r| r.contains("peer (sim-peer)")).unwrap();
     assert!(peer.starts_with("PASS "), "{text}");
     assert!(
-        rows[4].ends_with(
-            "2 scenarios, 3 cases (13 board runs): 2 passed, 1 flaky (exit 1)"
-        ),
+        rows[4].ends_with("2 scenarios, 3 cases (13 board runs): 2 passed, 1 flaky (exit 1)"),
         "{text}"
     );
 
@@ -179,16 +179,16 @@ fn a_case_that_failed_4_of_6_attempts_is_a_flaky_failure_in_all_four_views() {
     assert_eq!(json["stats"]["failed"], 0, "a flaky case is counted once");
     assert_eq!(json["stats"]["cases"], 3);
     let cases = json["cases"].as_array().unwrap();
-    let flaky: Vec<&serde_json::Value> = cases
-        .iter()
-        .filter(|c| c["outcome"] == "flaky")
-        .collect();
+    let flaky: Vec<&serde_json::Value> = cases.iter().filter(|c| c["outcome"] == "flaky").collect();
     assert_eq!(flaky.len(), 1, "{cases:?}");
     let case = flaky[0];
     assert_eq!(case["scenario"], "lossy");
     assert_eq!(case["role"], "dut");
     assert_eq!(case["text"], "flaky (4 of 6 failed)");
-    assert_eq!((case["attempts"].clone(), case["failed_attempts"].clone()), (6.into(), 4.into()));
+    assert_eq!(
+        (case["attempts"].clone(), case["failed_attempts"].clone()),
+        (6.into(), 4.into())
+    );
     assert_eq!(case["seeds"], serde_json::json!([1006]));
     assert!(cases
         .iter()
@@ -227,7 +227,10 @@ fn a_case_that_failed_4_of_6_attempts_is_a_flaky_failure_in_all_four_views() {
         "the other failed attempts, each with its message"
     );
     let peer = suite.by_name("testcase", "peer (sim-peer)");
-    assert!(peer.children.is_empty(), "a pass has no status element: {xml}");
+    assert!(
+        peer.children.is_empty(),
+        "a pass has no status element: {xml}"
+    );
     let props: BTreeMap<&str, &str> = suite
         .all("properties")
         .flat_map(|p| p.all("property"))

@@ -250,7 +250,10 @@ fn repeats_are_flaky_failures_when_mixed_and_reruns_when_always_failing() {
     let report = Report::deserialize_from_str(&xml).unwrap();
     let (kind, ty, message, reruns) = non_success(case(&report, "flaky", "a (sim-1)"));
     assert_eq!((kind, ty.as_str()), (NonSuccessKind::Failure, "flaky"));
-    assert_eq!(message, "flaky (1 of 3 failed): attempt 2 (seed 7): timeout");
+    assert_eq!(
+        message,
+        "flaky (1 of 3 failed): attempt 2 (seed 7): timeout"
+    );
     assert_eq!(reruns, 0, "its only failed attempt speaks for it");
     assert!(
         !xml.contains("<flakyFailure"),

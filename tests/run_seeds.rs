@@ -73,7 +73,13 @@ fn the_seed_option_is_what_every_unseeded_link_step_uses_and_is_recorded() {
     let tmp = tempfile::tempdir().unwrap();
     let (out, summary) = run(tmp.path(), &["--seed", "4242", "--repeat", "2"]);
     for s in &summary.run.scenarios {
-        assert_eq!(s.seeds, [4242, 7], "attempt {}: {}", s.attempt, describe(&out));
+        assert_eq!(
+            s.seeds,
+            [4242, 7],
+            "attempt {}: {}",
+            s.attempt,
+            describe(&out)
+        );
     }
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("SEED"), "{table}");

@@ -590,7 +590,10 @@ mod tests {
         assert_eq!(first.used(), [a]);
         let mut second = LinkSeeds::new();
         let (b, _) = second.seed_for(&unseeded);
-        assert_ne!(a, b, "another attempt draws another seed (not 0 every time)");
+        assert_ne!(
+            a, b,
+            "another attempt draws another seed (not 0 every time)"
+        );
         assert_ne!(
             drops(&unseeded, a),
             drops(&unseeded, b),

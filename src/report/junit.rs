@@ -151,8 +151,7 @@ fn seeds_value(seeds: &[u64]) -> String {
 
 /// JUnit `type`: the verdict, or `unfinished` for cases an interrupt cut short.
 fn type_of(verdict: Verdict, board: Option<&BoardResult>) -> &'static str {
-    if verdict == Verdict::Error && board.and_then(|b| b.message.as_deref()) == Some(UNFINISHED)
-    {
+    if verdict == Verdict::Error && board.and_then(|b| b.message.as_deref()) == Some(UNFINISHED) {
         "unfinished"
     } else {
         verdict.as_str()
@@ -210,7 +209,10 @@ fn board_case(case: &Case) -> TestCase {
             let (kind, ty) = if outcome == Outcome::Flaky {
                 (NonSuccessKind::Failure, "flaky")
             } else {
-                (kind_of(primary.verdict), type_of(primary.verdict, primary.board))
+                (
+                    kind_of(primary.verdict),
+                    type_of(primary.verdict, primary.board),
+                )
             };
             let mut st = TestCaseStatus::non_success(kind);
             st.set_type(ty)

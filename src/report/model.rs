@@ -712,13 +712,21 @@ mod tests {
         let table: &[(&[Verdict], Outcome, &str)] = &[
             (&[Passed], Outcome::Passed, "passed"),
             (&[Passed, Passed], Outcome::Passed, "passed (0 of 2 failed)"),
-            (&[Failed, Bricked], Outcome::Bricked, "bricked (2 of 2 failed)"),
+            (
+                &[Failed, Bricked],
+                Outcome::Bricked,
+                "bricked (2 of 2 failed)",
+            ),
             (
                 &[Passed, Failed, Failed, Passed, Failed, Failed],
                 Outcome::Flaky,
                 "flaky (4 of 6 failed)",
             ),
-            (&[Passed, Error, Bricked], Outcome::Flaky, "flaky (2 of 3 failed)"),
+            (
+                &[Passed, Error, Bricked],
+                Outcome::Flaky,
+                "flaky (2 of 3 failed)",
+            ),
             (&[Passed, Error], Outcome::Error, "error (1 of 2 failed)"),
             (&[Error], Outcome::Error, "error"),
         ];
