@@ -101,12 +101,20 @@ fn a_pass_then_a_failure_of_the_same_role_is_flaky_and_fails_the_run() {
     let stats = run.stats();
     assert_eq!(
         (stats.flaky, stats.passed, stats.bricked, stats.scenarios),
-        (1, 1, 1, 1)
+        (1, 0, 0, 1),
+        "one case, counted once, as flaky"
     );
+    assert_eq!((stats.cases, stats.board_runs), (1, 2));
     assert_eq!(stats.exit_code(), 1);
     let text = table::render(&run);
+    let row = text.lines().nth(1).unwrap();
+    assert!(row.starts_with("FLAKY"), "{text}");
     assert!(
-        text.contains("FLAKY s a (sim-a): passed 1 of 2 attempts"),
+        row.contains(" a (sim-a) ") && row.ends_with("  flaky (1 of 2 failed): attempt 2: gone"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("1 scenario, 1 case (2 board runs): 0 passed, 1 flaky (exit 1)\n"),
         "{text}"
     );
 }

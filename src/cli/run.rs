@@ -27,9 +27,14 @@ pub struct RunArgs {
     /// Scenarios run at once (on disjoint boards)
     #[arg(long, short = 'j', default_value_t = 8)]
     jobs: usize,
-    /// Run every scenario N times; mixed outcomes are reported as flaky
+    /// Run every scenario N times; a board that passes in some attempts and fails in
+    /// others is flaky, a failure (exit 1)
     #[arg(long, default_value_t = 1, value_name = "N")]
     repeat: u32,
+    /// Every `link` step without a `seed:` uses seed N (without it each attempt draws a
+    /// fresh seed, recorded in the table, junit.xml and summary.json): replays an attempt
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
     /// Where run folders are written
     #[arg(long, default_value = "reports")]
     report_dir: PathBuf,
@@ -115,6 +120,11 @@ pub fn run(args: RunArgs) -> u8 {
     };
     if let Some(pattern) = &args.filter {
         scenarios.retain(|s| cli_support::filter_matches(s, pattern));
+    }
+    if let Some(seed) = args.seed {
+        for s in &mut scenarios {
+            crate::faults::seed_unseeded_links(s, seed);
+        }
     }
     if scenarios.is_empty() {
         eprintln!(

@@ -5,15 +5,24 @@
 //! sans-IO state that decides, per message, what the gateway does. Randomness
 //! comes from a seeded RNG per fault, so a run with the same seed and the same
 //! traffic makes the same decisions.
+//!
+//! Seeds: a `link` step's own `seed:`, else the attempt's seed ([`LinkSeeds`]): drawn
+//! fresh from the OS for each scenario attempt, so `--repeat` explores, and recorded in
+//! the report; `otarig run --seed N` gives every unseeded step `N` ([`seed_unseeded_links`]),
+//! which replays an attempt that used seed `N`.
 
 use std::time::{Duration, Instant};
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
+// A generator with a fixed, documented algorithm (ChaCha, 12 rounds): rand_chacha promises
+// the same stream for a seed across versions, which rand's `StdRng` does not (issue 13).
+// ChaCha12 is also what rand 0.8's `StdRng` is, so seeds recorded before the switch replay
+// the same decisions.
+use rand_chacha::ChaCha12Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::topics;
-use crate::config::scenario::{Link, LinkFault};
+use crate::config::scenario::{Link, LinkFault, Scenario, Step};
 use crate::timeline::Direction;
 
 /// One fault on a thing's traffic.
@@ -108,10 +117,11 @@ impl MessageFault {
 }
 
 impl Fault {
-    /// The faults of a scenario `link` step. `#` there means "all of the
-    /// board's traffic", which for OTA is `$aws/...`, so it covers both.
-    pub fn from_link(link: &Link) -> Vec<Fault> {
-        let seed = link.seed.unwrap_or(0);
+    /// The faults of a scenario `link` step, their randomness started from `seed` (the
+    /// step's own, else the attempt's: [`LinkSeeds::seed_for`]); fault `i` of the step
+    /// uses `seed + i`. `#` there means "all of the board's traffic", which for OTA is
+    /// `$aws/...`, so it covers both.
+    pub fn from_link(link: &Link, seed: u64) -> Vec<Fault> {
         link.faults
             .iter()
             .enumerate()
@@ -188,6 +198,92 @@ impl MessageFault {
     }
 }
 
+/// Whether a link fault's decisions depend on its seed: a drop, duplicate or corrupt that
+/// happens to some messages and not others, where a corrupted byte falls, a delay's jitter.
+pub fn is_random(fault: &LinkFault) -> bool {
+    let some = |p: f64| p > 0.0 && p < 1.0;
+    match fault {
+        LinkFault::Drop { probability, .. } | LinkFault::Duplicate { probability, .. } => {
+            some(*probability)
+        }
+        LinkFault::Corrupt { probability, .. } => *probability > 0.0,
+        LinkFault::Delay { jitter, .. } => !jitter.is_zero(),
+        LinkFault::Stall { .. } => false,
+    }
+}
+
+/// A fresh seed from the operating system's generator: 32 bits, plenty of variety for
+/// a flakiness hunt, short to type after `--seed`, and exact in any JSON reader (a
+/// JavaScript number holds integers only up to 2^53).
+pub fn fresh_seed() -> u64 {
+    u64::from(rand::rngs::OsRng.next_u32())
+}
+
+/// The seeds of one scenario attempt's link steps: a step's own `seed:`, else the
+/// attempt's seed, drawn once (fresh from the OS) when the first unseeded step with random
+/// faults needs it, so every unseeded step of the attempt uses the same seed and
+/// `otarig run --seed N` replays the attempt exactly.
+#[derive(Debug)]
+pub struct LinkSeeds {
+    draw: fn() -> u64,
+    attempt: Option<u64>,
+    used: Vec<u64>,
+}
+
+impl Default for LinkSeeds {
+    fn default() -> Self {
+        LinkSeeds::drawing_with(fresh_seed)
+    }
+}
+
+impl LinkSeeds {
+    /// Draws the attempt's seed from the OS.
+    pub fn new() -> Self {
+        LinkSeeds::default()
+    }
+
+    /// Draws the attempt's seed with `draw` (tests).
+    pub fn drawing_with(draw: fn() -> u64) -> Self {
+        LinkSeeds {
+            draw,
+            attempt: None,
+            used: Vec::new(),
+        }
+    }
+
+    /// The seed `link`'s faults start from, and whether it was drawn for this attempt
+    /// (the step has no `seed:`). Recorded when the step has random faults ([`is_random`]).
+    pub fn seed_for(&mut self, link: &Link) -> (u64, bool) {
+        let random = link.faults.iter().any(is_random);
+        let (seed, drawn) = match link.seed {
+            Some(seed) => (seed, false),
+            None if random => (*self.attempt.get_or_insert_with(self.draw), true),
+            // Nothing random: the seed decides nothing, so none is drawn or recorded.
+            None => (self.attempt.unwrap_or(0), false),
+        };
+        if random && !self.used.contains(&seed) {
+            self.used.push(seed);
+        }
+        (seed, drawn)
+    }
+
+    /// The seeds the attempt's random link faults used, in the order first used: what
+    /// the report records (`ScenarioResult::seeds`).
+    pub fn used(&self) -> Vec<u64> {
+        self.used.clone()
+    }
+}
+
+/// `otarig run --seed N`: every `link` step without a `seed:` gets `seed: N`, which is
+/// what a recorded attempt seed `N` stood for.
+pub fn seed_unseeded_links(scenario: &mut Scenario, seed: u64) {
+    for step in &mut scenario.steps {
+        if let Step::Link(link) = step {
+            link.seed.get_or_insert(seed);
+        }
+    }
+}
+
 /// A scenario's `#` also means the `$aws` topics a board actually uses.
 fn scenario_topics(topic: &str) -> Vec<String> {
     if topic == "#" {
@@ -211,7 +307,7 @@ struct Active {
     every: Option<u32>,
     probability: f64,
     action: Action,
-    rng: StdRng,
+    rng: ChaCha12Rng,
     matched: u64,
 }
 
@@ -276,7 +372,7 @@ impl LinkFaults {
                 every: m.every.map(|n| n.max(1)),
                 probability: m.probability.unwrap_or(1.0).clamp(0.0, 1.0),
                 action,
-                rng: StdRng::seed_from_u64(m.seed),
+                rng: ChaCha12Rng::seed_from_u64(m.seed),
                 matched: 0,
             });
         }
@@ -455,5 +551,122 @@ mod tests {
         assert!(matches!(&faults[0], Fault::Drop(m) if m.seed == 7 && m.probability == Some(0.1)));
         assert!(matches!(&faults[1], Fault::Delay(d) if d.topic == "$aws/#"));
         assert!(wants_cut(&faults));
+    }
+
+    fn link(seed: Option<u64>, faults: Vec<LinkFault>) -> Link {
+        Link {
+            role: "dut".into(),
+            faults,
+            seed,
+        }
+    }
+
+    fn lossy(p: f64) -> LinkFault {
+        LinkFault::Drop {
+            topic: "#".into(),
+            probability: p,
+        }
+    }
+
+    /// Drops out of 64 messages on `a/b` for a step's faults built with `seed`.
+    fn drops(link: &Link, seed: u64) -> Vec<bool> {
+        let mut state = LinkFaults::new(&Fault::from_link(link, seed), Instant::now());
+        (0..64)
+            .map(|_| state.on_message(Direction::In, "a/b", 8).drop)
+            .collect()
+    }
+
+    #[test]
+    fn an_unseeded_step_draws_one_seed_per_attempt_and_records_it() {
+        let unseeded = link(None, vec![lossy(0.5)]);
+        let mut first = LinkSeeds::new();
+        let (a, drawn) = first.seed_for(&unseeded);
+        assert!(drawn);
+        assert_eq!(
+            first.seed_for(&unseeded),
+            (a, true),
+            "the attempt's seed, once drawn, serves its every unseeded step"
+        );
+        assert_eq!(first.used(), [a]);
+        let mut second = LinkSeeds::new();
+        let (b, _) = second.seed_for(&unseeded);
+        assert_ne!(
+            a, b,
+            "another attempt draws another seed (not 0 every time)"
+        );
+        assert_ne!(
+            drops(&unseeded, a),
+            drops(&unseeded, b),
+            "and so drops other messages"
+        );
+    }
+
+    #[test]
+    fn a_steps_own_seed_is_kept_and_recorded_and_needs_no_draw() {
+        let mut seeds = LinkSeeds::drawing_with(|| panic!("nothing to draw"));
+        assert_eq!(seeds.seed_for(&link(Some(7), vec![lossy(0.1)])), (7, false));
+        // A step whose faults decide nothing by chance records no seed.
+        seeds.seed_for(&link(None, vec![lossy(1.0)]));
+        seeds.seed_for(&link(None, vec![]));
+        assert_eq!(seeds.used(), [7]);
+        let mut seeds = LinkSeeds::drawing_with(|| 99);
+        seeds.seed_for(&link(None, vec![lossy(0.3)]));
+        seeds.seed_for(&link(Some(7), vec![lossy(0.3)]));
+        assert_eq!(seeds.used(), [99, 7], "in the order first used");
+    }
+
+    #[test]
+    fn the_seed_option_replays_a_drawn_seed() {
+        let mut seeds = LinkSeeds::new();
+        let unseeded = link(None, vec![lossy(0.5)]);
+        let (drawn, _) = seeds.seed_for(&unseeded);
+        let recorded = drops(&unseeded, drawn);
+
+        let yaml = "name: s\nboards:\n  dut: {}\nsteps:\n  - link: { board: dut, faults: [ { drop: { probability: 0.5 } } ] }\n  - link: { board: dut, seed: 3, faults: [ { drop: { probability: 0.5 } } ] }\n";
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        let mut scenario = crate::config::load_scenarios(&[file], None)
+            .expect("scenario loads")
+            .remove(0);
+        seed_unseeded_links(&mut scenario, drawn);
+        let seeds: Vec<Option<u64>> = scenario
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Link(l) => Some(l.seed),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(seeds, [Some(drawn), Some(3)], "a step's own seed stays");
+        let Step::Link(replayed) = &scenario.steps[0] else {
+            panic!("a link step")
+        };
+        let mut replay = LinkSeeds::drawing_with(|| panic!("--seed draws nothing"));
+        let (seed, drawn_again) = replay.seed_for(replayed);
+        assert_eq!((seed, drawn_again), (drawn, false));
+        assert_eq!(drops(replayed, seed), recorded, "the same decisions");
+    }
+
+    #[test]
+    fn a_seed_makes_the_same_decisions_in_every_version() {
+        // Pinned: ChaCha12 from rand_chacha, whose output for a seed is documented to stay.
+        // (These are also the decisions rand 0.8's StdRng made, checked when switching.)
+        let fault = Fault::Drop(MessageFault {
+            probability: Some(0.5),
+            seed: 42,
+            ..MessageFault::all("#")
+        });
+        let mut link = LinkFaults::new(&[fault], Instant::now());
+        let bits: String = (0..32)
+            .map(|_| {
+                if link.on_message(Direction::In, "x", 1).drop {
+                    '1'
+                } else {
+                    '0'
+                }
+            })
+            .collect();
+        assert_eq!(bits, "00011100110011011010010111011010");
     }
 }

@@ -1,6 +1,10 @@
 //! JUnit XML (quick-junit): one testsuite per scenario, one testcase per board role.
-//! Attempts of `--repeat` merge into one case: a pass mixed with failures is flaky
-//! (`flakyFailure`), repeated failures add `rerunFailure`s.
+//! Attempts of `--repeat` merge into one case whose status is the case's [`Outcome`]
+//! (README.md § Repeats and flaky cases): a flaky case is a `<failure type="flaky">`
+//! counted in `failures=` (what Jenkins and GitLab read), the speaking attempt's message
+//! after `flaky (4 of 6 failed): `; every other attempt that did not pass is a
+//! `<rerunFailure>`/`<rerunError>` with its own message. No `<flakyFailure>` is written:
+//! readers count a test case with only those as passed.
 //!
 //! The output validates against the Jenkins xUnit plugin's `junit-10.xsd` (committed
 //! under tests/schema/): no testcase timestamps or properties (the schema has none;
@@ -15,7 +19,9 @@ use quick_junit::{
 };
 use regex::Regex;
 
-use super::model::{group_cases, BoardResult, RunResult, ScenarioResult, Verdict, UNFINISHED};
+use super::model::{
+    cases, Attempt, BoardResult, Case, Outcome, RunResult, ScenarioResult, Verdict, UNFINISHED,
+};
 
 /// Serializes the run as JUnit XML.
 pub fn to_xml(run: &RunResult) -> Result<String, quick_junit::SerializeError> {
@@ -27,7 +33,7 @@ pub fn to_xml(run: &RunResult) -> Result<String, quick_junit::SerializeError> {
 pub fn build(run: &RunResult) -> Report {
     let mut report = Report::new(format!("otarig {} on {}", run.run_id, run.rig));
     report.set_time(run.duration);
-    let groups = group_cases(&run.scenarios);
+    let all = cases(run);
     for name in scenario_names(&run.scenarios) {
         let attempts: Vec<&ScenarioResult> = {
             let mut a: Vec<_> = run.scenarios.iter().filter(|s| s.name == name).collect();
@@ -41,15 +47,12 @@ pub fn build(run: &RunResult) -> Report {
         }
         suite.set_time(attempts.iter().map(|s| s.duration).sum::<Duration>());
         suite.add_properties(suite_properties(&attempts));
-
-        let roles = roles_in_order(&attempts);
-        if roles.is_empty() {
-            // A scenario skipped before its roles were bound still shows up as one case.
-            suite.add_test_case(scenario_only_case(first));
-        }
-        for role in roles {
-            let cases = &groups[&(name.to_string(), role.to_string())];
-            suite.add_test_case(board_case(cases));
+        for case in all.iter().filter(|c| c.scenario == name) {
+            suite.add_test_case(match case.role {
+                // A scenario skipped before its roles were bound still shows up as one case.
+                None => scenario_only_case(case.primary().scenario),
+                Some(_) => board_case(case),
+            });
         }
         report.add_test_suite(suite);
     }
@@ -92,12 +95,18 @@ fn suite_properties(attempts: &[&ScenarioResult]) -> Vec<Property> {
     if attempts.len() > 1 {
         props.push(Property::new("attempts", attempts.len().to_string()));
     }
-    let seeds: Vec<String> = attempts
-        .iter()
-        .flat_map(|s| s.seeds.iter().map(u64::to_string))
-        .collect();
-    if !seeds.is_empty() {
-        props.push(Property::new("seeds", seeds.join(",")));
+    // The seeds each attempt's link faults used: `otarig run --seed N` replays one.
+    if let [only] = attempts {
+        if !only.seeds.is_empty() {
+            props.push(Property::new("seeds", seeds_value(&only.seeds)));
+        }
+    } else {
+        for s in attempts.iter().filter(|s| !s.seeds.is_empty()) {
+            props.push(Property::new(
+                format!("attempt.{}.seeds", s.attempt),
+                seeds_value(&s.seeds),
+            ));
+        }
     }
     if let Some(reason) = &last.skipped {
         props.push(Property::new("skipped", reason.as_str()));
@@ -132,34 +141,20 @@ fn scenario_only_case(s: &ScenarioResult) -> TestCase {
     case
 }
 
-/// The effective verdict of one attempt of one board.
-fn verdict_of(s: &ScenarioResult, b: &BoardResult) -> Verdict {
-    if s.skipped.is_some() {
-        Verdict::Skipped
-    } else {
-        b.verdict
-    }
+fn seeds_value(seeds: &[u64]) -> String {
+    seeds
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// JUnit `type`: the verdict, or `unfinished` for cases an interrupt cut short.
-fn type_of(verdict: Verdict, board: &BoardResult) -> &'static str {
-    if verdict == Verdict::Error && board.message.as_deref() == Some(UNFINISHED) {
+fn type_of(verdict: Verdict, board: Option<&BoardResult>) -> &'static str {
+    if verdict == Verdict::Error && board.and_then(|b| b.message.as_deref()) == Some(UNFINISHED) {
         "unfinished"
     } else {
         verdict.as_str()
-    }
-}
-
-fn message_of(s: &ScenarioResult, b: &BoardResult, verdict: Verdict) -> String {
-    let text = match (&s.skipped, &b.message) {
-        (Some(reason), _) => reason.clone(),
-        (None, Some(m)) => m.clone(),
-        (None, None) => verdict.as_str().to_string(),
-    };
-    if s.attempt > 1 {
-        format!("attempt {}: {text}", s.attempt)
-    } else {
-        text
     }
 }
 
@@ -178,75 +173,66 @@ pub fn console_text(lines: &[String]) -> XmlString {
     XmlString::new(text)
 }
 
-fn rerun(s: &ScenarioResult, b: &BoardResult, verdict: Verdict) -> TestRerun {
-    let mut r = TestRerun::new(kind_of(verdict));
-    let message = message_of(s, b, verdict);
-    r.set_type(type_of(verdict, b))
+/// Another attempt of the case that did not pass.
+fn rerun(a: &Attempt, attempts: usize) -> TestRerun {
+    let mut r = TestRerun::new(kind_of(a.verdict));
+    let message = a.message(attempts);
+    r.set_type(type_of(a.verdict, a.board))
         .set_message(message.as_str())
         .set_description(message.as_str());
     // No time: junit-10.xsd's rerunType has no `time` attribute.
-    if !b.console_tail.is_empty() {
+    if let Some(b) = a.board.filter(|b| !b.console_tail.is_empty()) {
         r.set_system_out(console_text(&b.console_tail));
     }
     r
 }
 
-/// One role across its attempts.
-fn board_case(attempts: &[(&ScenarioResult, &BoardResult)]) -> TestCase {
-    let verdicts: Vec<Verdict> = attempts.iter().map(|(s, b)| verdict_of(s, b)).collect();
-    let any = |f: fn(Verdict) -> bool| verdicts.iter().any(|v| f(*v));
-    let passed = any(|v| v == Verdict::Passed);
-    let ran_badly = |v: Verdict| v != Verdict::Passed && v != Verdict::Skipped;
-
-    // The attempt that speaks for the case: the last firmware failure, else the last
-    // error, else the last pass, else the last attempt.
-    let pick = |f: &dyn Fn(Verdict) -> bool| {
-        attempts
-            .iter()
-            .zip(&verdicts)
-            .rev()
-            .find(|(_, v)| f(**v))
-            .map(|(a, v)| (*a, *v))
-    };
-    let (primary, primary_verdict) = if passed {
-        pick(&|v| v == Verdict::Passed)
-    } else {
-        pick(&|v| v.is_firmware_failure()).or_else(|| pick(&|v| v == Verdict::Error))
-    }
-    .unwrap_or((attempts[attempts.len() - 1], verdicts[verdicts.len() - 1]));
-    let (s, b) = primary;
-
-    let others = attempts
+/// One role across its attempts, written as its [`Outcome`].
+fn board_case(case: &Case) -> TestCase {
+    let primary = case.primary();
+    let n = case.attempts.len();
+    let others: Vec<TestRerun> = case
+        .attempts
         .iter()
-        .zip(&verdicts)
-        .filter(|((s2, _), v)| ran_badly(**v) && s2.attempt != s.attempt)
-        .map(|((s2, b2), v)| rerun(s2, b2, *v));
-
-    let status = match primary_verdict {
-        Verdict::Passed => TestCaseStatus::Success {
-            flaky_runs: others.collect(),
-        },
-        Verdict::Skipped => {
+        .filter(|a| a.failed() && a.scenario.attempt != primary.scenario.attempt)
+        .map(|a| rerun(a, n))
+        .collect();
+    let message = case.message().unwrap_or_default();
+    let status = match case.outcome() {
+        Outcome::Passed => TestCaseStatus::success(),
+        Outcome::Skipped => {
             let mut st = TestCaseStatus::skipped();
-            st.set_message(message_of(s, b, primary_verdict).as_str());
+            st.set_message(message.as_str());
             st
         }
-        v => {
-            let message = message_of(s, b, v);
-            let mut st = TestCaseStatus::non_success(kind_of(v));
-            st.set_type(type_of(v, b))
+        outcome => {
+            let (kind, ty) = if outcome == Outcome::Flaky {
+                (NonSuccessKind::Failure, "flaky")
+            } else {
+                (
+                    kind_of(primary.verdict),
+                    type_of(primary.verdict, primary.board),
+                )
+            };
+            let mut st = TestCaseStatus::non_success(kind);
+            st.set_type(ty)
                 .set_message(message.as_str())
                 .set_description(message.as_str());
             st.add_reruns(others);
             st
         }
     };
-    let mut case = TestCase::new(b.display_name(), status);
-    case.set_classname(s.name.as_str()).set_time(s.duration);
-    if !b.console_tail.is_empty() {
-        case.set_system_out(console_text(&b.console_tail));
+    let name = case
+        .display_name()
+        .unwrap_or_else(|| case.scenario.to_string());
+    let mut case_out = TestCase::new(name, status);
+    case_out
+        .set_classname(case.scenario)
+        .set_time(case.duration());
+    if let Some(b) = primary.board.filter(|b| !b.console_tail.is_empty()) {
+        case_out.set_system_out(console_text(&b.console_tail));
     }
-    case
+    case_out
 }
 
 /// quick-junit writes its skip count as `disabled` on `<testsuite>`, which the Jenkins

@@ -213,26 +213,32 @@ impl RunResult {
     }
 }
 
-/// Counts over every board of every attempt, plus flaky cases over attempts.
+/// Counts of cases by [`Outcome`] (a case is one board role of one scenario over all its
+/// attempts: see [`cases`]), so the counts, the table, JUnit's `tests`/`failures`/`errors`
+/// and the exit code all count the same things.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunStats {
     /// Distinct scenario names.
     pub scenarios: usize,
-    /// Board runs: one per board per attempt (one per skipped scenario without boards).
+    /// Cases: one per board role of each scenario, however many attempts it had (one per
+    /// scenario skipped before its roles were bound). Each is counted once below.
     pub cases: usize,
+    /// Board runs: one per board per attempt (one per skipped scenario without boards).
+    #[serde(default)]
+    pub board_runs: usize,
     pub passed: usize,
     pub failed: usize,
     pub bricked: usize,
     pub recovered_by_power_cycle: usize,
     pub errors: usize,
     pub skipped: usize,
-    /// (scenario, role) cases that passed in some attempts and failed in others.
+    /// Cases whose attempts mix a pass with a firmware failure: a failure (exit 1).
     pub flaky: usize,
     pub interrupted: bool,
 }
 
 impl RunStats {
-    /// Pure: counts verdicts. See [`RunStats::exit_code`] for the mapping.
+    /// Pure: counts cases by outcome. See [`RunStats::exit_code`] for the mapping.
     pub fn summarize(run: &RunResult) -> RunStats {
         let mut stats = RunStats {
             interrupted: run.interrupted,
@@ -242,48 +248,32 @@ impl RunStats {
         names.sort_unstable();
         names.dedup();
         stats.scenarios = names.len();
-        for scenario in &run.scenarios {
-            if scenario.boards.is_empty() {
-                stats.count(scenario.verdict());
-            }
-            for board in &scenario.boards {
-                // A skipped scenario's boards are skipped whatever the runner filled in.
-                let verdict = if scenario.skipped.is_some() {
-                    Verdict::Skipped
-                } else {
-                    board.verdict
-                };
-                stats.count(verdict);
+        stats.board_runs = run.scenarios.iter().map(|s| s.boards.len().max(1)).sum();
+        for case in cases(run) {
+            stats.cases += 1;
+            match case.outcome() {
+                Outcome::Passed => stats.passed += 1,
+                Outcome::Failed => stats.failed += 1,
+                Outcome::Bricked => stats.bricked += 1,
+                Outcome::RecoveredByPowerCycle => stats.recovered_by_power_cycle += 1,
+                Outcome::Error => stats.errors += 1,
+                Outcome::Skipped => stats.skipped += 1,
+                Outcome::Flaky => stats.flaky += 1,
             }
         }
-        stats.flaky = group_cases(&run.scenarios)
-            .values()
-            .filter(|attempts| is_flaky(attempts.iter().map(|(_, b)| b.verdict)))
-            .count();
         stats
     }
 
-    fn count(&mut self, verdict: Verdict) {
-        self.cases += 1;
-        match verdict {
-            Verdict::Passed => self.passed += 1,
-            Verdict::Failed => self.failed += 1,
-            Verdict::Bricked => self.bricked += 1,
-            Verdict::RecoveredByPowerCycle => self.recovered_by_power_cycle += 1,
-            Verdict::Error => self.errors += 1,
-            Verdict::Skipped => self.skipped += 1,
-        }
-    }
-
+    /// Cases that blame the firmware: failed, bricked, recovered by power cycle, flaky.
     pub fn firmware_failures(&self) -> usize {
-        self.failed + self.bricked + self.recovered_by_power_cycle
+        self.failed + self.bricked + self.recovered_by_power_cycle + self.flaky
     }
 
     /// The process exit code (design.md § Reports), in this order:
     ///
     /// | condition | code |
     /// |---|---|
-    /// | any board failed, bricked or recovered-by-power-cycle in any attempt (flaky included) | 1 |
+    /// | any case failed, bricked, recovered-by-power-cycle or flaky | 1 |
     /// | otherwise any bench error, or any case left unfinished by an interrupt | 3 |
     /// | otherwise (all passed or skipped, or nothing ran) | 0 |
     ///
@@ -300,6 +290,282 @@ impl RunStats {
     }
 }
 
+/// What a case came to over its attempts; every report shows and counts this.
+///
+/// The rule (README.md § Repeats and flaky cases): every attempt that ran passed →
+/// `passed`; nothing ran → `skipped`; a pass and a firmware failure (failed, bricked,
+/// recovered by power cycle) among the attempts → `flaky`, which is a failure; otherwise
+/// the worst verdict of the attempts (a pass mixed with bench errors only is an `error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    Bricked,
+    RecoveredByPowerCycle,
+    Error,
+    Skipped,
+    Flaky,
+}
+
+impl Outcome {
+    /// The name in summary.json and in the case's text (`flaky (4 of 6 failed)`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Flaky => "flaky",
+            other => other.verdict().as_str(),
+        }
+    }
+
+    /// The table's fixed-width label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Flaky => "FLAKY",
+            other => other.verdict().label(),
+        }
+    }
+
+    /// True for the outcomes that blame the firmware and make the run exit 1.
+    pub fn is_firmware_failure(self) -> bool {
+        self == Outcome::Flaky || self.verdict().is_firmware_failure()
+    }
+
+    /// The verdict of a single-verdict outcome (`Failed` for `Flaky`).
+    fn verdict(self) -> Verdict {
+        match self {
+            Outcome::Passed => Verdict::Passed,
+            Outcome::Failed | Outcome::Flaky => Verdict::Failed,
+            Outcome::Bricked => Verdict::Bricked,
+            Outcome::RecoveredByPowerCycle => Verdict::RecoveredByPowerCycle,
+            Outcome::Error => Verdict::Error,
+            Outcome::Skipped => Verdict::Skipped,
+        }
+    }
+}
+
+impl From<Verdict> for Outcome {
+    fn from(v: Verdict) -> Outcome {
+        match v {
+            Verdict::Passed => Outcome::Passed,
+            Verdict::Failed => Outcome::Failed,
+            Verdict::Bricked => Outcome::Bricked,
+            Verdict::RecoveredByPowerCycle => Outcome::RecoveredByPowerCycle,
+            Verdict::Error => Outcome::Error,
+            Verdict::Skipped => Outcome::Skipped,
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One attempt of a case.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt<'a> {
+    pub scenario: &'a ScenarioResult,
+    /// `None` for a scenario skipped before its roles were bound.
+    pub board: Option<&'a BoardResult>,
+    /// The attempt's verdict: `Skipped` for a skipped scenario whatever its boards say.
+    pub verdict: Verdict,
+}
+
+impl Attempt<'_> {
+    /// Neither passed nor skipped.
+    pub fn failed(&self) -> bool {
+        !matches!(self.verdict, Verdict::Passed | Verdict::Skipped)
+    }
+
+    /// Why it did not pass: the skip reason, else the board's message.
+    pub fn reason(&self) -> Option<&str> {
+        self.scenario
+            .skipped
+            .as_deref()
+            .or(self.board.and_then(|b| b.message.as_deref()))
+    }
+
+    /// `attempt 5 (seed 1234): <reason>` (the reason alone for a case of one attempt).
+    pub fn message(&self, attempts: usize) -> String {
+        let reason = self.reason().unwrap_or(self.verdict.as_str());
+        if attempts <= 1 {
+            return reason.to_string();
+        }
+        let seeds = &self.scenario.seeds;
+        let seeds = match seeds.len() {
+            0 => String::new(),
+            1 => format!(" (seed {})", seeds[0]),
+            _ => format!(" (seeds {})", join_seeds(seeds)),
+        };
+        format!("attempt {}{seeds}: {reason}", self.scenario.attempt)
+    }
+}
+
+/// Seeds as `7, 1234`.
+pub fn join_seeds(seeds: &[u64]) -> String {
+    seeds
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A case: one board role of one scenario over all its attempts (`--repeat N`), or a
+/// scenario skipped before its roles were bound. JUnit writes it as one test case.
+#[derive(Clone, Debug)]
+pub struct Case<'a> {
+    pub scenario: &'a str,
+    /// `None` for a scenario skipped before its roles were bound.
+    pub role: Option<&'a str>,
+    /// In attempt order; never empty.
+    pub attempts: Vec<Attempt<'a>>,
+}
+
+impl<'a> Case<'a> {
+    /// The worst verdict of the attempts (`Skipped` when none ran).
+    pub fn worst(&self) -> Verdict {
+        self.attempts
+            .iter()
+            .map(|a| a.verdict)
+            .max_by_key(|v| v.severity())
+            .unwrap_or(Verdict::Skipped)
+    }
+
+    pub fn is_flaky(&self) -> bool {
+        is_flaky(self.attempts.iter().map(|a| a.verdict))
+    }
+
+    /// What the case came to (the rule at [`Outcome`]).
+    pub fn outcome(&self) -> Outcome {
+        if self.is_flaky() {
+            Outcome::Flaky
+        } else {
+            self.worst().into()
+        }
+    }
+
+    /// Attempts that neither passed nor were skipped.
+    pub fn failed_attempts(&self) -> usize {
+        self.attempts.iter().filter(|a| a.failed()).count()
+    }
+
+    /// The attempt that speaks for the case: the last one with the case's worst verdict
+    /// (for a flaky case, its last worst failure; for a passed case, its last pass).
+    pub fn primary(&self) -> &Attempt<'a> {
+        let worst = self.worst();
+        self.attempts
+            .iter()
+            .rev()
+            .find(|a| a.verdict == worst)
+            .unwrap_or(&self.attempts[self.attempts.len() - 1])
+    }
+
+    /// `flaky (4 of 6 failed)`, `bricked (2 of 2 failed)`, `passed (0 of 3 failed)`; the
+    /// outcome alone for a single attempt or a skipped case.
+    pub fn text(&self) -> String {
+        let outcome = self.outcome();
+        let n = self.attempts.len();
+        if n > 1 && outcome != Outcome::Skipped {
+            format!("{outcome} ({} of {n} failed)", self.failed_attempts())
+        } else {
+            outcome.to_string()
+        }
+    }
+
+    /// Why the case did not pass: for one attempt its reason; for several, the case's text
+    /// and the speaking attempt (`flaky (4 of 6 failed): attempt 5 (seed 9): timeout`).
+    /// `None` for a passed case.
+    pub fn message(&self) -> Option<String> {
+        let outcome = self.outcome();
+        if outcome == Outcome::Passed {
+            return None;
+        }
+        let primary = self.primary();
+        let n = self.attempts.len();
+        Some(if n > 1 && outcome != Outcome::Skipped {
+            format!("{}: {}", self.text(), primary.message(n))
+        } else {
+            primary.message(1)
+        })
+    }
+
+    /// The board's name, `role (board)`, from the speaking attempt.
+    pub fn display_name(&self) -> Option<String> {
+        self.primary().board.map(BoardResult::display_name)
+    }
+
+    /// The attempts' time together.
+    pub fn duration(&self) -> Duration {
+        self.attempts.iter().map(|a| a.scenario.duration).sum()
+    }
+}
+
+/// The run's cases: scenarios in first-seen order, roles in first-seen order within a
+/// scenario, attempts in attempt order.
+pub fn cases(run: &RunResult) -> Vec<Case<'_>> {
+    let mut names: Vec<&str> = Vec::new();
+    for s in &run.scenarios {
+        if !names.contains(&s.name.as_str()) {
+            names.push(&s.name);
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let mut attempts: Vec<&ScenarioResult> =
+            run.scenarios.iter().filter(|s| s.name == name).collect();
+        attempts.sort_by_key(|s| s.attempt);
+        let attempt = |s: &'_ ScenarioResult, b: Option<&'_ BoardResult>| -> Verdict {
+            match (&s.skipped, b) {
+                (Some(_), _) | (None, None) => Verdict::Skipped,
+                (None, Some(b)) => b.verdict,
+            }
+        };
+        let unbound: Vec<Attempt<'_>> = attempts
+            .iter()
+            .filter(|s| s.boards.is_empty())
+            .map(|s| Attempt {
+                scenario: s,
+                board: None,
+                verdict: attempt(s, None),
+            })
+            .collect();
+        if !unbound.is_empty() {
+            out.push(Case {
+                scenario: name,
+                role: None,
+                attempts: unbound,
+            });
+        }
+        let mut roles: Vec<&str> = Vec::new();
+        for s in &attempts {
+            for b in &s.boards {
+                if !roles.contains(&b.role.as_str()) {
+                    roles.push(&b.role);
+                }
+            }
+        }
+        for role in roles {
+            let of_role = attempts
+                .iter()
+                .flat_map(|s| s.boards.iter().map(move |b| (*s, b)))
+                .filter(|(_, b)| b.role == role)
+                .map(|(s, b)| Attempt {
+                    scenario: s,
+                    board: Some(b),
+                    verdict: attempt(s, Some(b)),
+                })
+                .collect();
+            out.push(Case {
+                scenario: name,
+                role: Some(role),
+                attempts: of_role,
+            });
+        }
+    }
+    out
+}
+
 /// Whether a case's attempts mix a pass with a firmware failure.
 pub fn is_flaky(verdicts: impl IntoIterator<Item = Verdict>) -> bool {
     let (mut passed, mut failed) = (false, false);
@@ -311,7 +577,7 @@ pub fn is_flaky(verdicts: impl IntoIterator<Item = Verdict>) -> bool {
 }
 
 /// Board results grouped by (scenario name, role), in first-seen order of scenarios
-/// and attempt order within a group: the unit JUnit reports as one test case.
+/// and attempt order within a group.
 pub fn group_cases(
     scenarios: &[ScenarioResult],
 ) -> BTreeMap<(String, String), Vec<(&ScenarioResult, &BoardResult)>> {
@@ -433,8 +699,64 @@ mod tests {
             stats.flaky, 1,
             "b mixes a pass with a bench error: not flaky"
         );
+        assert_eq!(stats.errors, 1, "b is an error case");
+        assert_eq!((stats.passed, stats.failed), (0, 0));
         assert_eq!(stats.scenarios, 1);
-        assert_eq!(stats.cases, 4);
+        assert_eq!((stats.cases, stats.board_runs), (2, 4));
         assert_eq!(stats.exit_code(), 1);
+    }
+
+    #[test]
+    fn a_case_takes_its_outcome_from_all_its_attempts() {
+        use Verdict::*;
+        let table: &[(&[Verdict], Outcome, &str)] = &[
+            (&[Passed], Outcome::Passed, "passed"),
+            (&[Passed, Passed], Outcome::Passed, "passed (0 of 2 failed)"),
+            (
+                &[Failed, Bricked],
+                Outcome::Bricked,
+                "bricked (2 of 2 failed)",
+            ),
+            (
+                &[Passed, Failed, Failed, Passed, Failed, Failed],
+                Outcome::Flaky,
+                "flaky (4 of 6 failed)",
+            ),
+            (
+                &[Passed, Error, Bricked],
+                Outcome::Flaky,
+                "flaky (2 of 3 failed)",
+            ),
+            (&[Passed, Error], Outcome::Error, "error (1 of 2 failed)"),
+            (&[Error], Outcome::Error, "error"),
+        ];
+        for (verdicts, outcome, text) in table {
+            let r = run(verdicts
+                .iter()
+                .enumerate()
+                .map(|(i, v)| scenario("s", i as u32 + 1, vec![board("a", *v)]))
+                .collect());
+            let cases = cases(&r);
+            assert_eq!(cases.len(), 1);
+            assert_eq!(cases[0].outcome(), *outcome, "{verdicts:?}");
+            assert_eq!(cases[0].text(), *text, "{verdicts:?}");
+        }
+    }
+
+    #[test]
+    fn the_speaking_attempt_is_the_last_with_the_worst_verdict() {
+        let mut r = run(vec![
+            scenario("s", 1, vec![board("a", Verdict::Bricked)]),
+            scenario("s", 2, vec![board("a", Verdict::Passed)]),
+            scenario("s", 3, vec![board("a", Verdict::Failed)]),
+        ]);
+        r.scenarios[0].seeds = vec![41];
+        r.scenarios[0].boards[0].message = Some("no banner".into());
+        let cases = cases(&r);
+        assert_eq!(cases[0].primary().scenario.attempt, 1);
+        assert_eq!(
+            cases[0].message().as_deref(),
+            Some("flaky (2 of 3 failed): attempt 1 (seed 41): no banner")
+        );
     }
 }

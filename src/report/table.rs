@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use super::model::{group_cases, is_flaky, BoardResult, RunResult, RunStats, ScenarioResult};
+use super::model::{cases, join_seeds, BoardResult, RunResult, RunStats, ScenarioResult};
 
 /// Longest reason shown in a table cell; the full text is in junit.xml and summary.json.
 const REASON_MAX: usize = 100;
@@ -61,83 +61,66 @@ pub fn scenario_lines(scenario: &ScenarioResult) -> Vec<String> {
     lines
 }
 
-/// The summary table, then flaky cases, then the totals line.
+/// The summary table, one row per case (a board role of a scenario over its attempts,
+/// with the [`Outcome`](super::model::Outcome) JUnit and summary.json give it), then the
+/// totals line. A SEED column shows the seeds of the attempt that speaks for the case,
+/// when any were used.
 pub fn render(run: &RunResult) -> String {
-    let header = ["VERDICT", "TIME", "SCENARIO", "BOARD", "REASON"];
-    let mut rows: Vec<[String; 5]> = Vec::new();
-    for s in &run.scenarios {
-        if s.boards.is_empty() {
-            rows.push([
-                s.verdict().label().to_string(),
-                secs(s.duration),
-                scenario_label(s),
-                String::new(),
-                one_line(s.skipped.as_deref().unwrap_or(""), REASON_MAX),
-            ]);
-        }
-        for b in &s.boards {
-            let verdict = if s.skipped.is_some() {
-                super::Verdict::Skipped
-            } else {
-                b.verdict
-            };
-            let reason = s.skipped.as_deref().or(b.message.as_deref()).unwrap_or("");
-            rows.push([
-                verdict.label().to_string(),
-                secs(s.duration),
-                scenario_label(s),
-                b.display_name(),
-                one_line(reason, REASON_MAX),
-            ]);
-        }
+    let cases = cases(run);
+    let seeded = cases.iter().any(|c| !c.primary().scenario.seeds.is_empty());
+    let mut header = vec!["VERDICT", "TIME", "SCENARIO", "BOARD"];
+    if seeded {
+        header.push("SEED");
     }
-    let mut widths = header.map(str::len);
+    header.push("REASON");
+    let rows: Vec<Vec<String>> = cases
+        .iter()
+        .map(|c| {
+            let mut row = vec![
+                c.outcome().label().to_string(),
+                secs(c.duration()),
+                c.scenario.to_string(),
+                c.display_name().unwrap_or_default(),
+            ];
+            if seeded {
+                row.push(join_seeds(&c.primary().scenario.seeds));
+            }
+            row.push(one_line(&c.message().unwrap_or_default(), REASON_MAX));
+            row
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    let mut line = |cells: [&str; 5]| {
-        let text = format!(
-            "{:<w0$}  {:>w1$}  {:<w2$}  {:<w3$}  {}",
-            cells[0],
-            cells[1],
-            cells[2],
-            cells[3],
-            cells[4],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3],
-        );
+    let mut line = |cells: &[&str]| {
+        let last = cells.len() - 1;
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i == last {
+                text.push_str(cell);
+            } else if i == 1 {
+                let _ = write!(text, "{cell:>w$}  ", w = widths[i]);
+            } else {
+                let _ = write!(text, "{cell:<w$}  ", w = widths[i]);
+            }
+        }
         let _ = writeln!(out, "{}", text.trim_end());
     };
-    line(header);
+    line(&header);
     for row in &rows {
-        line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
-    }
-    for ((scenario, _), attempts) in group_cases(&run.scenarios) {
-        if is_flaky(attempts.iter().map(|(_, b)| b.verdict)) {
-            let passed = attempts
-                .iter()
-                .filter(|(_, b)| b.verdict == super::Verdict::Passed)
-                .count();
-            let _ = writeln!(
-                out,
-                "{:>9} {scenario} {}: passed {passed} of {} attempts",
-                "FLAKY",
-                attempts[0].1.display_name(),
-                attempts.len()
-            );
-        }
+        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
     }
     out.push_str(&totals_line(run));
     out.push('\n');
     out
 }
 
-/// `  Summary [ 123.4s] 2 scenarios, 4 board runs: 3 passed, 1 failed`
+/// `  Summary [ 123.4s] 2 scenarios, 4 board runs: 3 passed, 1 failed (exit 1)`; with
+/// repeats the counts are of cases: `1 scenario, 1 case (6 board runs): 1 flaky (exit 1)`.
 pub fn totals_line(run: &RunResult) -> String {
     let stats = run.stats();
     let mut parts = vec![format!("{} passed", stats.passed)];
@@ -154,15 +137,27 @@ pub fn totals_line(run: &RunResult) -> String {
             parts.push(format!("{n} {what}"));
         }
     }
+    let counted = if stats.cases == stats.board_runs {
+        format!(
+            "{} board {}",
+            stats.board_runs,
+            plural(stats.board_runs, "run", "runs")
+        )
+    } else {
+        format!(
+            "{} {} ({} board runs)",
+            stats.cases,
+            plural(stats.cases, "case", "cases"),
+            stats.board_runs
+        )
+    };
     format!(
-        "{:>9} [{}] {}{} {}, {} board {}: {}",
+        "{:>9} [{}] {}{} {}, {counted}: {}",
         "Summary",
         secs(run.duration),
         if run.interrupted { "INTERRUPTED: " } else { "" },
         stats.scenarios,
         plural(stats.scenarios, "scenario", "scenarios"),
-        stats.cases,
-        plural(stats.cases, "run", "runs"),
         parts.join(", ")
     ) + &exit_note(&stats)
 }

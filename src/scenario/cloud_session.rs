@@ -11,7 +11,7 @@ use crate::cloud::pki::PkiLayout;
 use crate::cloud::CloudServices;
 use crate::config::scenario::{JobStep, Link};
 use crate::config::Rig;
-use crate::faults::Fault;
+use crate::faults::{Fault, LinkSeeds};
 use crate::timeline::{EventKind, EventSink, Source, Timeline};
 
 /// Whose cloud the scenario uses.
@@ -33,6 +33,9 @@ pub struct CloudSession {
     pub tls: bool,
     /// Job ids and streams this scenario created (removed from a shared cloud at the end).
     created: Mutex<Vec<(String, String)>>,
+    /// The seeds of this attempt's link faults (one session per scenario attempt).
+    seeds: Mutex<LinkSeeds>,
+    timeline: Timeline,
 }
 
 impl CloudSession {
@@ -54,6 +57,8 @@ impl CloudSession {
                 holding: Holding::Shared(membership),
                 pki,
                 created: Mutex::new(Vec::new()),
+                seeds: Mutex::new(LinkSeeds::new()),
+                timeline: timeline.clone(),
             });
         }
         let sink: Arc<dyn EventSink> = Arc::new(timeline.clone());
@@ -70,6 +75,8 @@ impl CloudSession {
             port,
             tls,
             created: Mutex::new(Vec::new()),
+            seeds: Mutex::new(LinkSeeds::new()),
+            timeline: timeline.clone(),
         })
     }
 
@@ -180,11 +187,32 @@ impl CloudSession {
         Ok(())
     }
 
+    /// Sets a `link` step's faults on `thing`'s traffic. A step without `seed:` uses the
+    /// attempt's seed, drawn fresh for this attempt ([`LinkSeeds`]); the timeline notes it
+    /// and [`CloudSession::link_seeds`] hands it to the report.
     pub fn set_link_faults(&self, thing: &str, link: &Link) -> Result<(), CloudError> {
-        self.backend()
-            .gateway("link faults")?
-            .set_faults(thing, Fault::from_link(link));
+        let gateway = self.backend().gateway("link faults")?;
+        let (seed, drawn) = self.seeds.lock().expect("seeds lock").seed_for(link);
+        if drawn {
+            self.timeline.emit(
+                Source::Runner,
+                EventKind::Note {
+                    text: format!(
+                        "link faults on {thing}: seed {seed}, drawn for this attempt \
+                         (`otarig run --seed {seed}` replays it)"
+                    ),
+                },
+            );
+        }
+        gateway.set_faults(thing, Fault::from_link(link, seed));
         Ok(())
+    }
+
+    /// The seeds this attempt's random link faults used, in the order first used: the
+    /// steps' own `seed:`s and the attempt's drawn seed. The scenario's result records them
+    /// (`ScenarioResult::seeds`); `otarig run --seed N` replays the drawn one.
+    pub fn link_seeds(&self) -> Vec<u64> {
+        self.seeds.lock().expect("seeds lock").used()
     }
 
     /// Stops the broker for `down_for`, then listens again on the same port. On a shared
