@@ -102,7 +102,6 @@ fn each_attempt_draws_its_own_seed_and_notes_it_on_its_timeline() {
 /// Needs the hook in src/scenario/execute/mod.rs that records `CloudSession::link_seeds`
 /// in the scenario's result (the lead adds it; see docs in that commit).
 #[test]
-#[ignore = "needs the seed-recording line in src/scenario/execute/mod.rs"]
 fn the_drawn_seeds_are_recorded_in_the_report_and_replay() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, summary) = run(tmp.path(), &["--repeat", "2"]);
