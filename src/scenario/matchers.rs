@@ -266,6 +266,65 @@ pub fn self_test_pending(events: &[Event], thing: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// A request on one thing's Jobs or stream topics that came from another thing's
+/// connection: a board speaking for a thing that is not its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForeignRequest {
+    /// The thing of the connection that sent it (its certificate CN / client id).
+    pub sender: String,
+    pub client_id: String,
+    /// The thing whose topic it was published on.
+    pub owner: String,
+    pub topic: String,
+}
+
+/// Every request that changes `owner`'s job executions or takes its stream (an execution
+/// update, start-next, a stream's blocks or description) published from a connection whose
+/// thing is not `owner`, in order, once per (sender, owner, topic). Reads of a job (get,
+/// describe) do not count: looking is not speaking for another thing.
+pub fn foreign_requests(events: &[Event]) -> Vec<ForeignRequest> {
+    let mut out: Vec<ForeignRequest> = Vec::new();
+    for e in events {
+        let EventKind::Mqtt {
+            thing: Some(sender),
+            client_id,
+            dir: crate::timeline::Direction::In,
+            packet,
+            topic: Some(topic),
+            ..
+        } = &e.kind
+        else {
+            continue;
+        };
+        let Some(owner) = topic
+            .strip_prefix("$aws/things/")
+            .and_then(|rest| rest.split_once('/'))
+            .filter(|(_, api)| changes_or_takes(api))
+            .map(|(owner, _)| owner)
+        else {
+            continue;
+        };
+        let found = ForeignRequest {
+            sender: sender.clone(),
+            client_id: client_id.clone(),
+            owner: owner.to_string(),
+            topic: topic.clone(),
+        };
+        if packet == "PUBLISH" && owner != sender && !out.contains(&found) {
+            out.push(found);
+        }
+    }
+    out
+}
+
+/// `api` is the topic after `$aws/things/{thing}/`.
+fn changes_or_takes(api: &str) -> bool {
+    let jobs_write = api
+        .strip_prefix("jobs/")
+        .is_some_and(|rest| rest.ends_with("/update") || rest == "start-next");
+    jobs_write || api.starts_with("streams/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use super::{Run, Stop};
 use crate::config::scenario::{Expect, Guard};
 use crate::scenario::expect::{self, describe, Unmet};
 use crate::scenario::matchers;
+use crate::scenario::BoundBoard;
 use crate::timeline::{EventKind, EventSink, Source};
 
 impl Run<'_> {
@@ -50,6 +51,43 @@ impl Run<'_> {
     pub(super) fn watch_guards(&mut self, guards: &[Guard]) {
         let at = self.timeline.len();
         self.guards.extend(guards.iter().map(|g| (at, g.clone())));
+    }
+
+    /// Attribution: a board that publishes on another thing's Jobs or stream topics speaks
+    /// for a thing that is not its own (an image built with another thing's name), whatever
+    /// the policy let through. Both boards fail, with a reason naming both.
+    pub(super) fn check_attribution(&mut self) {
+        let foreign = self.timeline.with_events(matchers::foreign_requests);
+        for f in foreign {
+            let by_thing = |thing: &str| self.bound.iter().find(|b| b.thing == thing).cloned();
+            let (sender, owner) = (by_thing(&f.sender), by_thing(&f.owner));
+            let name = |b: &Option<BoundBoard>, thing: &str| match b {
+                Some(b) => format!("thing {thing} (board {})", b.board),
+                None => format!("thing {thing} (no board of this scenario)"),
+            };
+            let reason = format!(
+                "{} was published from the connection of {} (client id {}), not by {}: a board spoke for another thing; was its image built with that thing's name?",
+                f.topic,
+                name(&sender, &f.sender),
+                f.client_id,
+                name(&owner, &f.owner)
+            );
+            for b in [sender, owner].into_iter().flatten() {
+                self.timeline.emit(
+                    Source::board(&b.board),
+                    EventKind::Note {
+                        text: format!("attribution: {reason}"),
+                    },
+                );
+                // The cause comes first: what the board then failed to see follows from it.
+                let failure = match self.failures.remove(&b.role) {
+                    Some(seen) if !seen.contains(&reason) => format!("{reason}; then: {seen}"),
+                    Some(seen) => seen,
+                    None => reason.clone(),
+                };
+                self.failures.insert(b.role.clone(), failure);
+            }
+        }
     }
 
     /// Each guard's first forbidden line fails its boards (checked once, at the end).

@@ -192,7 +192,13 @@ pub async fn run_scenario(
     // The seeds the link faults used: the steps' own and those drawn for this attempt.
     let seeds = run.cloud.link_seeds();
     run.teardown(pumps).await;
-    (ScenarioResult { seeds, ..result(boards) }, timeline)
+    (
+        ScenarioResult {
+            seeds,
+            ..result(boards)
+        },
+        timeline,
+    )
 }
 
 /// The scenario's timeline, recorded to `dir/events.jsonl`; kept in memory only when the

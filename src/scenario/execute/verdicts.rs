@@ -28,6 +28,7 @@ impl Run<'_> {
             _ = interrupt.wait_for(|i| *i) => return self.unfinished(before),
         };
         self.check_guards();
+        self.check_attribution();
         let out: Vec<BoardResult> = self
             .bound
             .iter()
