@@ -576,13 +576,20 @@ mod tests {
         put(&mut f, 0, 2, flags::VALID, &key());
         put(&mut f, 1, 2, flags::NEW, &key());
         let mut r = rig(f);
-        assert!(!r.pal.rejected(), "an activation reset is no reset after a reject");
+        assert!(
+            !r.pal.rejected(),
+            "an activation reset is no reset after a reject"
+        );
         r.pal.set_image_state(ImageState::Testing).unwrap();
         r.pal.set_image_state(ImageState::Aborted).unwrap();
         assert!(!r.pal.rejected(), "an abort is no rejection");
         r.pal.set_image_state(ImageState::Rejected).unwrap();
         assert!(r.pal.rejected());
-        assert_eq!(r.pal.flag(UPPER), None, "not pending: the other bank is erased");
+        assert_eq!(
+            r.pal.flag(UPPER),
+            None,
+            "not pending: the other bank is erased"
+        );
         // A new download starts a new image: its activation reset follows no rejection.
         let file = new_file(3);
         receive(&mut r, &file, Some(codesign::sign(&key(), &file))).unwrap();
