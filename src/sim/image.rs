@@ -247,7 +247,8 @@ pub enum Outcome {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Quirks {
-    /// A software reset hangs the board until power is removed (the reset line too).
+    /// The software reset the agent forces after it rejected an image hangs the board
+    /// until power is removed (the reset line too); other resets work (`sim::runtime`).
     pub reset_hangs: bool,
 }
 

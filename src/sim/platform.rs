@@ -8,6 +8,10 @@
 //! - accept while PendingCommit: flag Valid, watchdog off, erase the old (upper) bank;
 //! - reject/abort while PendingCommit: flag Invalid; otherwise: erase the upper bank.
 //!
+//! The PAL also remembers whether it rejected an image since it last created a receive
+//! file ([`PlatformPal::rejected`]): the `reset_hangs` quirk (`sim::runtime`) hangs the
+//! software reset that follows a rejection, as in the field report.
+//!
 //! Errors carry the generation's codes (§4.7): v1 agent code in bits 31..24
 //! (`0x01000000` SignatureCheckFailed, ...), v3 the plain `OtaPalMainStatus_t` (`0xe3`,
 //! ...); the sub-code is the PAL's negative status masked to 24 bits.
@@ -78,6 +82,9 @@ pub struct PlatformPal {
     trusted: VerifyingKey,
     cert_dir: PathBuf,
     watchdog: bool,
+    /// The agent rejected an image (`set_image_state(Rejected)`) since the last
+    /// `create_file` of this boot.
+    rejected: bool,
 }
 
 impl PlatformPal {
@@ -96,7 +103,14 @@ impl PlatformPal {
             trusted,
             cert_dir,
             watchdog,
+            rejected: false,
         }
+    }
+
+    /// Whether an image was rejected in this boot and no new receive file was created
+    /// since: a software reset now is the reset the agent forces after a rejection.
+    pub fn rejected(&self) -> bool {
+        self.rejected
     }
 
     /// Whether the bootloader's watchdog still runs (the PAL disables it on accept).
@@ -239,6 +253,7 @@ impl Pal for PlatformPal {
         if file.filesize as u64 > room {
             return Err(self.err(Failure::RxFileTooLarge, 0));
         }
+        self.rejected = false;
         if self.flash.erase_bank(UPPER).is_err() {
             self.console
                 .pal("[prvPAL_CreateFileForRx] Error: Failed to erase the flash!");
@@ -339,6 +354,9 @@ impl Pal for PlatformPal {
             }
             ImageState::Rejected | ImageState::Aborted => {
                 let (what, failure) = if state == ImageState::Rejected {
+                    // Whether or not the flags can be written: the agent goes on to fail
+                    // the job and force a reset either way.
+                    self.rejected = true;
                     ("Rejected", Failure::RejectFailed)
                 } else {
                     ("Aborted", Failure::AbortFailed)
@@ -548,6 +566,34 @@ mod tests {
         r.pal.set_image_state(ImageState::Aborted).unwrap();
         assert_eq!(r.pal.flag(UPPER), None);
         assert!(saw(&r, "Aborted image."));
+    }
+
+    #[test]
+    fn a_rejection_is_remembered_until_the_next_receive_file() {
+        // The same-version path: the running image is not pending, the downloaded copy
+        // of it is New in the upper bank; the agent rejects it, then forces a reset.
+        let mut f = flash();
+        put(&mut f, 0, 2, flags::VALID, &key());
+        put(&mut f, 1, 2, flags::NEW, &key());
+        let mut r = rig(f);
+        assert!(
+            !r.pal.rejected(),
+            "an activation reset is no reset after a reject"
+        );
+        r.pal.set_image_state(ImageState::Testing).unwrap();
+        r.pal.set_image_state(ImageState::Aborted).unwrap();
+        assert!(!r.pal.rejected(), "an abort is no rejection");
+        r.pal.set_image_state(ImageState::Rejected).unwrap();
+        assert!(r.pal.rejected());
+        assert_eq!(
+            r.pal.flag(UPPER),
+            None,
+            "not pending: the other bank is erased"
+        );
+        // A new download starts a new image: its activation reset follows no rejection.
+        let file = new_file(3);
+        receive(&mut r, &file, Some(codesign::sign(&key(), &file))).unwrap();
+        assert!(!r.pal.rejected());
     }
 
     #[test]

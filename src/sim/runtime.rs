@@ -21,8 +21,16 @@
 //!
 //! v1 images prefix their app lines with `<msgNo> <tick> ` (ms since boot) and a task
 //! name (`[OTA Task]`, `[iot_thread]`); bootloader lines and the banner have no prefix.
-//! A software reset of an image with the `reset_hangs` quirk prints nothing more and
-//! ignores the reset line: only a power cycle (kill and restart) brings it back.
+//!
+//! The `reset_hangs` quirk (the field report's bug): the software reset the agent forces
+//! after it rejected an image (the PAL's `Rejected image.`, then `[prvResetDevice]
+//! Attempting forced reset of device...` and `Resetting the device.`) never completes:
+//! nothing more is printed and the reset line does nothing; only a power cycle (kill and
+//! restart) brings the board back. Every other reset of such an image works: the
+//! activation reset after a download, the self-test timer's reset, the watchdog, the
+//! reset line. So `same-version` on it shows the field's order: the activation reset
+//! boots the image again, the agent fails the job with `rejected: 0x23000000`, forces a
+//! reset, and the board hangs until its power is cut.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -79,8 +87,9 @@ pub enum RuntimeError {
 /// Why an app stopped running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stop {
-    /// The firmware reset itself (agent, PAL).
-    Software,
+    /// The firmware reset itself (agent, PAL); `after_reject`: the PAL rejected an image
+    /// in this boot and no new download started since (the agent's forced reset).
+    Software { after_reject: bool },
     /// The bootloader's watchdog expired.
     Watchdog,
     /// The reset line (SIGUSR1).
@@ -137,7 +146,7 @@ pub async fn run(
                 let (stop, c) =
                     run_app(&ctx, p.clone(), flash, console, watchdog, &mut reset_line).await?;
                 console = c;
-                if stop == Stop::Software && p.quirks.reset_hangs {
+                if p.quirks.reset_hangs && hangs(stop) {
                     // The field bug: the reset never completes; not even the reset line helps.
                     std::future::pending::<()>().await;
                 }
@@ -146,6 +155,12 @@ pub async fn run(
         };
         tracing::debug!(?stop, "board reset");
     }
+}
+
+/// Whether a `reset_hangs` image hangs on this reset: only on the software reset that
+/// follows a rejection (see the module comment).
+fn hangs(stop: Stop) -> bool {
+    stop == Stop::Software { after_reject: true }
 }
 
 /// The app's entry point: magic, length and personality right after the descriptor.
@@ -337,8 +352,9 @@ async fn run_app(
                     };
                     let _ = tokio::time::timeout(FLUSH_BEFORE_RESET, flush).await;
                     drop(conn);
+                    let after_reject = pal.rejected();
                     let (_, console) = pal.into_parts();
-                    return Ok((Stop::Software, console));
+                    return Ok((Stop::Software { after_reject }, console));
                 }
             }
         }
