@@ -34,6 +34,7 @@ use serde::Deserialize;
 
 use crate::config::diag::{Diagnostic, Diagnostics};
 use crate::config::locate::{locate_nearest, SourceFile, YamlPath};
+use crate::config::values::{bounds, check_duration};
 
 pub const DEFAULT_SEQUENCE: u32 = 2;
 pub const DEFAULT_SIZE: usize = 24 * 1024;
@@ -192,6 +193,23 @@ pub fn parse(file: &SourceFile) -> Result<Fixture, Diagnostics> {
             return Err(diags);
         }
     };
+    let d = &raw.delays;
+    for (name, delay) in [
+        ("self_test_timeout", d.self_test_timeout),
+        ("boot", d.boot),
+        ("flash_sector", d.flash_sector),
+        ("file_request_wait", d.file_request_wait),
+        ("watchdog", d.watchdog),
+        ("crash_after", d.crash_after),
+    ] {
+        let Some(delay) = delay else { continue };
+        let written = humantime::format_duration(delay).to_string();
+        if let Err(e) = check_duration(name, &written, delay, bounds::FIXTURE_DELAY) {
+            let path = YamlPath::root().key("delays").key(name);
+            let (line, column) = locate_nearest(&file.text, &path);
+            diags.push(Diagnostic::error(&file.path, line, column, e));
+        }
+    }
     let mut error = |field: &str, msg: String| {
         let path = YamlPath::root().key(field);
         let (line, column) = locate_nearest(&file.text, &path);
@@ -374,6 +392,23 @@ mod tests {
         assert_eq!(f.files["pic32mz"].flash, PathBuf::from("/f/app.hex"));
         assert_eq!(f.files["pic32mz"].ota, PathBuf::from("/b/app.bin"));
         assert_eq!(f.files["posix"].flash, f.files["posix"].ota);
+    }
+
+    #[test]
+    fn a_simulated_delay_longer_than_any_run_is_an_error() {
+        let d = parse(&src(
+            "version: 0.9.4\ndelays: { boot: 100ms, self_test_timeout: 100 years }\n",
+        ))
+        .unwrap_err();
+        assert_eq!(d.len(), 1, "{d}");
+        assert_eq!((d.0[0].line, d.0[0].column), (2, 43), "{d}");
+        assert!(
+            d.0[0].message.starts_with("self_test_timeout ")
+                && d.0[0]
+                    .message
+                    .ends_with("is above the maximum 1h for a simulated firmware delay"),
+            "{d}"
+        );
     }
 
     #[test]

@@ -42,6 +42,18 @@ impl YamlPath {
         p
     }
 
+    /// The last key of the path (`within` for `steps[3].expect.within`), for messages.
+    pub fn field(&self) -> &str {
+        self.0
+            .iter()
+            .rev()
+            .find_map(|s| match s {
+                Seg::Key(k) => Some(k.as_str()),
+                Seg::Index(_) => None,
+            })
+            .unwrap_or("value")
+    }
+
     fn parent(&self) -> Option<Self> {
         let mut p = self.clone();
         p.0.pop().map(|_| p)

@@ -14,7 +14,7 @@ use super::flash_presets::placeholders;
 use super::locate::{deserialize_at, Ctx, SourceFile, YamlPath};
 use super::rig::*;
 use super::rig_raw::*;
-use super::values::{self, UsbId};
+use super::values::{self, bounds, DurationBounds, UsbId};
 use super::Diagnostics;
 
 pub const DEFAULT_BANNER: &str = "app version";
@@ -181,7 +181,7 @@ impl Resolver<'_, '_, '_> {
         let pace = e
             .pace
             .as_deref()
-            .and_then(|s| self.duration(&ep.key("pace"), s))
+            .and_then(|s| self.duration(&ep.key("pace"), s, bounds::PACE))
             .unwrap_or_default();
         if e.max_message_size == Some(0) {
             self.ctx.error(
@@ -279,21 +279,36 @@ impl Resolver<'_, '_, '_> {
         raw: &RawTimeouts,
         base: Option<&Timeouts>,
     ) -> Option<Timeouts> {
-        let mut one = |key: &str, given: &Option<String>, fallback: Duration| -> Option<Duration> {
+        let mut one = |key: &str,
+                       given: &Option<String>,
+                       fallback: Duration,
+                       b: DurationBounds|
+         -> Option<Duration> {
             match given {
-                Some(s) => values::parse_duration(s)
+                Some(s) => values::parse_duration_in(key, s, b)
                     .map_err(|e| self.ctx.error(&p.key(key), e))
                     .ok(),
                 None => Some(fallback),
             }
         };
-        let boot = one("boot", &raw.boot, base.map_or(DEFAULT_BOOT, |b| b.boot));
+        let boot = one(
+            "boot",
+            &raw.boot,
+            base.map_or(DEFAULT_BOOT, |b| b.boot),
+            bounds::BOOT_TIMEOUT,
+        );
         let recovery = one(
             "recovery",
             &raw.recovery,
             base.map_or(DEFAULT_RECOVERY, |b| b.recovery),
+            bounds::RECOVERY_TIMEOUT,
         );
-        let flash = one("flash", &raw.flash, base.map_or(DEFAULT_FLASH, |b| b.flash));
+        let flash = one(
+            "flash",
+            &raw.flash,
+            base.map_or(DEFAULT_FLASH, |b| b.flash),
+            bounds::FLASH_TIMEOUT,
+        );
         Some(Timeouts {
             boot: boot?,
             recovery: recovery?,
@@ -507,10 +522,9 @@ impl Resolver<'_, '_, '_> {
             }
         }
         let program = c.program.clone();
-        let timeout = c
-            .timeout
-            .as_deref()
-            .map_or(Some(DEFAULT_FLASH), |s| self.duration(&p.key("timeout"), s));
+        let timeout = c.timeout.as_deref().map_or(Some(DEFAULT_FLASH), |s| {
+            self.duration(&p.key("timeout"), s, bounds::FLASHER_TIMEOUT)
+        });
         ok &= timeout.is_some();
         ok.then(|| CommandFlasher {
             preset: c.preset,
@@ -618,7 +632,7 @@ impl Resolver<'_, '_, '_> {
             return None;
         }
         let timeout = match c.timeout.as_deref() {
-            Some(s) => self.duration(&cp.key("timeout"), s)?,
+            Some(s) => self.duration(&cp.key("timeout"), s, bounds::POWER_TIMEOUT)?,
             None => DEFAULT_POWER_TIMEOUT,
         };
         Some(PowerConfig::Command(CommandPower {
@@ -630,8 +644,8 @@ impl Resolver<'_, '_, '_> {
         }))
     }
 
-    fn duration(&mut self, p: &YamlPath, s: &str) -> Option<Duration> {
-        values::parse_duration(s)
+    fn duration(&mut self, p: &YamlPath, s: &str, b: DurationBounds) -> Option<Duration> {
+        values::parse_duration_in(p.field(), s, b)
             .map_err(|e| self.ctx.error(p, e))
             .ok()
     }

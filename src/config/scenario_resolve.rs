@@ -9,7 +9,7 @@ use regex::Regex;
 use super::locate::{deserialize_at, locate_nearest, Ctx, SourceFile, YamlPath};
 use super::scenario::*;
 use super::scenario_raw::*;
-use super::values::{self, Targets};
+use super::values::{self, bounds, DurationBounds, Targets};
 use super::Diagnostics;
 
 const DEFAULT_OFF_FOR: Duration = Duration::from_secs(1);
@@ -102,7 +102,11 @@ impl Resolver<'_, '_, '_> {
             );
         }
         let roles = self.roles(&raw.boards);
-        let timeout = self.opt_duration(&root.key("timeout"), raw.timeout.as_deref());
+        let timeout = self.opt_duration(
+            &root.key("timeout"),
+            raw.timeout.as_deref(),
+            bounds::SCENARIO_TIMEOUT,
+        );
         if let Some(b) = &raw.baseline {
             self.fixture(&root.key("baseline"), b);
         }
@@ -112,7 +116,11 @@ impl Resolver<'_, '_, '_> {
             .unwrap_or_default();
         let recovery = Recovery {
             within: raw.recovery.and_then(|r| {
-                self.opt_duration(&root.key("recovery").key("within"), r.within.as_deref())
+                self.opt_duration(
+                    &root.key("recovery").key("within"),
+                    r.within.as_deref(),
+                    bounds::RECOVERY_WITHIN,
+                )
             }),
         };
         let steps_path = root.key("steps");
@@ -220,7 +228,7 @@ impl Resolver<'_, '_, '_> {
             RawStep::PowerCycle(c) => Step::PowerCycle {
                 roles: self.targets(&p.key("boards"), &c.boards),
                 off_for: self
-                    .opt_duration(&p.key("off_for"), c.off_for.as_deref())
+                    .opt_duration(&p.key("off_for"), c.off_for.as_deref(), bounds::OFF_FOR)
                     .unwrap_or(DEFAULT_OFF_FOR),
             },
             RawStep::PowerCut(c) => Step::PowerCut(self.power_cut(p, c)),
@@ -230,10 +238,10 @@ impl Resolver<'_, '_, '_> {
             RawStep::Link(l) => Step::Link(self.link(p, l)),
             RawStep::BrokerRestart(b) => Step::BrokerRestart {
                 down_for: self
-                    .opt_duration(&p.key("down_for"), b.down_for.as_deref())
+                    .opt_duration(&p.key("down_for"), b.down_for.as_deref(), bounds::DOWN_FOR)
                     .unwrap_or(DEFAULT_BROKER_DOWN),
             },
-            RawStep::Wait(w) => Step::Wait(self.duration(p, &w).unwrap_or_default()),
+            RawStep::Wait(w) => Step::Wait(self.duration(p, &w, bounds::WAIT).unwrap_or_default()),
             RawStep::Never(g) => Step::Never(self.guards(p, g.into_vec())),
         }
     }
@@ -287,7 +295,11 @@ impl Resolver<'_, '_, '_> {
         }
         JobStep {
             targets: self.targets(&p.key("targets"), &j.targets),
-            step_timeout: self.opt_duration(&p.key("step_timeout"), j.step_timeout.as_deref()),
+            step_timeout: self.opt_duration(
+                &p.key("step_timeout"),
+                j.step_timeout.as_deref(),
+                bounds::STEP_TIMEOUT,
+            ),
             id: j.id,
             image: j.image,
             faults: j.faults,
@@ -341,7 +353,7 @@ impl Resolver<'_, '_, '_> {
             role,
             at,
             off_for: self
-                .opt_duration(&p.key("off_for"), c.off_for.as_deref())
+                .opt_duration(&p.key("off_for"), c.off_for.as_deref(), bounds::OFF_FOR)
                 .unwrap_or(DEFAULT_OFF_FOR),
         }
     }
@@ -364,8 +376,12 @@ impl Resolver<'_, '_, '_> {
                 RawLinkFault::Delay(d) => {
                     let dp = fp.key("delay");
                     let topic = self.topic(&dp.key("topic"), d.topic);
-                    let by = self.duration(&dp.key("by"), &d.by);
-                    let jitter = self.opt_duration(&dp.key("jitter"), d.jitter.as_deref());
+                    let by = self.duration(&dp.key("by"), &d.by, bounds::DELAY_BY);
+                    let jitter = self.opt_duration(
+                        &dp.key("jitter"),
+                        d.jitter.as_deref(),
+                        bounds::DELAY_JITTER,
+                    );
                     by.map(|by| LinkFault::Delay {
                         topic,
                         by,
@@ -373,7 +389,7 @@ impl Resolver<'_, '_, '_> {
                     })
                 }
                 RawLinkFault::Stall(s) => self
-                    .duration(&fp.key("stall").key("for"), &s.for_)
+                    .duration(&fp.key("stall").key("for"), &s.for_, bounds::STALL_FOR)
                     .map(|duration| LinkFault::Stall { duration }),
             };
             faults.extend(fault);
@@ -430,7 +446,7 @@ impl Resolver<'_, '_, '_> {
                 );
             }
             match &e.for_ {
-                Some(f) => self.duration(&p.key("for"), f),
+                Some(f) => self.duration(&p.key("for"), f, bounds::EXPECT_FOR),
                 None if e.within.is_some() => None,
                 None => {
                     self.ctx.error(p, "`not_console` needs `for: DURATION`, the window during which the line must not appear");
@@ -445,7 +461,7 @@ impl Resolver<'_, '_, '_> {
                 );
             }
             match &e.within {
-                Some(w) => self.duration(&p.key("within"), w),
+                Some(w) => self.duration(&p.key("within"), w, bounds::EXPECT_WITHIN),
                 None => {
                     self.ctx
                         .error(p, "expect needs a deadline `within: DURATION`");
@@ -669,14 +685,21 @@ impl Resolver<'_, '_, '_> {
         }
     }
 
-    fn duration(&mut self, p: &YamlPath, s: &str) -> Option<Duration> {
-        values::parse_duration(s)
+    /// A duration within the field's bounds (`values::bounds`); the message names the
+    /// field by its key.
+    fn duration(&mut self, p: &YamlPath, s: &str, b: DurationBounds) -> Option<Duration> {
+        values::parse_duration_in(p.field(), s, b)
             .map_err(|e| self.ctx.error(p, e))
             .ok()
     }
 
-    fn opt_duration(&mut self, p: &YamlPath, s: Option<&str>) -> Option<Duration> {
-        s.and_then(|s| self.duration(p, s))
+    fn opt_duration(
+        &mut self,
+        p: &YamlPath,
+        s: Option<&str>,
+        b: DurationBounds,
+    ) -> Option<Duration> {
+        s.and_then(|s| self.duration(p, s, b))
     }
 
     fn percent(&mut self, p: &YamlPath, s: &str) -> Option<f64> {
