@@ -173,9 +173,34 @@ pub struct Fixture {
     pub files: BTreeMap<String, PlatformFiles>,
 }
 
-/// Loads `dir/NAME.yaml`.
+/// A fixture is named by its file's stem in the fixtures folder: a plain name, never a
+/// path (no `/`, `\\`, `..`, leading `.`, nor an empty name), so a scenario or rig cannot
+/// reach a file outside that folder.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let why = if name.trim().is_empty() {
+        "it is empty"
+    } else if name.contains('/') || name.contains('\\') {
+        "it contains a path separator"
+    } else if name.contains("..") {
+        "it contains `..`"
+    } else if name.starts_with('.') {
+        "it starts with `.`"
+    } else if name.chars().any(char::is_control) {
+        "it contains a control character"
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "fixture name `{}` is not a plain name ({why}): name a fixture by its file stem in firmware-fixtures/, e.g. `app-v5`",
+        name.escape_debug()
+    ))
+}
+
+/// Loads `dir/NAME.yaml`; `NAME` must be a plain name ([`check_name`]).
 pub fn load_named(dir: &Path, name: &str) -> Result<Fixture, Diagnostics> {
-    load(&dir.join(format!("{name}.yaml")))
+    let file = dir.join(format!("{name}.yaml"));
+    check_name(name).map_err(|e| Diagnostics(vec![Diagnostic::error(&file, 1, 1, e)]))?;
+    load(&file)
 }
 
 /// Loads and validates one fixture file.
@@ -409,6 +434,28 @@ mod tests {
                     .ends_with("is above the maximum 1h for a simulated firmware delay"),
             "{d}"
         );
+    }
+
+    #[test]
+    fn fixture_names_are_plain_names() {
+        for good in ["app-v5", "app_v4.1", "v5"] {
+            assert_eq!(check_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "../app-v5",
+            "a/b",
+            "a\\b",
+            "..",
+            ".hidden",
+            "a..b",
+            "",
+            "/etc/passwd",
+        ] {
+            let e = check_name(bad).unwrap_err();
+            assert!(e.contains("is not a plain name"), "{bad}: {e}");
+        }
+        let d = load_named(Path::new("/f"), "../secret").unwrap_err();
+        assert!(d.0[0].message.contains("contains a path separator"), "{d}");
     }
 
     #[test]

@@ -106,6 +106,11 @@ impl Resolver<'_, '_, '_> {
         let profile = self.profile(&dp.key("profile"), &d.profile, None);
         let timeouts = self.timeouts(&dp.key("timeouts"), &d.timeouts, None);
         let flash_retries = d.flash_retries.unwrap_or(DEFAULT_FLASH_RETRIES);
+        if let Some(b) = &d.baseline {
+            if let Err(e) = super::fixture::check_name(b) {
+                self.ctx.error(&dp.key("baseline"), e);
+            }
+        }
         if boards.is_empty() {
             self.ctx
                 .error(&root_path.key("boards"), "a rig needs at least one board");

@@ -678,6 +678,10 @@ impl Resolver<'_, '_, '_> {
     }
 
     fn fixture(&mut self, p: &YamlPath, name: &str) {
+        if let Err(e) = super::fixture::check_name(name) {
+            self.ctx.error(p, e);
+            return;
+        }
         if let Some(check) = self.fixtures {
             if let Err(e) = check(name) {
                 self.ctx.error(p, e);
@@ -717,6 +721,7 @@ impl Resolver<'_, '_, '_> {
 
 /// The standard fixture check: `DIR/NAME.yaml` must exist.
 pub fn fixture_file_exists(dir: &Path, name: &str) -> Result<(), String> {
+    super::fixture::check_name(name)?;
     let file = dir.join(format!("{name}.yaml"));
     if file.is_file() {
         Ok(())
