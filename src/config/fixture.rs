@@ -35,6 +35,7 @@ use serde::Deserialize;
 use crate::config::diag::{Diagnostic, Diagnostics};
 use crate::config::locate::{locate_nearest, SourceFile, YamlPath};
 use crate::config::values::{bounds, check_duration};
+use crate::config::yaml_index::{IndexError, YamlIndex};
 
 pub const DEFAULT_SEQUENCE: u32 = 2;
 pub const DEFAULT_SIZE: usize = 24 * 1024;
@@ -211,6 +212,11 @@ pub fn load(path: &Path) -> Result<Fixture, Diagnostics> {
 
 pub fn parse(file: &SourceFile) -> Result<Fixture, Diagnostics> {
     let mut diags = Diagnostics::new();
+    // Refuses absurd nesting before libyaml spends seconds on it (config::yaml_index).
+    if let Err(e @ IndexError::TooDeep { line, column }) = YamlIndex::build(&file.text) {
+        diags.push(Diagnostic::error(&file.path, line, column, e.message()));
+        return Err(diags);
+    }
     let raw: FixtureRaw = match yaml_serde::from_str(&file.text) {
         Ok(r) => r,
         Err(e) => {
@@ -434,6 +440,14 @@ mod tests {
                     .ends_with("is above the maximum 1h for a simulated firmware delay"),
             "{d}"
         );
+    }
+
+    #[test]
+    fn a_deeply_nested_fixture_is_refused_at_the_level_too_deep() {
+        let deep = "{a: ".repeat(50_000) + &"}".repeat(50_000);
+        let d = parse(&src(&format!("version: 0.9.4\nquirks: {deep}\n"))).unwrap_err();
+        assert_eq!((d.0[0].line, d.0[0].column), (2, 9 + 4 * 31), "{d}");
+        assert!(d.0[0].message.contains("nested more than"), "{d}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use regex::Regex;
 use super::chips::{check_probe_rs_chip, ChipCheck};
 use super::flash_checks::{refusals, FlasherFields};
 use super::flash_presets::placeholders;
-use super::locate::{deserialize_at, Ctx, SourceFile, YamlPath};
+use super::locate::{Ctx, SourceFile, YamlPath};
 use super::rig::*;
 use super::rig_raw::*;
 use super::values::{self, bounds, DurationBounds, UsbId};
@@ -50,17 +50,12 @@ pub fn load_file(
     diags: &mut Diagnostics,
 ) -> Option<Rig> {
     let before = diags.errors().count();
-    let mut ctx = Ctx { file, diags };
-    let rig = parse_and_resolve(&mut ctx, chip_check);
+    let rig = Ctx::open(file, diags).and_then(|mut ctx| parse_and_resolve(&mut ctx, chip_check));
     (diags.errors().count() == before).then_some(rig).flatten()
 }
 
 fn parse_and_resolve(ctx: &mut Ctx<'_>, chip_check: Option<ChipCheck<'_>>) -> Option<Rig> {
     let text = &ctx.file.text;
-    if let Err(e) = yaml_serde::from_str::<yaml_serde::Value>(text) {
-        ctx.yaml_error(&e);
-        return None;
-    }
     // Top level with boards as values, then each board alone (errors don't hide each other).
     let top = match super::locate::from_str::<RawRig<yaml_serde::Value>>(text) {
         Ok(t) => Some(t),
@@ -72,10 +67,10 @@ fn parse_and_resolve(ctx: &mut Ctx<'_>, chip_check: Option<ChipCheck<'_>>) -> Op
     let count = top.as_ref().map(|t| t.boards.len()).unwrap_or(0);
     let mut boards = Vec::new();
     for i in 0..count {
-        match deserialize_at::<RawBoard>(text, &YamlPath::root().key("boards").idx(i)) {
+        match ctx.deserialize_at::<RawBoard>(&YamlPath::root().key("boards").idx(i)) {
             Ok(b) => boards.push(b),
             Err(e) => {
-                ctx.yaml_error(&e);
+                ctx.node_error(e);
                 boards.push(None);
             }
         }

@@ -1,12 +1,12 @@
 //! Raw scenario → resolved [`Scenario`], reporting every problem with its position.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
 use regex::Regex;
 
-use super::locate::{deserialize_at, locate_nearest, Ctx, SourceFile, YamlPath};
+use super::locate::{Ctx, SourceFile, YamlPath};
 use super::scenario::*;
 use super::scenario_raw::*;
 use super::values::{self, bounds, DurationBounds, Targets};
@@ -26,20 +26,17 @@ pub fn load_file(
     diags: &mut Diagnostics,
 ) -> Option<Scenario> {
     let before = diags.errors().count();
-    let mut ctx = Ctx { file, diags };
-    let scenario = parse_and_resolve(&mut ctx, fixtures);
+    // Syntax first: with broken YAML, nothing else can be said.
+    let scenario = Ctx::open(file, diags).and_then(|mut ctx| parse_and_resolve(&mut ctx, fixtures));
     (diags.errors().count() == before)
         .then_some(scenario)
         .flatten()
 }
 
+/// Linear in the file's size: the text is read into an index once, each step is
+/// deserialized from its own text, every position is a walk down the index.
 fn parse_and_resolve(ctx: &mut Ctx<'_>, fixtures: Option<FixtureCheck<'_>>) -> Option<Scenario> {
     let text = &ctx.file.text;
-    // Syntax first: with broken YAML, nothing else can be said.
-    if let Err(e) = yaml_serde::from_str::<yaml_serde::Value>(text) {
-        ctx.yaml_error(&e);
-        return None;
-    }
     // The top level with steps left as values, then each step on its own, so an
     // error in one step does not hide the errors in the others.
     let top = match super::locate::from_str::<RawScenario<yaml_serde::Value>>(text) {
@@ -50,16 +47,13 @@ fn parse_and_resolve(ctx: &mut Ctx<'_>, fixtures: Option<FixtureCheck<'_>>) -> O
         }
     };
     let steps_path = YamlPath::root().key("steps");
-    let count = yaml_serde::from_str::<yaml_serde::Value>(text)
-        .ok()
-        .and_then(|v| v.get("steps").and_then(|s| s.as_sequence()).map(Vec::len))
-        .unwrap_or(0);
+    let count = ctx.seq_len(&steps_path);
     let mut steps = Vec::with_capacity(count);
     for i in 0..count {
-        match deserialize_at::<RawStep>(text, &steps_path.idx(i)) {
+        match ctx.deserialize_at::<RawStep>(&steps_path.idx(i)) {
             Ok(step) => steps.push(step),
             Err(e) => {
-                ctx.yaml_error(&e);
+                ctx.node_error(e);
                 steps.push(None);
             }
         }
@@ -70,6 +64,7 @@ fn parse_and_resolve(ctx: &mut Ctx<'_>, fixtures: Option<FixtureCheck<'_>>) -> O
         roles: Vec::new(),
         jobs: BTreeSet::new(),
         fixtures,
+        regexes: HashMap::new(),
     };
     Some(r.scenario(top, steps))
 }
@@ -80,6 +75,9 @@ struct Resolver<'c, 'f, 'x> {
     /// Job ids defined by the `job` steps seen so far.
     jobs: BTreeSet<String>,
     fixtures: Option<FixtureCheck<'x>>,
+    /// Each distinct regex compiled once (a `Regex` clone shares it): long scenarios repeat
+    /// the same few, and compiling is the dearest part of loading a step.
+    regexes: HashMap<String, Regex>,
 }
 
 impl Resolver<'_, '_, '_> {
@@ -130,8 +128,9 @@ impl Resolver<'_, '_, '_> {
             let path = steps_path.idx(i);
             let Some(step) = step else {
                 // Unparseable step: still learn a job id it defines, to avoid false "dangling" errors.
-                if let Ok(Some(id)) =
-                    deserialize_at::<String>(&self.ctx.file.text, &path.key("job").key("id"))
+                if let Ok(Some(id)) = self
+                    .ctx
+                    .deserialize_at::<String>(&path.key("job").key("id"))
                 {
                     self.jobs.insert(id);
                 }
@@ -139,7 +138,7 @@ impl Resolver<'_, '_, '_> {
             };
             let kind = step.kind();
             let resolved = self.step(&path.key(kind), step);
-            lines.push(locate_nearest(&self.ctx.file.text, &path).0);
+            lines.push(self.ctx.locate_nearest(&path).0);
             out.push(resolved);
         }
         Scenario {
@@ -181,10 +180,10 @@ impl Resolver<'_, '_, '_> {
                 );
                 continue;
             }
-            let req = match deserialize_at::<Option<RawRoleReq>>(&self.ctx.file.text, &rp) {
+            let req = match self.ctx.deserialize_at::<Option<RawRoleReq>>(&rp) {
                 Ok(r) => r.flatten().unwrap_or_default(),
                 Err(e) => {
-                    self.ctx.yaml_error(&e);
+                    self.ctx.node_error(e);
                     RawRoleReq::default()
                 }
             };
@@ -535,7 +534,7 @@ impl Resolver<'_, '_, '_> {
             "console_literal" => {
                 let lit = e.console_literal.as_deref()?;
                 Some(Check::Console {
-                    regex: Regex::new(&regex::escape(lit)).ok()?,
+                    regex: self.compiled(&regex::escape(lit)).ok()?,
                     capture: false,
                 })
             }
@@ -608,8 +607,7 @@ impl Resolver<'_, '_, '_> {
 
     fn guards(&mut self, p: &YamlPath, raw: Vec<RawGuard>) -> Vec<Guard> {
         // A single guard (a map) has no index in its path.
-        let single =
-            raw.len() == 1 && super::locate::locate(&self.ctx.file.text, &p.idx(0)).is_none();
+        let single = raw.len() == 1 && self.ctx.locate(&p.idx(0)).is_none();
         let mut out = Vec::new();
         for (i, g) in raw.into_iter().enumerate() {
             let gp = if single { p.clone() } else { p.idx(i) };
@@ -638,8 +636,7 @@ impl Resolver<'_, '_, '_> {
                     self.ctx
                         .error(p, "no roles named; write `all`, a role, or a list of roles");
                 }
-                let single = roles.len() == 1
-                    && super::locate::locate(&self.ctx.file.text, &p.idx(0)).is_none();
+                let single = roles.len() == 1 && self.ctx.locate(&p.idx(0)).is_none();
                 roles
                     .iter()
                     .enumerate()
@@ -712,10 +709,17 @@ impl Resolver<'_, '_, '_> {
             .ok()
     }
 
+    fn compiled(&mut self, s: &str) -> Result<Regex, String> {
+        if let Some(re) = self.regexes.get(s) {
+            return Ok(re.clone());
+        }
+        let re = values::compile_regex(s)?;
+        self.regexes.insert(s.to_string(), re.clone());
+        Ok(re)
+    }
+
     fn regex(&mut self, p: &YamlPath, s: &str) -> Option<Regex> {
-        values::compile_regex(s)
-            .map_err(|e| self.ctx.error(p, e))
-            .ok()
+        self.compiled(s).map_err(|e| self.ctx.error(p, e)).ok()
     }
 }
 

@@ -38,8 +38,16 @@ pub fn check(
             flashes.push((line, image, roles.iter().filter_map(board_of).collect()));
         }
     }
+    // Each fixture read once, however many steps name it.
+    let mut loaded: BTreeMap<String, Option<fixture::Fixture>> = BTreeMap::new();
+    let mut load = |name: &str| -> Option<fixture::Fixture> {
+        loaded
+            .entry(name.to_string())
+            .or_insert_with(|| fixture::load_named(fixtures_dir, name).ok())
+            .clone()
+    };
     for (line, image, boards) in flashes {
-        let Ok(fixture) = fixture::load_named(fixtures_dir, image) else {
+        let Some(fixture) = load(image) else {
             continue; // reported where the fixture is named
         };
         for board in boards {
@@ -70,7 +78,7 @@ pub fn check(
                 message,
             })
         };
-        let Ok(fixture) = fixture::load_named(fixtures_dir, &job.image) else {
+        let Some(fixture) = load(&job.image) else {
             continue; // reported where the fixture is named
         };
         let boards: Vec<_> = job
