@@ -486,6 +486,35 @@ mod tests {
     }
 
     #[test]
+    fn positions_in_the_shipped_files_are_the_ones_yaml_serde_gives() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut checked = 0;
+        for dir in ["scenarios", "rigs", "firmware-fixtures", "tests/corpus"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_none_or(|x| x != "yaml") {
+                    continue;
+                }
+                let doc = std::fs::read_to_string(&path).unwrap();
+                if yaml_serde::from_str::<yaml_serde::Value>(&doc).is_err() {
+                    continue; // the corpus's broken YAML
+                }
+                let index = YamlIndex::build(&doc).unwrap();
+                for p in paths_of(&doc) {
+                    assert_eq!(
+                        index.locate(&p),
+                        locate::locate(&doc, &p),
+                        "{p} in {}",
+                        path.display()
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 30, "{checked}");
+    }
+
+    #[test]
     fn a_node_parsed_alone_gives_what_the_whole_file_gives() {
         #[derive(Debug, PartialEq, serde::Deserialize)]
         #[serde(deny_unknown_fields)]
