@@ -104,3 +104,40 @@ fn a_baseline_without_a_build_for_a_boards_platform_is_an_error() {
     );
     assert!(!text.contains("onto board sim-1"), "{text}");
 }
+
+const NO_POWER: &str = "  - name: stm32-a\n    thing_name: Thing1\n    flash: { probe-rs: { chip: STM32U585AIIx } }\n    console: { serial: { port: /dev/ttyACM0 } }\n    power: { probe: {} }\n";
+
+#[test]
+fn a_power_step_on_a_board_that_cannot_remove_power_is_an_error_at_the_step() {
+    let root = bench(NO_POWER, "");
+    let scenarios = root.path().join("scenarios");
+    std::fs::remove_file(scenarios.join("update.yaml")).unwrap();
+    std::fs::write(
+        scenarios.join("cut.yaml"),
+        "name: cut\nboards: { dut: {} }\nsteps:\n  - expect: { board: dut, online: true, within: 1m }\n  - power_cycle: { boards: dut }\n  - power_cut: { board: dut, at_console: 'Erasing' }\n",
+    )
+    .unwrap();
+    let (code, text) = validate(root.path());
+    assert_eq!(code, Some(2), "{text}");
+    for (line, kind) in [(5, "power_cycle"), (6, "power_cut")] {
+        assert!(
+            text.contains(&format!("scenarios/cut.yaml:{line}:1: error: {kind} on role `dut`: board stm32-a on rig `bench` cannot remove power")),
+            "{text}"
+        );
+    }
+    assert!(text.contains("add `needs: [power_cycle]`"), "{text}");
+
+    // Declaring the need makes it a binding question: skipped on this rig, a warning.
+    let cut = std::fs::read_to_string(scenarios.join("cut.yaml")).unwrap();
+    std::fs::write(
+        scenarios.join("cut.yaml"),
+        cut.replace("\nboards:", "\nneeds: [power_cycle]\nboards:"),
+    )
+    .unwrap();
+    let (code, text) = validate(root.path());
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("warning: scenario `cut` would be skipped on rig `bench`"),
+        "{text}"
+    );
+}

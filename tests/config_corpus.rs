@@ -173,3 +173,106 @@ fn binding_problems_are_warnings_under_validate_with_a_rig() {
         "{out:?}"
     );
 }
+
+/// A scenario of `n` steps of every kind (the `job` step first, so later ones refer to it).
+pub fn many_steps(name: &str, n: usize) -> String {
+    let kinds = [
+        "  - expect: { board: dut, online: true, within: 1s }\n",
+        "  - wait: 10ms\n",
+        "  - power_cycle: { boards: all, off_for: 10ms }\n",
+        "  - expect:\n      board: dut\n      console: 'step (?P<n>\\d+)'\n      within: 2s\n",
+        "  - link: { board: dut, faults: [{ delay: { by: 5ms, jitter: 1ms } }] }\n",
+        "  - never: { board: dut, console: 'Hard fault' }\n",
+        "  - expect: { board: dut, job: SUCCEEDED, of: up, within: 1m }\n",
+    ];
+    let mut text = format!(
+        "name: {name}\nboards: {{ dut: {{}} }}\nsteps:\n  - job: {{ id: up, image: app-v5, targets: all }}\n"
+    );
+    for i in 1..n {
+        text.push_str(kinds[i % kinds.len()]);
+    }
+    text
+}
+
+#[test]
+fn a_scenario_of_ten_thousand_steps_loads_with_every_step_and_line() {
+    // Loading is linear in the file (config::yaml_index): the whole catalog's worth of
+    // steps in one file loads in a fraction of a second (`cargo bench --bench config_load`).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("long.yaml");
+    std::fs::write(&file, many_steps("long", 10_000)).unwrap();
+    let scenarios =
+        load_scenarios(std::slice::from_ref(&file), None).unwrap_or_else(|d| panic!("{d}"));
+    let s = &scenarios[0];
+    assert_eq!(s.steps.len(), 10_000);
+    assert_eq!(s.step_lines.len(), 10_000);
+    assert_eq!(s.step_lines[0], 4);
+    assert!(s.step_lines.windows(2).all(|w| w[0] < w[1]));
+    // The last step's line, counted from the text.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let last = text.lines().count()
+        - text
+            .lines()
+            .rev()
+            .position(|l| l.starts_with("  - "))
+            .unwrap();
+    assert_eq!(s.step_lines[9_999], last);
+}
+
+#[test]
+fn errors_in_a_long_scenario_are_all_reported_at_their_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("long-bad.yaml");
+    let mut text = many_steps("long-bad", 2_000);
+    text.push_str(
+        "  - wait: 0s\n  - reboot: {}\n  - expect: { board: ghost, online: true, within: 1s }\n",
+    );
+    std::fs::write(&file, &text).unwrap();
+    let d = load_scenarios(std::slice::from_ref(&file), None).unwrap_err();
+    let lines = text.lines().count();
+    let at = |line: usize, col: usize, msg: &str| {
+        assert!(
+            d.iter()
+                .any(|x| (x.line, x.column) == (line, col) && x.message.contains(msg)),
+            "{line}:{col}: {msg}\n{d}"
+        );
+    };
+    at(lines - 2, 11, "wait 0s is below the minimum 10ms");
+    at(lines - 1, 5, "steps[2001]: unknown variant `reboot`");
+    at(lines, 22, "role `ghost` is not declared");
+    assert_eq!(d.errors().count(), 3, "{d}");
+}
+
+#[test]
+fn a_deeply_nested_file_is_rejected_at_once_at_the_level_too_deep() {
+    let dir = tempfile::tempdir().unwrap();
+    // 200 KB of brackets: libyaml alone would take tens of seconds to read it all.
+    let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+    let scenario = dir.path().join("deep.yaml");
+    std::fs::write(
+        &scenario,
+        format!("name: deep\nboards: {{ dut: {{}} }}\nsteps:\n  - wait: {deep}\n"),
+    )
+    .unwrap();
+    let d = load_scenarios(std::slice::from_ref(&scenario), None).unwrap_err();
+    assert_eq!(d.len(), 1, "{d}");
+    let e = d.iter().next().unwrap();
+    assert_eq!((e.line, e.column), (4, 40), "{e}");
+    assert!(e.message.contains("nested more than 32 levels"), "{e}");
+    // Rigs and block nesting alike.
+    let rig = dir.path().join("rig-deep.yaml");
+    let mut block = String::from("boards:\n");
+    for level in 1..=40 {
+        block.push_str(&format!("{}- x:\n", "  ".repeat(level)));
+    }
+    std::fs::write(&rig, block).unwrap();
+    let d = load_rig(&rig).unwrap_err();
+    assert!(
+        d.iter()
+            .next()
+            .unwrap()
+            .message
+            .contains("nested more than 32 levels"),
+        "{d}"
+    );
+}

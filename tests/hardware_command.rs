@@ -650,6 +650,29 @@ async fn uhubctl_preset_uses_its_own_cycle_with_the_off_time() {
 }
 
 #[tokio::test]
+async fn a_flasher_without_a_reset_names_the_rig_field_that_gives_one() {
+    let tool = Tool::new("record");
+    let flasher = CommandFlasher::new(options(FlashPreset::Pic32prog, &tool)).unwrap();
+    let Err(BoardError::Unsupported(message)) = flasher.reset(&events().1).await else {
+        panic!("pic32prog has no reset-only command")
+    };
+    assert!(!message.contains("reset_args"), "{message}");
+    assert!(message.contains("reset: COMMAND"), "{message}");
+    // The field it names is one the rig parser takes.
+    let rig = "boards:\n  - name: pic32-a\n    thing_name: Thing1\n    flash: { command: { preset: pic32prog } }\n    console: { serial: { port: /dev/ttyUSB0 } }\n    power: { command: { on: 'relay on', off: 'relay off', reset: 'relay pulse' } }\n";
+    let rig = otarig::config::load_rig_str(rig, Path::new("rigs/bench.yaml"))
+        .unwrap_or_else(|d| panic!("{d}"));
+    let otarig::config::rig::BoardParts::Hardware {
+        power: Some(otarig::config::rig::PowerConfig::Command(power)),
+        ..
+    } = &rig.boards[0].parts
+    else {
+        panic!("{:?}", rig.boards[0].parts)
+    };
+    assert_eq!(power.reset.as_deref(), Some("relay pulse"));
+}
+
+#[tokio::test]
 async fn a_reset_line_in_the_rig_is_used_instead_of_the_flasher() {
     let relay = Tool::new("record");
     let ipecmd = Tool::new("ipecmd");

@@ -52,10 +52,14 @@ fn run_of(verdicts: &[Verdict], interrupted: bool) -> RunResult {
 fn exit_codes_follow_the_documented_table() {
     use Verdict::*;
     let table: &[(&[Verdict], bool, u8)] = &[
-        (&[], false, 0),
+        (&[], false, 4),
         (&[Passed], false, 0),
         (&[Passed, Skipped], false, 0),
-        (&[Skipped], false, 0),
+        (&[Skipped], false, 4),
+        (&[Skipped, Skipped], false, 4),
+        (&[Skipped, Error], false, 3),
+        (&[Skipped], true, 3),
+        (&[Skipped, Failed], false, 1),
         (&[Passed, Failed], false, 1),
         (&[Bricked], false, 1),
         (&[RecoveredByPowerCycle], false, 1),

@@ -22,6 +22,9 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// Bench error (the rig failed, not the firmware).
     pub const BENCH: u8 = 3;
+    /// Nothing was judged: every scenario was skipped (no board of the rig fits it), so
+    /// a release gate must not read the run as green.
+    pub const NOTHING_JUDGED: u8 = 4;
 }
 
 #[derive(Parser)]

@@ -63,8 +63,17 @@ impl Diagnostics {
     }
 
     pub fn push(&mut self, diagnostic: Diagnostic) {
-        // The same problem can be found on two paths (whole file, then per step).
-        if !self.0.contains(&diagnostic) {
+        // The same problem can be found on two paths (whole file, then per step). Positions
+        // first: comparing paths for each of thousands of diagnostics would dominate.
+        let d = &diagnostic;
+        let seen = self.0.iter().any(|x| {
+            x.line == d.line
+                && x.column == d.column
+                && x.severity == d.severity
+                && x.message == d.message
+                && x.file == d.file
+        });
+        if !seen {
             self.0.push(diagnostic);
         }
     }

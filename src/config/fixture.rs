@@ -34,6 +34,8 @@ use serde::Deserialize;
 
 use crate::config::diag::{Diagnostic, Diagnostics};
 use crate::config::locate::{locate_nearest, SourceFile, YamlPath};
+use crate::config::values::{bounds, check_duration};
+use crate::config::yaml_index::{IndexError, YamlIndex};
 
 pub const DEFAULT_SEQUENCE: u32 = 2;
 pub const DEFAULT_SIZE: usize = 24 * 1024;
@@ -172,9 +174,34 @@ pub struct Fixture {
     pub files: BTreeMap<String, PlatformFiles>,
 }
 
-/// Loads `dir/NAME.yaml`.
+/// A fixture is named by its file's stem in the fixtures folder: a plain name, never a
+/// path (no `/`, `\\`, `..`, leading `.`, nor an empty name), so a scenario or rig cannot
+/// reach a file outside that folder.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let why = if name.trim().is_empty() {
+        "it is empty"
+    } else if name.contains('/') || name.contains('\\') {
+        "it contains a path separator"
+    } else if name.contains("..") {
+        "it contains `..`"
+    } else if name.starts_with('.') {
+        "it starts with `.`"
+    } else if name.chars().any(char::is_control) {
+        "it contains a control character"
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "fixture name `{}` is not a plain name ({why}): name a fixture by its file stem in firmware-fixtures/, e.g. `app-v5`",
+        name.escape_debug()
+    ))
+}
+
+/// Loads `dir/NAME.yaml`; `NAME` must be a plain name ([`check_name`]).
 pub fn load_named(dir: &Path, name: &str) -> Result<Fixture, Diagnostics> {
-    load(&dir.join(format!("{name}.yaml")))
+    let file = dir.join(format!("{name}.yaml"));
+    check_name(name).map_err(|e| Diagnostics(vec![Diagnostic::error(&file, 1, 1, e)]))?;
+    load(&file)
 }
 
 /// Loads and validates one fixture file.
@@ -185,6 +212,11 @@ pub fn load(path: &Path) -> Result<Fixture, Diagnostics> {
 
 pub fn parse(file: &SourceFile) -> Result<Fixture, Diagnostics> {
     let mut diags = Diagnostics::new();
+    // Refuses absurd nesting before libyaml spends seconds on it (config::yaml_index).
+    if let Err(e @ IndexError::TooDeep { line, column }) = YamlIndex::build(&file.text) {
+        diags.push(Diagnostic::error(&file.path, line, column, e.message()));
+        return Err(diags);
+    }
     let raw: FixtureRaw = match yaml_serde::from_str(&file.text) {
         Ok(r) => r,
         Err(e) => {
@@ -192,6 +224,23 @@ pub fn parse(file: &SourceFile) -> Result<Fixture, Diagnostics> {
             return Err(diags);
         }
     };
+    let d = &raw.delays;
+    for (name, delay) in [
+        ("self_test_timeout", d.self_test_timeout),
+        ("boot", d.boot),
+        ("flash_sector", d.flash_sector),
+        ("file_request_wait", d.file_request_wait),
+        ("watchdog", d.watchdog),
+        ("crash_after", d.crash_after),
+    ] {
+        let Some(delay) = delay else { continue };
+        let written = humantime::format_duration(delay).to_string();
+        if let Err(e) = check_duration(name, &written, delay, bounds::FIXTURE_DELAY) {
+            let path = YamlPath::root().key("delays").key(name);
+            let (line, column) = locate_nearest(&file.text, &path);
+            diags.push(Diagnostic::error(&file.path, line, column, e));
+        }
+    }
     let mut error = |field: &str, msg: String| {
         let path = YamlPath::root().key(field);
         let (line, column) = locate_nearest(&file.text, &path);
@@ -374,6 +423,53 @@ mod tests {
         assert_eq!(f.files["pic32mz"].flash, PathBuf::from("/f/app.hex"));
         assert_eq!(f.files["pic32mz"].ota, PathBuf::from("/b/app.bin"));
         assert_eq!(f.files["posix"].flash, f.files["posix"].ota);
+    }
+
+    #[test]
+    fn a_simulated_delay_longer_than_any_run_is_an_error() {
+        let d = parse(&src(
+            "version: 0.9.4\ndelays: { boot: 100ms, self_test_timeout: 100 years }\n",
+        ))
+        .unwrap_err();
+        assert_eq!(d.len(), 1, "{d}");
+        assert_eq!((d.0[0].line, d.0[0].column), (2, 43), "{d}");
+        assert!(
+            d.0[0].message.starts_with("self_test_timeout ")
+                && d.0[0]
+                    .message
+                    .ends_with("is above the maximum 1h for a simulated firmware delay"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn a_deeply_nested_fixture_is_refused_at_the_level_too_deep() {
+        let deep = "{a: ".repeat(50_000) + &"}".repeat(50_000);
+        let d = parse(&src(&format!("version: 0.9.4\nquirks: {deep}\n"))).unwrap_err();
+        assert_eq!((d.0[0].line, d.0[0].column), (2, 9 + 4 * 31), "{d}");
+        assert!(d.0[0].message.contains("nested more than"), "{d}");
+    }
+
+    #[test]
+    fn fixture_names_are_plain_names() {
+        for good in ["app-v5", "app_v4.1", "v5"] {
+            assert_eq!(check_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "../app-v5",
+            "a/b",
+            "a\\b",
+            "..",
+            ".hidden",
+            "a..b",
+            "",
+            "/etc/passwd",
+        ] {
+            let e = check_name(bad).unwrap_err();
+            assert!(e.contains("is not a plain name"), "{bad}: {e}");
+        }
+        let d = load_named(Path::new("/f"), "../secret").unwrap_err();
+        assert!(d.0[0].message.contains("contains a path separator"), "{d}");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! error with the line and column of the innermost node being deserialized. So to
 //! find where `steps[2].job.image` is, we walk to it with a seed and fail there on
 //! purpose; and to parse one element with exact positions, we walk to it and
-//! deserialize only that node. Both re-read the (small) source: fine for config.
+//! deserialize only that node. Both re-read the source, so loading uses them through
+//! [`Ctx`], which reads it once ([`YamlIndex`]) and keeps these for one-off look-ups and
+//! as the reference the index is tested against.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -14,6 +16,7 @@ use serde::de::{
 use serde::Deserializer;
 
 use super::diag::{Diagnostic, Diagnostics, Severity};
+use super::yaml_index::{IndexError, NodeError, YamlIndex};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Seg {
@@ -40,6 +43,18 @@ impl YamlPath {
         let mut p = self.clone();
         p.0.push(Seg::Index(index));
         p
+    }
+
+    /// The last key of the path (`within` for `steps[3].expect.within`), for messages.
+    pub fn field(&self) -> &str {
+        self.0
+            .iter()
+            .rev()
+            .find_map(|s| match s {
+                Seg::Key(k) => Some(k.as_str()),
+                Seg::Index(_) => None,
+            })
+            .unwrap_or("value")
     }
 
     fn parent(&self) -> Option<Self> {
@@ -250,7 +265,7 @@ impl SourceFile {
 }
 
 /// Removes yaml_serde's ` at line L column C` (the diagnostic carries the position).
-fn strip_marks(message: &str) -> String {
+pub fn strip_marks(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
     while let Some(i) = rest.find(" at line ") {
@@ -269,9 +284,31 @@ fn strip_marks(message: &str) -> String {
 pub struct Ctx<'a> {
     pub file: &'a SourceFile,
     pub diags: &'a mut Diagnostics,
+    /// Where every node is (`None` only if libyaml and yaml_serde disagree on the syntax).
+    index: Option<YamlIndex>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// Reads the file's YAML once: `None`, with the error in `diags`, when it is not YAML
+    /// (yaml_serde's message and mark) or is nested deeper than any configuration file.
+    pub fn open(file: &'a SourceFile, diags: &'a mut Diagnostics) -> Option<Self> {
+        let index = match YamlIndex::build(&file.text) {
+            Ok(index) => Some(index),
+            Err(e @ IndexError::TooDeep { line, column }) => {
+                diags.push(Diagnostic::error(&file.path, line, column, e.message()));
+                return None;
+            }
+            Err(IndexError::Syntax) => None,
+        };
+        // yaml_serde's reading too: it says why a text is not YAML, and refuses what the
+        // events alone allow (a second document).
+        if let Err(e) = yaml_serde::from_str::<yaml_serde::Value>(&file.text) {
+            diags.push(file.yaml_error(&e));
+            return None;
+        }
+        Some(Ctx { file, diags, index })
+    }
+
     pub fn error(&mut self, path: &YamlPath, message: impl Into<String>) {
         self.report(path, Severity::Error, message.into());
     }
@@ -281,7 +318,7 @@ impl Ctx<'_> {
     }
 
     fn report(&mut self, path: &YamlPath, severity: Severity, message: String) {
-        let (line, column) = locate_nearest(&self.file.text, path);
+        let (line, column) = self.locate_nearest(path);
         self.diags.push(Diagnostic {
             file: self.file.path.clone(),
             line,
@@ -294,6 +331,63 @@ impl Ctx<'_> {
     pub fn yaml_error(&mut self, err: &yaml_serde::Error) {
         let d = self.file.yaml_error(err);
         self.diags.push(d);
+    }
+
+    /// An error found deserializing one node ([`Ctx::deserialize_at`]).
+    pub fn node_error(&mut self, err: NodeError) {
+        self.diags.push(Diagnostic::error(
+            &self.file.path,
+            err.line,
+            err.column,
+            err.message,
+        ));
+    }
+
+    /// See [`locate`].
+    pub fn locate(&self, path: &YamlPath) -> Option<(usize, usize)> {
+        match &self.index {
+            Some(index) => index.locate(path),
+            None => locate(&self.file.text, path),
+        }
+    }
+
+    /// See [`locate_nearest`].
+    pub fn locate_nearest(&self, path: &YamlPath) -> (usize, usize) {
+        match &self.index {
+            Some(index) => index.locate_nearest(path),
+            None => locate_nearest(&self.file.text, path),
+        }
+    }
+
+    /// How many elements the sequence at `path` has (0 when it is not a sequence).
+    pub fn seq_len(&self, path: &YamlPath) -> usize {
+        match &self.index {
+            Some(index) => index.seq_len(path),
+            None => deserialize_at::<Vec<IgnoredAny>>(&self.file.text, path)
+                .ok()
+                .flatten()
+                .map_or(0, |v| v.len()),
+        }
+    }
+
+    /// Deserializes only the node at `path` (`Ok(None)` if there is none), in time
+    /// proportional to the node, with errors at their positions in the file.
+    pub fn deserialize_at<T: DeserializeOwned>(
+        &self,
+        path: &YamlPath,
+    ) -> Result<Option<T>, NodeError> {
+        let text = &self.file.text;
+        match &self.index {
+            Some(index) => index.deserialize_at(text, path),
+            None => deserialize_at(text, path).map_err(|e| {
+                let d = self.file.yaml_error(&e);
+                NodeError {
+                    line: d.line,
+                    column: d.column,
+                    message: d.message,
+                }
+            }),
+        }
     }
 }
 

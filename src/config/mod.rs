@@ -19,6 +19,7 @@ pub mod scenario;
 pub mod scenario_raw;
 mod scenario_resolve;
 pub mod values;
+pub mod yaml_index;
 
 #[cfg(test)]
 mod resolve_tests;

@@ -353,6 +353,113 @@ fn scenarios_resolve_roles_durations_fractions_and_regexes() {
 }
 
 #[test]
+fn every_duration_field_is_bounded_with_the_bound_and_position_in_the_message() {
+    let text = "name: d\ntimeout: 100 years\nboards: { dut: {} }\nrecovery: { within: 0s }\nsteps:\n  - wait: 0s\n  - expect: { board: dut, online: true, within: 0s }\n  - expect: { board: dut, online: true, within: 9000000000000000000s }\n  - expect: { board: dut, not_console: x, for: 2h }\n  - power_cycle: { boards: dut, off_for: 0s }\n  - power_cut: { board: dut, off_for: 1h }\n  - broker_restart: { down_for: 0s }\n  - link: { board: dut, faults: [{ delay: { by: 0s, jitter: 11m } }, { stall: { for: 2h } }] }\n  - job: { id: j, image: app-v5, targets: all, step_timeout: 0s }\n";
+    let d = scenario("d", text).unwrap_err();
+    let at = |line: usize, col: usize, msg: &str| {
+        assert!(
+            d.iter()
+                .any(|x| (x.line, x.column) == (line, col) && x.message == msg),
+            "{line}:{col}: {msg}\n{d}"
+        );
+    };
+    at(
+        2,
+        10,
+        "timeout 100 years is above the maximum 24h for a scenario's timeout",
+    );
+    at(
+        4,
+        21,
+        "within 0s is below the minimum 100ms for a scenario's recovery.within",
+    );
+    at(6, 11, "wait 0s is below the minimum 10ms for a wait step");
+    at(
+        7,
+        49,
+        "within 0s is below the minimum 100ms for an expectation's within",
+    );
+    at(
+        8,
+        49,
+        "within 9000000000000000000s is above the maximum 1h for an expectation's within",
+    );
+    at(
+        9,
+        48,
+        "for 2h is above the maximum 1h for a not_console window",
+    );
+    at(
+        10,
+        42,
+        "off_for 0s is below the minimum 10ms for a power-off time",
+    );
+    at(
+        11,
+        39,
+        "off_for 1h is above the maximum 10m for a power-off time",
+    );
+    at(
+        12,
+        33,
+        "down_for 0s is below the minimum 10ms for a broker restart's down time",
+    );
+    at(13, 49, "by 0s is below the minimum 1ms for a link delay");
+    at(
+        13,
+        61,
+        "jitter 11m is above the maximum 10m for a link delay's jitter",
+    );
+    at(13, 86, "for 2h is above the maximum 1h for a link stall");
+    at(
+        14,
+        62,
+        "step_timeout 0s is below the minimum 1s for a job's step_timeout",
+    );
+    assert_eq!(d.errors().count(), 13, "{d}");
+}
+
+#[test]
+fn rig_durations_are_bounded_too() {
+    let messages = |text: &str| -> Vec<String> {
+        let d = rig(text).unwrap_err();
+        d.iter()
+            .map(|x| format!("{}:{}: {}", x.line, x.column, x.message))
+            .collect()
+    };
+    let defaults = messages("cloud: { endpoint: { pace: 1m } }\ndefaults: { timeouts: { boot: 0s, recovery: 2h } }\nboards:\n  - { name: a, thing_name: T, native: { sim: {} } }\n");
+    let board = messages("boards:\n  - name: a\n    thing_name: T\n    flash: { command: { program: x, args: ['{image}'], timeout: 0s } }\n    console: { serial: { port: /dev/ttyACM0 } }\n    power: { command: { on: 'on', off: 'off', timeout: 100 years } }\n    timeouts: { flash: 9000000000000000000s }\n");
+    for (got, want) in [
+        (
+            &defaults,
+            "1:28: pace 1m is above the maximum 10s for the stream pace",
+        ),
+        (
+            &defaults,
+            "2:31: boot 0s is below the minimum 100ms for a board's boot timeout",
+        ),
+        (
+            &defaults,
+            "2:45: recovery 2h is above the maximum 1h for a board's recovery timeout",
+        ),
+        (
+            &board,
+            "4:65: timeout 0s is below the minimum 1s for a command flasher's timeout",
+        ),
+        (
+            &board,
+            "6:56: timeout 100 years is above the maximum 10m for a power command's timeout",
+        ),
+        (
+            &board,
+            "7:24: flash 9000000000000000000s is above the maximum 1h for a board's flash timeout",
+        ),
+    ] {
+        assert!(got.iter().any(|m| m == want), "{want}\n{got:#?}");
+    }
+}
+
+#[test]
 fn expectations_take_exactly_one_check_and_the_right_window() {
     let d = scenario(
         "x",

@@ -11,10 +11,10 @@ use regex::Regex;
 use super::chips::{check_probe_rs_chip, ChipCheck};
 use super::flash_checks::{refusals, FlasherFields};
 use super::flash_presets::placeholders;
-use super::locate::{deserialize_at, Ctx, SourceFile, YamlPath};
+use super::locate::{Ctx, SourceFile, YamlPath};
 use super::rig::*;
 use super::rig_raw::*;
-use super::values::{self, UsbId};
+use super::values::{self, bounds, DurationBounds, UsbId};
 use super::Diagnostics;
 
 pub const DEFAULT_BANNER: &str = "app version";
@@ -50,17 +50,12 @@ pub fn load_file(
     diags: &mut Diagnostics,
 ) -> Option<Rig> {
     let before = diags.errors().count();
-    let mut ctx = Ctx { file, diags };
-    let rig = parse_and_resolve(&mut ctx, chip_check);
+    let rig = Ctx::open(file, diags).and_then(|mut ctx| parse_and_resolve(&mut ctx, chip_check));
     (diags.errors().count() == before).then_some(rig).flatten()
 }
 
 fn parse_and_resolve(ctx: &mut Ctx<'_>, chip_check: Option<ChipCheck<'_>>) -> Option<Rig> {
     let text = &ctx.file.text;
-    if let Err(e) = yaml_serde::from_str::<yaml_serde::Value>(text) {
-        ctx.yaml_error(&e);
-        return None;
-    }
     // Top level with boards as values, then each board alone (errors don't hide each other).
     let top = match super::locate::from_str::<RawRig<yaml_serde::Value>>(text) {
         Ok(t) => Some(t),
@@ -72,10 +67,10 @@ fn parse_and_resolve(ctx: &mut Ctx<'_>, chip_check: Option<ChipCheck<'_>>) -> Op
     let count = top.as_ref().map(|t| t.boards.len()).unwrap_or(0);
     let mut boards = Vec::new();
     for i in 0..count {
-        match deserialize_at::<RawBoard>(text, &YamlPath::root().key("boards").idx(i)) {
+        match ctx.deserialize_at::<RawBoard>(&YamlPath::root().key("boards").idx(i)) {
             Ok(b) => boards.push(b),
             Err(e) => {
-                ctx.yaml_error(&e);
+                ctx.node_error(e);
                 boards.push(None);
             }
         }
@@ -106,6 +101,11 @@ impl Resolver<'_, '_, '_> {
         let profile = self.profile(&dp.key("profile"), &d.profile, None);
         let timeouts = self.timeouts(&dp.key("timeouts"), &d.timeouts, None);
         let flash_retries = d.flash_retries.unwrap_or(DEFAULT_FLASH_RETRIES);
+        if let Some(b) = &d.baseline {
+            if let Err(e) = super::fixture::check_name(b) {
+                self.ctx.error(&dp.key("baseline"), e);
+            }
+        }
         if boards.is_empty() {
             self.ctx
                 .error(&root_path.key("boards"), "a rig needs at least one board");
@@ -181,7 +181,7 @@ impl Resolver<'_, '_, '_> {
         let pace = e
             .pace
             .as_deref()
-            .and_then(|s| self.duration(&ep.key("pace"), s))
+            .and_then(|s| self.duration(&ep.key("pace"), s, bounds::PACE))
             .unwrap_or_default();
         if e.max_message_size == Some(0) {
             self.ctx.error(
@@ -279,21 +279,36 @@ impl Resolver<'_, '_, '_> {
         raw: &RawTimeouts,
         base: Option<&Timeouts>,
     ) -> Option<Timeouts> {
-        let mut one = |key: &str, given: &Option<String>, fallback: Duration| -> Option<Duration> {
+        let mut one = |key: &str,
+                       given: &Option<String>,
+                       fallback: Duration,
+                       b: DurationBounds|
+         -> Option<Duration> {
             match given {
-                Some(s) => values::parse_duration(s)
+                Some(s) => values::parse_duration_in(key, s, b)
                     .map_err(|e| self.ctx.error(&p.key(key), e))
                     .ok(),
                 None => Some(fallback),
             }
         };
-        let boot = one("boot", &raw.boot, base.map_or(DEFAULT_BOOT, |b| b.boot));
+        let boot = one(
+            "boot",
+            &raw.boot,
+            base.map_or(DEFAULT_BOOT, |b| b.boot),
+            bounds::BOOT_TIMEOUT,
+        );
         let recovery = one(
             "recovery",
             &raw.recovery,
             base.map_or(DEFAULT_RECOVERY, |b| b.recovery),
+            bounds::RECOVERY_TIMEOUT,
         );
-        let flash = one("flash", &raw.flash, base.map_or(DEFAULT_FLASH, |b| b.flash));
+        let flash = one(
+            "flash",
+            &raw.flash,
+            base.map_or(DEFAULT_FLASH, |b| b.flash),
+            bounds::FLASH_TIMEOUT,
+        );
         Some(Timeouts {
             boot: boot?,
             recovery: recovery?,
@@ -507,10 +522,9 @@ impl Resolver<'_, '_, '_> {
             }
         }
         let program = c.program.clone();
-        let timeout = c
-            .timeout
-            .as_deref()
-            .map_or(Some(DEFAULT_FLASH), |s| self.duration(&p.key("timeout"), s));
+        let timeout = c.timeout.as_deref().map_or(Some(DEFAULT_FLASH), |s| {
+            self.duration(&p.key("timeout"), s, bounds::FLASHER_TIMEOUT)
+        });
         ok &= timeout.is_some();
         ok.then(|| CommandFlasher {
             preset: c.preset,
@@ -618,7 +632,7 @@ impl Resolver<'_, '_, '_> {
             return None;
         }
         let timeout = match c.timeout.as_deref() {
-            Some(s) => self.duration(&cp.key("timeout"), s)?,
+            Some(s) => self.duration(&cp.key("timeout"), s, bounds::POWER_TIMEOUT)?,
             None => DEFAULT_POWER_TIMEOUT,
         };
         Some(PowerConfig::Command(CommandPower {
@@ -630,8 +644,8 @@ impl Resolver<'_, '_, '_> {
         }))
     }
 
-    fn duration(&mut self, p: &YamlPath, s: &str) -> Option<Duration> {
-        values::parse_duration(s)
+    fn duration(&mut self, p: &YamlPath, s: &str, b: DurationBounds) -> Option<Duration> {
+        values::parse_duration_in(p.field(), s, b)
             .map_err(|e| self.ctx.error(p, e))
             .ok()
     }

@@ -1,15 +1,15 @@
 //! Raw scenario → resolved [`Scenario`], reporting every problem with its position.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
 use regex::Regex;
 
-use super::locate::{deserialize_at, locate_nearest, Ctx, SourceFile, YamlPath};
+use super::locate::{Ctx, SourceFile, YamlPath};
 use super::scenario::*;
 use super::scenario_raw::*;
-use super::values::{self, Targets};
+use super::values::{self, bounds, DurationBounds, Targets};
 use super::Diagnostics;
 
 const DEFAULT_OFF_FOR: Duration = Duration::from_secs(1);
@@ -26,20 +26,17 @@ pub fn load_file(
     diags: &mut Diagnostics,
 ) -> Option<Scenario> {
     let before = diags.errors().count();
-    let mut ctx = Ctx { file, diags };
-    let scenario = parse_and_resolve(&mut ctx, fixtures);
+    // Syntax first: with broken YAML, nothing else can be said.
+    let scenario = Ctx::open(file, diags).and_then(|mut ctx| parse_and_resolve(&mut ctx, fixtures));
     (diags.errors().count() == before)
         .then_some(scenario)
         .flatten()
 }
 
+/// Linear in the file's size: the text is read into an index once, each step is
+/// deserialized from its own text, every position is a walk down the index.
 fn parse_and_resolve(ctx: &mut Ctx<'_>, fixtures: Option<FixtureCheck<'_>>) -> Option<Scenario> {
     let text = &ctx.file.text;
-    // Syntax first: with broken YAML, nothing else can be said.
-    if let Err(e) = yaml_serde::from_str::<yaml_serde::Value>(text) {
-        ctx.yaml_error(&e);
-        return None;
-    }
     // The top level with steps left as values, then each step on its own, so an
     // error in one step does not hide the errors in the others.
     let top = match super::locate::from_str::<RawScenario<yaml_serde::Value>>(text) {
@@ -50,16 +47,13 @@ fn parse_and_resolve(ctx: &mut Ctx<'_>, fixtures: Option<FixtureCheck<'_>>) -> O
         }
     };
     let steps_path = YamlPath::root().key("steps");
-    let count = yaml_serde::from_str::<yaml_serde::Value>(text)
-        .ok()
-        .and_then(|v| v.get("steps").and_then(|s| s.as_sequence()).map(Vec::len))
-        .unwrap_or(0);
+    let count = ctx.seq_len(&steps_path);
     let mut steps = Vec::with_capacity(count);
     for i in 0..count {
-        match deserialize_at::<RawStep>(text, &steps_path.idx(i)) {
+        match ctx.deserialize_at::<RawStep>(&steps_path.idx(i)) {
             Ok(step) => steps.push(step),
             Err(e) => {
-                ctx.yaml_error(&e);
+                ctx.node_error(e);
                 steps.push(None);
             }
         }
@@ -70,6 +64,7 @@ fn parse_and_resolve(ctx: &mut Ctx<'_>, fixtures: Option<FixtureCheck<'_>>) -> O
         roles: Vec::new(),
         jobs: BTreeSet::new(),
         fixtures,
+        regexes: HashMap::new(),
     };
     Some(r.scenario(top, steps))
 }
@@ -80,6 +75,9 @@ struct Resolver<'c, 'f, 'x> {
     /// Job ids defined by the `job` steps seen so far.
     jobs: BTreeSet<String>,
     fixtures: Option<FixtureCheck<'x>>,
+    /// Each distinct regex compiled once (a `Regex` clone shares it): long scenarios repeat
+    /// the same few, and compiling is the dearest part of loading a step.
+    regexes: HashMap<String, Regex>,
 }
 
 impl Resolver<'_, '_, '_> {
@@ -102,7 +100,11 @@ impl Resolver<'_, '_, '_> {
             );
         }
         let roles = self.roles(&raw.boards);
-        let timeout = self.opt_duration(&root.key("timeout"), raw.timeout.as_deref());
+        let timeout = self.opt_duration(
+            &root.key("timeout"),
+            raw.timeout.as_deref(),
+            bounds::SCENARIO_TIMEOUT,
+        );
         if let Some(b) = &raw.baseline {
             self.fixture(&root.key("baseline"), b);
         }
@@ -115,10 +117,12 @@ impl Resolver<'_, '_, '_> {
             within: self.opt_duration(
                 &root.key("recovery").key("within"),
                 raw_recovery.within.as_deref(),
+                bounds::RECOVERY_WITHIN,
             ),
             settle: self.opt_duration(
                 &root.key("recovery").key("settle"),
                 raw_recovery.settle.as_deref(),
+                bounds::RECOVERY_SETTLE,
             ),
         };
         let steps_path = root.key("steps");
@@ -128,8 +132,9 @@ impl Resolver<'_, '_, '_> {
             let path = steps_path.idx(i);
             let Some(step) = step else {
                 // Unparseable step: still learn a job id it defines, to avoid false "dangling" errors.
-                if let Ok(Some(id)) =
-                    deserialize_at::<String>(&self.ctx.file.text, &path.key("job").key("id"))
+                if let Ok(Some(id)) = self
+                    .ctx
+                    .deserialize_at::<String>(&path.key("job").key("id"))
                 {
                     self.jobs.insert(id);
                 }
@@ -137,7 +142,7 @@ impl Resolver<'_, '_, '_> {
             };
             let kind = step.kind();
             let resolved = self.step(&path.key(kind), step);
-            lines.push(locate_nearest(&self.ctx.file.text, &path).0);
+            lines.push(self.ctx.locate_nearest(&path).0);
             out.push(resolved);
         }
         Scenario {
@@ -179,10 +184,10 @@ impl Resolver<'_, '_, '_> {
                 );
                 continue;
             }
-            let req = match deserialize_at::<Option<RawRoleReq>>(&self.ctx.file.text, &rp) {
+            let req = match self.ctx.deserialize_at::<Option<RawRoleReq>>(&rp) {
                 Ok(r) => r.flatten().unwrap_or_default(),
                 Err(e) => {
-                    self.ctx.yaml_error(&e);
+                    self.ctx.node_error(e);
                     RawRoleReq::default()
                 }
             };
@@ -226,7 +231,7 @@ impl Resolver<'_, '_, '_> {
             RawStep::PowerCycle(c) => Step::PowerCycle {
                 roles: self.targets(&p.key("boards"), &c.boards),
                 off_for: self
-                    .opt_duration(&p.key("off_for"), c.off_for.as_deref())
+                    .opt_duration(&p.key("off_for"), c.off_for.as_deref(), bounds::OFF_FOR)
                     .unwrap_or(DEFAULT_OFF_FOR),
             },
             RawStep::PowerCut(c) => Step::PowerCut(self.power_cut(p, c)),
@@ -236,10 +241,10 @@ impl Resolver<'_, '_, '_> {
             RawStep::Link(l) => Step::Link(self.link(p, l)),
             RawStep::BrokerRestart(b) => Step::BrokerRestart {
                 down_for: self
-                    .opt_duration(&p.key("down_for"), b.down_for.as_deref())
+                    .opt_duration(&p.key("down_for"), b.down_for.as_deref(), bounds::DOWN_FOR)
                     .unwrap_or(DEFAULT_BROKER_DOWN),
             },
-            RawStep::Wait(w) => Step::Wait(self.duration(p, &w).unwrap_or_default()),
+            RawStep::Wait(w) => Step::Wait(self.duration(p, &w, bounds::WAIT).unwrap_or_default()),
             RawStep::Never(g) => Step::Never(self.guards(p, g.into_vec())),
         }
     }
@@ -293,7 +298,11 @@ impl Resolver<'_, '_, '_> {
         }
         JobStep {
             targets: self.targets(&p.key("targets"), &j.targets),
-            step_timeout: self.opt_duration(&p.key("step_timeout"), j.step_timeout.as_deref()),
+            step_timeout: self.opt_duration(
+                &p.key("step_timeout"),
+                j.step_timeout.as_deref(),
+                bounds::STEP_TIMEOUT,
+            ),
             id: j.id,
             image: j.image,
             faults: j.faults,
@@ -347,7 +356,7 @@ impl Resolver<'_, '_, '_> {
             role,
             at,
             off_for: self
-                .opt_duration(&p.key("off_for"), c.off_for.as_deref())
+                .opt_duration(&p.key("off_for"), c.off_for.as_deref(), bounds::OFF_FOR)
                 .unwrap_or(DEFAULT_OFF_FOR),
         }
     }
@@ -370,8 +379,12 @@ impl Resolver<'_, '_, '_> {
                 RawLinkFault::Delay(d) => {
                     let dp = fp.key("delay");
                     let topic = self.topic(&dp.key("topic"), d.topic);
-                    let by = self.duration(&dp.key("by"), &d.by);
-                    let jitter = self.opt_duration(&dp.key("jitter"), d.jitter.as_deref());
+                    let by = self.duration(&dp.key("by"), &d.by, bounds::DELAY_BY);
+                    let jitter = self.opt_duration(
+                        &dp.key("jitter"),
+                        d.jitter.as_deref(),
+                        bounds::DELAY_JITTER,
+                    );
                     by.map(|by| LinkFault::Delay {
                         topic,
                         by,
@@ -379,7 +392,7 @@ impl Resolver<'_, '_, '_> {
                     })
                 }
                 RawLinkFault::Stall(s) => self
-                    .duration(&fp.key("stall").key("for"), &s.for_)
+                    .duration(&fp.key("stall").key("for"), &s.for_, bounds::STALL_FOR)
                     .map(|duration| LinkFault::Stall { duration }),
             };
             faults.extend(fault);
@@ -436,7 +449,7 @@ impl Resolver<'_, '_, '_> {
                 );
             }
             match &e.for_ {
-                Some(f) => self.duration(&p.key("for"), f),
+                Some(f) => self.duration(&p.key("for"), f, bounds::EXPECT_FOR),
                 None if e.within.is_some() => None,
                 None => {
                     self.ctx.error(p, "`not_console` needs `for: DURATION`, the window during which the line must not appear");
@@ -451,7 +464,7 @@ impl Resolver<'_, '_, '_> {
                 );
             }
             match &e.within {
-                Some(w) => self.duration(&p.key("within"), w),
+                Some(w) => self.duration(&p.key("within"), w, bounds::EXPECT_WITHIN),
                 None => {
                     self.ctx
                         .error(p, "expect needs a deadline `within: DURATION`");
@@ -525,7 +538,7 @@ impl Resolver<'_, '_, '_> {
             "console_literal" => {
                 let lit = e.console_literal.as_deref()?;
                 Some(Check::Console {
-                    regex: Regex::new(&regex::escape(lit)).ok()?,
+                    regex: self.compiled(&regex::escape(lit)).ok()?,
                     capture: false,
                 })
             }
@@ -598,8 +611,7 @@ impl Resolver<'_, '_, '_> {
 
     fn guards(&mut self, p: &YamlPath, raw: Vec<RawGuard>) -> Vec<Guard> {
         // A single guard (a map) has no index in its path.
-        let single =
-            raw.len() == 1 && super::locate::locate(&self.ctx.file.text, &p.idx(0)).is_none();
+        let single = raw.len() == 1 && self.ctx.locate(&p.idx(0)).is_none();
         let mut out = Vec::new();
         for (i, g) in raw.into_iter().enumerate() {
             let gp = if single { p.clone() } else { p.idx(i) };
@@ -628,8 +640,7 @@ impl Resolver<'_, '_, '_> {
                     self.ctx
                         .error(p, "no roles named; write `all`, a role, or a list of roles");
                 }
-                let single = roles.len() == 1
-                    && super::locate::locate(&self.ctx.file.text, &p.idx(0)).is_none();
+                let single = roles.len() == 1 && self.ctx.locate(&p.idx(0)).is_none();
                 roles
                     .iter()
                     .enumerate()
@@ -668,6 +679,10 @@ impl Resolver<'_, '_, '_> {
     }
 
     fn fixture(&mut self, p: &YamlPath, name: &str) {
+        if let Err(e) = super::fixture::check_name(name) {
+            self.ctx.error(p, e);
+            return;
+        }
         if let Some(check) = self.fixtures {
             if let Err(e) = check(name) {
                 self.ctx.error(p, e);
@@ -675,14 +690,21 @@ impl Resolver<'_, '_, '_> {
         }
     }
 
-    fn duration(&mut self, p: &YamlPath, s: &str) -> Option<Duration> {
-        values::parse_duration(s)
+    /// A duration within the field's bounds (`values::bounds`); the message names the
+    /// field by its key.
+    fn duration(&mut self, p: &YamlPath, s: &str, b: DurationBounds) -> Option<Duration> {
+        values::parse_duration_in(p.field(), s, b)
             .map_err(|e| self.ctx.error(p, e))
             .ok()
     }
 
-    fn opt_duration(&mut self, p: &YamlPath, s: Option<&str>) -> Option<Duration> {
-        s.and_then(|s| self.duration(p, s))
+    fn opt_duration(
+        &mut self,
+        p: &YamlPath,
+        s: Option<&str>,
+        b: DurationBounds,
+    ) -> Option<Duration> {
+        s.and_then(|s| self.duration(p, s, b))
     }
 
     fn percent(&mut self, p: &YamlPath, s: &str) -> Option<f64> {
@@ -691,15 +713,23 @@ impl Resolver<'_, '_, '_> {
             .ok()
     }
 
+    fn compiled(&mut self, s: &str) -> Result<Regex, String> {
+        if let Some(re) = self.regexes.get(s) {
+            return Ok(re.clone());
+        }
+        let re = values::compile_regex(s)?;
+        self.regexes.insert(s.to_string(), re.clone());
+        Ok(re)
+    }
+
     fn regex(&mut self, p: &YamlPath, s: &str) -> Option<Regex> {
-        values::compile_regex(s)
-            .map_err(|e| self.ctx.error(p, e))
-            .ok()
+        self.compiled(s).map_err(|e| self.ctx.error(p, e)).ok()
     }
 }
 
 /// The standard fixture check: `DIR/NAME.yaml` must exist.
 pub fn fixture_file_exists(dir: &Path, name: &str) -> Result<(), String> {
+    super::fixture::check_name(name)?;
     let file = dir.join(format!("{name}.yaml"));
     if file.is_file() {
         Ok(())

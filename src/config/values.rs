@@ -9,11 +9,136 @@ use regex::Regex;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
-/// `30s`, `2m`, `500ms`, `1h 30m` (humantime).
+/// `30s`, `2m`, `500ms`, `1h 30m` (humantime). A number too large for a duration is an
+/// error, never a wrap-around.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| {
-        format!("`{s}` is not a duration ({e}); write e.g. `500ms`, `30s`, `2m`, `1h`")
-    })
+    humantime::parse_duration(s.trim()).map_err(|e| duration_error(s, e))
+}
+
+fn duration_error(s: &str, e: humantime::DurationError) -> String {
+    match e {
+        humantime::DurationError::NumberOverflow => {
+            format!("`{s}` is too long to be a duration; write e.g. `500ms`, `30s`, `2m`, `1h`")
+        }
+        e => format!("`{s}` is not a duration ({e}); write e.g. `500ms`, `30s`, `2m`, `1h`"),
+    }
+}
+
+/// The values a duration field accepts: zero where it means nothing, and any length
+/// that would outlast a test run, are errors (docs/configuration.md, "Durations").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DurationBounds {
+    pub min: Duration,
+    pub max: Duration,
+    /// What the field is, for messages: "an expectation's within".
+    pub what: &'static str,
+}
+
+const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+const MINUTE: u64 = 60;
+const HOUR: u64 = 60 * MINUTE;
+
+/// Every duration field of rig, scenario and fixture files and its bounds. The table in
+/// docs/configuration.md ("Durations") is this list.
+pub mod bounds {
+    use super::{ms, secs, DurationBounds, HOUR, MINUTE};
+
+    const fn b(
+        min: std::time::Duration,
+        max: std::time::Duration,
+        what: &'static str,
+    ) -> DurationBounds {
+        DurationBounds { min, max, what }
+    }
+
+    // Scenario files.
+    pub const SCENARIO_TIMEOUT: DurationBounds =
+        b(secs(1), secs(24 * HOUR), "a scenario's timeout");
+    pub const RECOVERY_WITHIN: DurationBounds =
+        b(ms(100), secs(HOUR), "a scenario's recovery.within");
+    pub const RECOVERY_SETTLE: DurationBounds =
+        b(ms(0), secs(10 * 60), "a scenario's recovery.settle");
+    pub const EXPECT_WITHIN: DurationBounds = b(ms(100), secs(HOUR), "an expectation's within");
+    pub const EXPECT_FOR: DurationBounds = b(ms(100), secs(HOUR), "a not_console window");
+    pub const STEP_TIMEOUT: DurationBounds = b(secs(1), secs(24 * HOUR), "a job's step_timeout");
+    pub const WAIT: DurationBounds = b(ms(10), secs(HOUR), "a wait step");
+    pub const OFF_FOR: DurationBounds = b(ms(10), secs(10 * MINUTE), "a power-off time");
+    pub const DOWN_FOR: DurationBounds =
+        b(ms(10), secs(10 * MINUTE), "a broker restart's down time");
+    pub const DELAY_BY: DurationBounds = b(ms(1), secs(10 * MINUTE), "a link delay");
+    pub const DELAY_JITTER: DurationBounds = b(ms(0), secs(10 * MINUTE), "a link delay's jitter");
+    pub const STALL_FOR: DurationBounds = b(ms(10), secs(HOUR), "a link stall");
+    // Rig files.
+    pub const BOOT_TIMEOUT: DurationBounds = b(ms(100), secs(HOUR), "a board's boot timeout");
+    pub const RECOVERY_TIMEOUT: DurationBounds =
+        b(ms(100), secs(HOUR), "a board's recovery timeout");
+    pub const FLASH_TIMEOUT: DurationBounds = b(ms(100), secs(HOUR), "a board's flash timeout");
+    pub const FLASHER_TIMEOUT: DurationBounds =
+        b(secs(1), secs(HOUR), "a command flasher's timeout");
+    pub const POWER_TIMEOUT: DurationBounds =
+        b(ms(100), secs(10 * MINUTE), "a power command's timeout");
+    pub const PACE: DurationBounds = b(ms(0), secs(10), "the stream pace");
+    // Fixture files (the simulator's delays).
+    pub const FIXTURE_DELAY: DurationBounds = b(ms(0), secs(HOUR), "a simulated firmware delay");
+}
+
+/// A duration for field `field` (its key, for the message) within `b`:
+/// `within 0s is below the minimum 100ms for an expectation's within`.
+pub fn parse_duration_in(field: &str, s: &str, b: DurationBounds) -> Result<Duration, String> {
+    let written = s.trim();
+    match humantime::parse_duration(written) {
+        Ok(d) => check_duration(field, written, d, b).map(|()| d),
+        // Longer than any bound: 9e18 s, 1e30 h.
+        Err(humantime::DurationError::NumberOverflow) => Err(above(field, written, b)),
+        Err(e) => Err(duration_error(s, e)),
+    }
+}
+
+fn above(field: &str, written: &str, b: DurationBounds) -> String {
+    format!(
+        "{field} {written} is above the maximum {} for {}",
+        show(b.max),
+        b.what
+    )
+}
+
+/// A bound as one writes it: `100ms`, `1s`, `10m`, `24h`.
+pub fn show(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0 => "0s".into(),
+        _ if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+        _ if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        _ if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        _ => format!("{ms}ms"),
+    }
+}
+
+/// `d` (written `written`) is within `b`.
+pub fn check_duration(
+    field: &str,
+    written: &str,
+    d: Duration,
+    b: DurationBounds,
+) -> Result<(), String> {
+    if d < b.min {
+        Err(format!(
+            "{field} {written} is below the minimum {} for {}",
+            show(b.min),
+            b.what
+        ))
+    } else if d > b.max {
+        Err(above(field, written, b))
+    } else {
+        Ok(())
+    }
 }
 
 /// `50%` → 0.5. Only a number from 0 to 100 followed by `%`.
@@ -171,6 +296,83 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         let e = parse_duration("5 parsecs").unwrap_err();
         assert!(e.contains("`5 parsecs` is not a duration"), "{e}");
+    }
+
+    #[test]
+    fn durations_are_bounded_per_field_with_the_bound_in_the_message() {
+        let b = bounds::EXPECT_WITHIN;
+        assert_eq!(
+            parse_duration_in("within", "30s", b),
+            Ok(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_duration_in("within", "0s", b).unwrap_err(),
+            "within 0s is below the minimum 100ms for an expectation's within"
+        );
+        assert_eq!(
+            parse_duration_in("within", "100 years", b).unwrap_err(),
+            "within 100 years is above the maximum 1h for an expectation's within"
+        );
+        // Fits a u64 of seconds but no run: an error, not an overflow later.
+        assert!(parse_duration_in("within", "9000000000000000000s", b)
+            .unwrap_err()
+            .contains("above the maximum 1h"));
+        // Does not fit at all: the same error, not humantime's "number is too large".
+        assert!(parse_duration_in(
+            "timeout",
+            "99999999999999999999999s",
+            bounds::SCENARIO_TIMEOUT
+        )
+        .unwrap_err()
+        .contains("timeout 99999999999999999999999s is above the maximum 24h"));
+        assert!(parse_duration("99999999999999999999999s")
+            .unwrap_err()
+            .contains("too long"));
+        assert!(parse_duration_in("within", "soon", b)
+            .unwrap_err()
+            .contains("`soon` is not a duration"));
+        // Zero is allowed where it means something (no jitter, no pacing).
+        assert_eq!(
+            parse_duration_in("jitter", "0s", bounds::DELAY_JITTER),
+            Ok(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_duration_in("pace", "0ms", bounds::PACE),
+            Ok(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn every_bound_has_a_positive_or_meaningful_zero_minimum_below_its_maximum() {
+        use bounds::*;
+        for b in [
+            SCENARIO_TIMEOUT,
+            RECOVERY_WITHIN,
+            RECOVERY_SETTLE,
+            EXPECT_WITHIN,
+            EXPECT_FOR,
+            STEP_TIMEOUT,
+            WAIT,
+            OFF_FOR,
+            DOWN_FOR,
+            DELAY_BY,
+            DELAY_JITTER,
+            STALL_FOR,
+            BOOT_TIMEOUT,
+            RECOVERY_TIMEOUT,
+            FLASH_TIMEOUT,
+            FLASHER_TIMEOUT,
+            POWER_TIMEOUT,
+            PACE,
+            FIXTURE_DELAY,
+        ] {
+            assert!(b.min < b.max, "{b:?}");
+            assert!(b.max <= Duration::from_secs(24 * 3600), "{b:?}");
+        }
+        assert_eq!(show(Duration::from_secs(24 * 3600)), "24h");
+        assert_eq!(show(Duration::from_millis(100)), "100ms");
+        assert_eq!(show(Duration::from_secs(600)), "10m");
+        assert_eq!(show(Duration::ZERO), "0s");
     }
 
     #[test]

@@ -275,7 +275,8 @@ impl RunStats {
     /// |---|---|
     /// | any case failed, bricked, recovered-by-power-cycle or flaky | 1 |
     /// | otherwise any bench error, or any case left unfinished by an interrupt | 3 |
-    /// | otherwise (all passed or skipped, or nothing ran) | 0 |
+    /// | otherwise no case passed: everything was skipped (or nothing ran) | 4 |
+    /// | otherwise (some passed, the rest skipped) | 0 |
     ///
     /// A firmware failure wins over a bench error: what the firmware did is still true.
     /// Code 2 (bad configuration or usage) is decided before any run, by the CLI.
@@ -284,6 +285,8 @@ impl RunStats {
             crate::cli::exit::FAILED
         } else if self.errors > 0 || self.interrupted {
             crate::cli::exit::BENCH
+        } else if self.passed == 0 {
+            crate::cli::exit::NOTHING_JUDGED
         } else {
             crate::cli::exit::PASSED
         }

@@ -2,7 +2,8 @@
 //! to a rig's boards: every fixture flashed onto a board has a build for its platform; the
 //! file each job streams exists for every target's platform and is the same file for all of
 //! them (an OTA job carries one file); a block message fits a v3 agent's receive buffer
-//! with the target's thing name.
+//! with the target's thing name; a `power_cycle` or `power_cut` step acts only on boards that
+//! can remove power.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,7 +12,7 @@ use crate::cloud::jobdoc::{self, V3_BLOCK_SIZE, V3_DEMO_RECEIVE_LIMIT};
 use crate::config::diag::{Diagnostic, Diagnostics, Severity};
 use crate::config::fixture;
 use crate::config::rig::{Rig, SIM_PLATFORM};
-use crate::config::scenario::{Scenario, Step};
+use crate::config::scenario::{Capability, Scenario, Step};
 
 /// Checks `scenario` with its roles bound by `binding` (role → board).
 pub fn check(
@@ -37,8 +38,16 @@ pub fn check(
             flashes.push((line, image, roles.iter().filter_map(board_of).collect()));
         }
     }
+    // Each fixture read once, however many steps name it.
+    let mut loaded: BTreeMap<String, Option<fixture::Fixture>> = BTreeMap::new();
+    let mut load = |name: &str| -> Option<fixture::Fixture> {
+        loaded
+            .entry(name.to_string())
+            .or_insert_with(|| fixture::load_named(fixtures_dir, name).ok())
+            .clone()
+    };
     for (line, image, boards) in flashes {
-        let Ok(fixture) = fixture::load_named(fixtures_dir, image) else {
+        let Some(fixture) = load(image) else {
             continue; // reported where the fixture is named
         };
         for board in boards {
@@ -56,6 +65,7 @@ pub fn check(
             }
         }
     }
+    power_steps(rig, scenario, binding, diags);
     for (i, step) in scenario.steps.iter().enumerate() {
         let Step::Job(job) = step else { continue };
         let line = scenario.step_lines.get(i).copied().unwrap_or(0);
@@ -68,7 +78,7 @@ pub fn check(
                 message,
             })
         };
-        let Ok(fixture) = fixture::load_named(fixtures_dir, &job.image) else {
+        let Some(fixture) = load(&job.image) else {
             continue; // reported where the fixture is named
         };
         let boards: Vec<_> = job
@@ -130,6 +140,44 @@ pub fn check(
                     format!("job `{}`: a v3 agent would drop its blocks: {e}", job.id),
                 );
             }
+        }
+    }
+}
+
+/// A `power_cycle` or `power_cut` step on a role whose board cannot remove power would fail
+/// only when the run reaches it (a bench error): it is an error at the step instead.
+fn power_steps(
+    rig: &Rig,
+    scenario: &Scenario,
+    binding: &BTreeMap<String, String>,
+    diags: &mut Diagnostics,
+) {
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let roles: Vec<&String> = match step {
+            Step::PowerCycle { roles, .. } => roles.iter().collect(),
+            Step::PowerCut(cut) => vec![&cut.role],
+            _ => continue,
+        };
+        let line = scenario.step_lines.get(i).copied().unwrap_or(1).max(1);
+        for role in roles {
+            let Some(board) = binding.get(role).and_then(|b| rig.board(b)) else {
+                continue;
+            };
+            if board.has(Capability::PowerCycle) {
+                continue;
+            }
+            diags.push(Diagnostic {
+                file: scenario.file.clone(),
+                line,
+                column: 1,
+                severity: Severity::Error,
+                message: format!(
+                    "{} on role `{role}`: board {} on rig `{}` cannot remove power (only native boards and boards with `power: {{ command: ... }}` can); add `needs: [power_cycle]` to the scenario so that its roles bind to boards that can (it is skipped on a rig without one)",
+                    step.kind(),
+                    board.name,
+                    rig.name
+                ),
+            });
         }
     }
 }

@@ -253,7 +253,7 @@ impl Flasher for CommandFlasher {
     async fn reset(&self, events: &PartEvents) -> Result<(), BoardError> {
         let Some(args) = &self.reset_args else {
             return Err(BoardError::Unsupported(format!(
-                "board {}: reset through `{}` (the tool has no reset-only command; set `reset_args:` or use power)",
+                "board {}: cannot reset through `{}` (the tool has no reset-only command); give the board a reset line in its rig entry, `power: {{ command: {{ on: ..., off: ..., reset: COMMAND }} }}`, or use `power_cycle` instead of `reset`",
                 self.options.board, self.program
             )));
         };
