@@ -22,16 +22,20 @@ pub enum Verdict {
     /// The bench or the rig failed; never a firmware failure. Also used for cases
     /// left unfinished when a run is interrupted.
     Error,
+    /// The board's checks did not all run: a step it needed was not run because another
+    /// board had failed. Error-class: never a pass, never the firmware's failure.
+    NotJudged,
     Skipped,
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 6] = [
+    pub const ALL: [Verdict; 7] = [
         Verdict::Passed,
         Verdict::Failed,
         Verdict::Bricked,
         Verdict::RecoveredByPowerCycle,
         Verdict::Error,
+        Verdict::NotJudged,
         Verdict::Skipped,
     ];
 
@@ -51,6 +55,7 @@ impl Verdict {
             Verdict::Bricked => "bricked",
             Verdict::RecoveredByPowerCycle => "recovered-by-power-cycle",
             Verdict::Error => "error",
+            Verdict::NotJudged => "not-judged",
             Verdict::Skipped => "skipped",
         }
     }
@@ -68,6 +73,7 @@ impl Verdict {
             Verdict::Bricked => "BRICKED",
             Verdict::RecoveredByPowerCycle => "PWR-CYCLE",
             Verdict::Error => "ERROR",
+            Verdict::NotJudged => "NOT-JUDGED",
             Verdict::Skipped => "SKIP",
         }
     }
@@ -77,10 +83,11 @@ impl Verdict {
         match self {
             Verdict::Skipped => 0,
             Verdict::Passed => 1,
-            Verdict::Error => 2,
-            Verdict::Failed => 3,
-            Verdict::RecoveredByPowerCycle => 4,
-            Verdict::Bricked => 5,
+            Verdict::NotJudged => 2,
+            Verdict::Error => 3,
+            Verdict::Failed => 4,
+            Verdict::RecoveredByPowerCycle => 5,
+            Verdict::Bricked => 6,
         }
     }
 }
@@ -231,6 +238,10 @@ pub struct RunStats {
     pub bricked: usize,
     pub recovered_by_power_cycle: usize,
     pub errors: usize,
+    /// Cases whose checks did not all run (another board's failure stopped a step they
+    /// needed): error-class.
+    #[serde(default)]
+    pub not_judged: usize,
     pub skipped: usize,
     /// Cases whose attempts mix a pass with a firmware failure: a failure (exit 1).
     pub flaky: usize,
@@ -257,6 +268,7 @@ impl RunStats {
                 Outcome::Bricked => stats.bricked += 1,
                 Outcome::RecoveredByPowerCycle => stats.recovered_by_power_cycle += 1,
                 Outcome::Error => stats.errors += 1,
+                Outcome::NotJudged => stats.not_judged += 1,
                 Outcome::Skipped => stats.skipped += 1,
                 Outcome::Flaky => stats.flaky += 1,
             }
@@ -283,7 +295,7 @@ impl RunStats {
     pub fn exit_code(&self) -> u8 {
         if self.firmware_failures() > 0 {
             crate::cli::exit::FAILED
-        } else if self.errors > 0 || self.interrupted {
+        } else if self.errors > 0 || self.not_judged > 0 || self.interrupted {
             crate::cli::exit::BENCH
         } else if self.passed == 0 {
             crate::cli::exit::NOTHING_JUDGED
@@ -307,6 +319,7 @@ pub enum Outcome {
     Bricked,
     RecoveredByPowerCycle,
     Error,
+    NotJudged,
     Skipped,
     Flaky,
 }
@@ -341,6 +354,7 @@ impl Outcome {
             Outcome::Bricked => Verdict::Bricked,
             Outcome::RecoveredByPowerCycle => Verdict::RecoveredByPowerCycle,
             Outcome::Error => Verdict::Error,
+            Outcome::NotJudged => Verdict::NotJudged,
             Outcome::Skipped => Verdict::Skipped,
         }
     }
@@ -354,6 +368,7 @@ impl From<Verdict> for Outcome {
             Verdict::Bricked => Outcome::Bricked,
             Verdict::RecoveredByPowerCycle => Outcome::RecoveredByPowerCycle,
             Verdict::Error => Outcome::Error,
+            Verdict::NotJudged => Outcome::NotJudged,
             Verdict::Skipped => Outcome::Skipped,
         }
     }

@@ -623,6 +623,7 @@ pub(crate) fn colour_of(v: Verdict) -> &'static str {
         Verdict::Bricked => "#641e16",
         Verdict::RecoveredByPowerCycle => "#d35400",
         Verdict::Error => "#8e44ad",
+        Verdict::NotJudged => "#9b59b6",
         Verdict::Skipped => "#7f8c8d",
     }
 }

@@ -129,6 +129,7 @@ pub fn totals_line(run: &RunResult) -> String {
         (stats.bricked, "bricked"),
         (stats.recovered_by_power_cycle, "recovered by power cycle"),
         (stats.errors, "bench errors"),
+        (stats.not_judged, "not judged"),
         (stats.skipped, "skipped"),
         (stats.flaky, "flaky"),
     ];

@@ -13,6 +13,9 @@ pub struct BoardEvidence {
     pub bench_error: Option<String>,
     /// The first expectation, guard or timeout the board failed.
     pub failure: Option<String>,
+    /// Why some of the board's checks did not run (a step it needed was not run because
+    /// another board had failed).
+    pub not_judged: Option<String>,
     /// How the recovery ladder ended; `None` where it could not run.
     pub recovery: Option<Recovery>,
 }
@@ -57,9 +60,10 @@ pub fn decide(evidence: &BoardEvidence) -> (Verdict, Option<String>) {
                 format!("the board did not recover by itself; a reset brought it back (on {v})"),
             )),
         ),
-        Some(Recovery::ByItself(_)) => match failure {
-            Some(f) => (Verdict::Failed, Some(f)),
-            None => (Verdict::Passed, None),
+        Some(Recovery::ByItself(_)) => match (failure, &evidence.not_judged) {
+            (Some(f), _) => (Verdict::Failed, Some(f)),
+            (None, Some(why)) => (Verdict::NotJudged, Some(why.clone())),
+            (None, None) => (Verdict::Passed, None),
         },
     }
 }
@@ -99,9 +103,19 @@ mod tests {
             interrupted,
             bench_error: bench_error.map(Into::into),
             failure: failure.map(Into::into),
+            not_judged: None,
             recovery,
         }
     }
+
+    fn unjudged(recovery: Option<Recovery>) -> BoardEvidence {
+        BoardEvidence {
+            not_judged: Some(UNJUDGED.into()),
+            ..evidence(false, None, None, recovery)
+        }
+    }
+
+    const UNJUDGED: &str = "not judged: step s.yaml:9 needs board b-2, which had failed";
 
     #[test]
     fn every_row_of_the_verdict_table() {
@@ -203,6 +217,28 @@ mod tests {
                 Verdict::Passed,
                 None,
                 Some(V),
+            ),
+            // Checks that did not run: never a pass; what the recovery showed still counts.
+            (
+                unjudged(by_itself()),
+                Verdict::NotJudged,
+                Some(UNJUDGED.into()),
+                Some(V),
+            ),
+            (
+                BoardEvidence {
+                    failure: Some(FAIL.into()),
+                    ..unjudged(by_itself())
+                },
+                Verdict::Failed,
+                Some(FAIL.into()),
+                Some(V),
+            ),
+            (
+                unjudged(never()),
+                Verdict::Bricked,
+                Some(never_msg.into()),
+                None,
             ),
         ];
         for (row, (evidence, verdict, message, after)) in table.into_iter().enumerate() {

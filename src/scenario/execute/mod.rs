@@ -80,6 +80,8 @@ struct Run<'a> {
     errors: BTreeMap<String, String>,
     guards: Vec<(usize, Guard)>,
     captures: BTreeMap<String, String>,
+    /// Per role, why some of its checks did not run.
+    not_judged: BTreeMap<String, String>,
     /// Per role, where the rig last reset, flashed or power-cycled the board: a boot that
     /// proves it healthy must come after.
     rebooted_at: BTreeMap<String, usize>,
@@ -141,6 +143,7 @@ pub async fn run_scenario(
         guards: Vec::new(),
         captures: BTreeMap::new(),
         rebooted_at: BTreeMap::new(),
+        not_judged: BTreeMap::new(),
     };
     let pumps = run.connect_boards().await;
     // An interrupt stops every wait at once: the baseline's, the steps', the recovery's.

@@ -22,6 +22,10 @@ impl Run<'_> {
             if *interrupt.borrow() {
                 return Some(Stop::Interrupted);
             }
+            let Some(step) = self.runnable(step, index) else {
+                continue;
+            };
+            let step = &step;
             let text = step_text(step);
             self.timeline.emit(
                 Source::Runner,
@@ -33,7 +37,7 @@ impl Run<'_> {
                 },
             );
             let outcome = tokio::select! {
-                stop = self.step(step) => stop,
+                stop = self.step(step, index) => stop,
                 _ = interrupt.wait_for(|i| *i) => Some(Stop::Interrupted),
                 _ = sleep_until(deadline) => Some(Stop::TimedOut),
             };
@@ -46,14 +50,88 @@ impl Run<'_> {
                     ok: Some(outcome.is_none()),
                 },
             );
-            if outcome.is_some() {
+            // A failed board does not stop the others: later steps that need it are not
+            // run (`runnable`), the rest go on.
+            if matches!(outcome, Some(Stop::Interrupted | Stop::TimedOut)) {
                 return outcome;
             }
         }
         None
     }
 
-    async fn step(&mut self, step: &Step) -> Option<Stop> {
+    /// The step as it can still run: as written while every board it concerns is still
+    /// being judged; an expectation narrowed to the boards that are; `None` (not run) when
+    /// an action needs a board that already failed, its other boards then not judged.
+    fn runnable(&mut self, step: &Step, index: usize) -> Option<Step> {
+        let judged_out = |run: &Self, role: &String| {
+            run.failures.contains_key(role)
+                || run.errors.contains_key(role)
+                || run.not_judged.contains_key(role)
+        };
+        let roles = self.step_roles(step);
+        let (out, still): (Vec<String>, Vec<String>) =
+            roles.iter().cloned().partition(|r| judged_out(self, r));
+        if out.is_empty() {
+            return Some(step.clone());
+        }
+        match step {
+            Step::Expect(exp) => {
+                let mut exp = exp.clone();
+                exp.roles.retain(|r| still.contains(r));
+                (!exp.roles.is_empty()).then_some(Step::Expect(exp))
+            }
+            Step::Never(_) => Some(step.clone()),
+            _ => {
+                let at = self.step_at(index);
+                let needs: Vec<String> = self
+                    .bound
+                    .iter()
+                    .filter(|b| out.contains(&b.role))
+                    .map(|b| format!("{} ({})", b.role, b.board))
+                    .collect();
+                let why = format!(
+                    "not judged: step {at} ({}) was not run, as it needs {}, which had already failed",
+                    step_text(step),
+                    needs.join(", ")
+                );
+                self.note(why.clone());
+                for role in still {
+                    self.not_judged.insert(role, why.clone());
+                }
+                None
+            }
+        }
+    }
+
+    /// The roles a step concerns; a job's targets for the steps that act on a job.
+    fn step_roles(&self, step: &Step) -> Vec<String> {
+        let job_targets = |id: &str| {
+            self.scenario
+                .steps
+                .iter()
+                .find_map(|s| match s {
+                    Step::Job(j) if j.id == id => Some(j.targets.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default()
+        };
+        match step {
+            Step::Flash { roles, .. } | Step::Reset { roles } | Step::PowerCycle { roles, .. } => {
+                roles.clone()
+            }
+            Step::Job(job) => job.targets.clone(),
+            Step::Cancel { job, .. } => job_targets(job),
+            Step::Retry { job, roles } => roles.clone().unwrap_or_else(|| job_targets(job)),
+            Step::PowerCut(cut) => vec![cut.role.clone()],
+            Step::Kick { role } => vec![role.clone()],
+            Step::Link(link) => vec![link.role.clone()],
+            Step::Expect(exp) => exp.roles.clone(),
+            Step::Never(guards) => guards.iter().flat_map(|g| g.roles.clone()).collect(),
+            Step::Wait(_) | Step::BrokerRestart { .. } => Vec::new(),
+        }
+    }
+
+    async fn step(&mut self, step: &Step, index: usize) -> Option<Stop> {
         // Checks look at what the latest action caused, so actions move the cursor.
         let is_action = !matches!(step, Step::Expect(_) | Step::Never(_) | Step::Wait(_));
         if is_action {
@@ -68,7 +146,7 @@ impl Run<'_> {
         for role in rebooted {
             self.rebooted_at.insert(role, self.cursor);
         }
-        let at = format!("{}:{}", self.scenario.file.display(), self.line_of(step));
+        let at = self.step_at(index);
         match step {
             Step::Flash { roles, image } => self.flash_step(roles, image).await,
             Step::Job(job) => self.job_step(job, &at),
@@ -92,14 +170,10 @@ impl Run<'_> {
         }
     }
 
-    /// The step's line in its scenario file, for messages.
-    fn line_of(&self, step: &Step) -> usize {
-        self.scenario
-            .steps
-            .iter()
-            .position(|s| std::ptr::eq(s, step))
-            .and_then(|i| self.scenario.step_lines.get(i).copied())
-            .unwrap_or(0)
+    /// Where step `index` is in its scenario file, for messages.
+    fn step_at(&self, index: usize) -> String {
+        let line = self.scenario.step_lines.get(index).copied().unwrap_or(0);
+        format!("{}:{line}", self.scenario.file.display())
     }
 
     async fn flash_step(&mut self, roles: &[String], image: &str) -> Option<Stop> {

@@ -38,6 +38,7 @@ impl Run<'_> {
                     interrupted: false,
                     bench_error: self.errors.get(&b.role).cloned(),
                     failure: self.failures.get(&b.role).cloned(),
+                    not_judged: self.not_judged.get(&b.role).cloned(),
                     recovery,
                 };
                 let mut versions = before.get(&b.role).cloned().unwrap_or_default();
