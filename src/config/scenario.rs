@@ -38,6 +38,41 @@ impl Scenario {
     pub fn role_names(&self) -> Vec<String> {
         self.roles.iter().map(|r| r.name.clone()).collect()
     }
+
+    /// Each job step (its index and id) with the target roles whose execution of it no
+    /// later step awaits: no `expect` on that job's status for the role (by id, or as the
+    /// latest job) and no `cancel` of it. The run waits for these to end by themselves.
+    pub fn unawaited_jobs(&self) -> Vec<(usize, String, Vec<String>)> {
+        let mut out = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            let Step::Job(job) = step else { continue };
+            let mut waiting: Vec<String> = job.targets.clone();
+            // A status check without a job id is about the role's latest job.
+            let mut superseded: Vec<String> = Vec::new();
+            for later in &self.steps[i + 1..] {
+                match later {
+                    Step::Job(other) => superseded.extend(other.targets.iter().cloned()),
+                    Step::Cancel { job: id, .. } if *id == job.id => waiting.clear(),
+                    Step::Expect(exp) => {
+                        if let Check::Job { job: named, .. } = &exp.check {
+                            waiting.retain(|r| {
+                                let this_one = match named {
+                                    Some(id) => *id == job.id,
+                                    None => !superseded.contains(r),
+                                };
+                                !(this_one && exp.roles.contains(r))
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if !waiting.is_empty() {
+                out.push((i, job.id.clone(), waiting));
+            }
+        }
+        out
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -145,7 +145,7 @@ impl Resolver<'_, '_, '_> {
             lines.push(self.ctx.locate_nearest(&path).0);
             out.push(resolved);
         }
-        Scenario {
+        let scenario = Scenario {
             name: raw.name,
             file,
             summary: raw.summary,
@@ -158,7 +158,18 @@ impl Resolver<'_, '_, '_> {
             step_lines: lines,
             never,
             recovery,
+        };
+        for (i, id, roles) in scenario.unawaited_jobs() {
+            self.ctx.warning(
+                &steps_path.idx(i).key("job").key("id"),
+                format!(
+                    "job `{id}` is never awaited for {}: add `expect: {{ board: {}, job: SUCCEEDED, within: … }}` (or FAILED…); a run waits for it to end by itself within the board's recovery timeout and fails the board otherwise",
+                    roles.join(", "),
+                    roles[0]
+                ),
+            );
         }
+        scenario
     }
 
     fn roles(&mut self, boards: &yaml_serde::Mapping) -> Vec<Role> {

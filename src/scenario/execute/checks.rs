@@ -7,6 +7,7 @@ use super::{Run, Stop};
 use crate::config::scenario::{Expect, Guard};
 use crate::scenario::expect::{self, describe, Unmet};
 use crate::scenario::matchers;
+use crate::scenario::recovery;
 use crate::scenario::BoundBoard;
 use crate::timeline::{EventKind, EventSink, Source};
 
@@ -45,6 +46,59 @@ impl Run<'_> {
             }
         }
         failed.then_some(Stop::Failed)
+    }
+
+    /// A job no step awaited must still end, by itself, on each of its boards: otherwise a
+    /// scenario that only creates a job would pass in the time it takes to create it. Each
+    /// waits up to its board's recovery timeout.
+    pub(super) async fn await_unawaited_jobs(&mut self) {
+        let mut waits = Vec::new();
+        for (_, id, roles) in self.scenario.unawaited_jobs() {
+            let Some(at) = self.created_jobs.get(&id).cloned() else {
+                continue;
+            };
+            for b in self.roles(&roles) {
+                let judged_out = self.failures.contains_key(&b.role)
+                    || self.errors.contains_key(&b.role)
+                    || self.not_judged.contains_key(&b.role);
+                if !judged_out {
+                    let window = self.bench(&b).config.timeouts.recovery;
+                    waits.push((id.clone(), at.clone(), b, window));
+                }
+            }
+        }
+        let ended = join_all(waits.iter().map(|(id, _, b, window)| {
+            (self.ctx.progress)(
+                &self.scenario.name,
+                &b.board,
+                &format!("job {id} to end"),
+                Some(*window),
+            );
+            recovery::wait_until(&self.timeline, *window, move |events| {
+                matchers::job_state(events, &b.thing, Some(id)).filter(|s| is_terminal(&s.status))
+            })
+        }))
+        .await;
+        for ((id, at, b, window), end) in waits.into_iter().zip(ended) {
+            if end.is_some() {
+                continue;
+            }
+            let last = self
+                .timeline
+                .with_events(|events| matchers::job_state(events, &b.thing, Some(&id)))
+                .map_or("no execution update".to_string(), |s| s.status);
+            let msg = format!(
+                "{at}: job {id} was never awaited by an expectation and did not end within {} (last: {last})",
+                humantime::format_duration(window)
+            );
+            self.timeline.emit(
+                Source::board(&b.board),
+                EventKind::Note {
+                    text: format!("expectation failed: {msg}"),
+                },
+            );
+            self.failures.entry(b.role.clone()).or_insert(msg);
+        }
     }
 
     /// A `never` step: its guards watch from here to the end of the scenario.
@@ -113,4 +167,9 @@ impl Run<'_> {
             }
         }
     }
+}
+
+/// An execution status after which nothing more happens to it.
+fn is_terminal(status: &str) -> bool {
+    crate::cloud::jobs::ExecutionStatus::from_wire(status).is_some_and(|s| s.is_terminal())
 }

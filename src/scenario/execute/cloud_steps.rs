@@ -30,6 +30,9 @@ impl Run<'_> {
         let created = self
             .cloud
             .create_job(job, &image.bytes, things, &self.timeline);
+        if created.is_ok() {
+            self.created_jobs.insert(job.id.clone(), at.to_string());
+        }
         self.cloud_done(created, at)
     }
 

@@ -80,6 +80,8 @@ struct Run<'a> {
     errors: BTreeMap<String, String>,
     guards: Vec<(usize, Guard)>,
     captures: BTreeMap<String, String>,
+    /// The jobs the steps created, with where (file:line).
+    created_jobs: BTreeMap<String, String>,
     /// Per role, why some of its checks did not run.
     not_judged: BTreeMap<String, String>,
     /// Per role, where the rig last reset, flashed or power-cycled the board: a boot that
@@ -144,6 +146,7 @@ pub async fn run_scenario(
         captures: BTreeMap::new(),
         rebooted_at: BTreeMap::new(),
         not_judged: BTreeMap::new(),
+        created_jobs: BTreeMap::new(),
     };
     let pumps = run.connect_boards().await;
     // An interrupt stops every wait at once: the baseline's, the steps', the recovery's.

@@ -56,7 +56,11 @@ impl Run<'_> {
                 return outcome;
             }
         }
-        None
+        tokio::select! {
+            () = self.await_unawaited_jobs() => None,
+            _ = interrupt.wait_for(|i| *i) => Some(Stop::Interrupted),
+            _ = sleep_until(deadline) => Some(Stop::TimedOut),
+        }
     }
 
     /// The step as it can still run: as written while every board it concerns is still
