@@ -2,9 +2,10 @@
 //! since a flasher that "succeeds" on a board with a dead console proves nothing.
 
 use super::Run;
-use crate::config::scenario::Check;
-use crate::scenario::expect;
+use crate::board::native::RIG_LINE_PREFIX;
+use crate::scenario::recovery;
 use crate::scenario::BoundBoard;
+use crate::timeline::{EventKind, Source};
 
 impl Run<'_> {
     /// Flashes `image` onto a board and checks that it prints something afterwards;
@@ -17,7 +18,6 @@ impl Run<'_> {
             .flash_image(image, &bench.config)
             .map_err(|e| e.to_string())?;
         let events = self.part_events(b);
-        let any_line = regex::Regex::new(".").expect("valid");
         let attempts = bench.config.flash_retries + 1;
         for attempt in 1..=attempts {
             let from = self.timeline.len();
@@ -52,13 +52,25 @@ impl Run<'_> {
                     ))
                 }
             }
-            let check = Check::Console {
-                regex: any_line.clone(),
-                capture: false,
+            // The board's own output: the rig's notes on its console (a process that
+            // exited) are not the board speaking.
+            let board_spoke = |events: &[crate::timeline::Event]| {
+                events
+                    .get(from..)?
+                    .iter()
+                    .find_map(|e| match (&e.source, &e.kind) {
+                        (Source::Board(name), EventKind::Console { line })
+                            if *name == b.board && !line.starts_with(RIG_LINE_PREFIX) =>
+                        {
+                            Some(())
+                        }
+                        _ => None,
+                    })
             };
-            if expect::wait_for(&self.timeline, &check, from, b, bench.config.timeouts.boot)
+            let window = bench.config.timeouts.boot;
+            if recovery::wait_until(&self.timeline, window, board_spoke)
                 .await
-                .is_ok()
+                .is_some()
             {
                 return Ok(());
             }
