@@ -5,7 +5,7 @@
 
 mod process_support;
 
-use process_support::{describe, otarig};
+use process_support::{describe, run_scenario};
 
 const SCENARIO: &str = r#"name: speaks-for-thing2
 summary: Thing1's board runs an image built for Thing2; a job for Thing2 alone is answered by both boards.
@@ -20,24 +20,9 @@ steps:
 
 #[test]
 fn a_board_answering_another_things_job_fails_with_both_named() {
-    let tmp = tempfile::tempdir().unwrap();
-    let scenario = tmp.path().join("speaks-for-thing2.yaml");
-    std::fs::write(&scenario, SCENARIO).unwrap();
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = otarig(
-        &[
-            "run",
-            scenario.to_str().unwrap(),
-            "--state-dir",
-            tmp.path().join("state").to_str().unwrap(),
-            "--report-dir",
-            tmp.path().join("reports").to_str().unwrap(),
-        ],
-        repo,
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let summary = std::fs::read_to_string(tmp.path().join("reports/latest/summary.json")).unwrap();
-    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let run = run_scenario(SCENARIO);
+    assert_eq!(run.out.status.code(), Some(1), "{}", describe(&run.out));
+    let summary = run.summary;
     let boards = summary["scenarios"][0]["boards"]
         .as_array()
         .unwrap()

@@ -5,7 +5,7 @@
 
 mod process_support;
 
-use process_support::{describe, otarig};
+use process_support::{describe, run_scenario};
 
 const SCENARIO: &str = r#"name: one-fails
 summary: Board a fails its first check; the job for both boards then cannot run.
@@ -19,23 +19,9 @@ steps:
 
 #[test]
 fn boards_whose_checks_did_not_run_are_not_judged_in_every_report() {
-    let tmp = tempfile::tempdir().unwrap();
-    let scenario = tmp.path().join("one-fails.yaml");
-    std::fs::write(&scenario, SCENARIO).unwrap();
-    let reports = tmp.path().join("reports");
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = otarig(
-        &[
-            "run",
-            scenario.to_str().unwrap(),
-            "--state-dir",
-            tmp.path().join("state").to_str().unwrap(),
-            "--report-dir",
-            reports.to_str().unwrap(),
-        ],
-        repo,
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let run = run_scenario(SCENARIO);
+    let out = &run.out;
+    assert_eq!(out.status.code(), Some(1), "{}", describe(out));
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
         table
@@ -43,10 +29,7 @@ fn boards_whose_checks_did_not_run_are_not_judged_in_every_report() {
             .any(|l| l.contains("NOT-JUDGED") && l.contains("b (")),
         "{table}"
     );
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(reports.join("latest/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary = &run.summary;
     let boards = summary["scenarios"][0]["boards"].as_array().unwrap();
     let verdict = |role: &str| {
         boards
@@ -64,7 +47,7 @@ fn boards_whose_checks_did_not_run_are_not_judged_in_every_report() {
         "{why}"
     );
     assert_eq!(summary["stats"]["not_judged"], 1, "{summary}");
-    let junit = std::fs::read_to_string(reports.join("latest/junit.xml")).unwrap();
+    let junit = std::fs::read_to_string(run.reports.join("latest/junit.xml")).unwrap();
     assert!(
         junit.contains(r#"<error type="not-judged""#) || junit.contains(r#"type="not-judged""#),
         "{junit}"
