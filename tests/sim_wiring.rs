@@ -103,3 +103,45 @@ async fn power_reset_and_flash_drive_the_board_and_its_serial_port_follows_the_p
     ok(otarig(&["sim", "power", "off"], &dir));
     assert!(!dir.join("sim.pid").exists());
 }
+
+/// Two tools switching one board at once (a flash retried while the first still runs, a
+/// power-on from a console while a run flashes) leave one board process, not two.
+#[test]
+fn concurrent_power_ons_and_flashes_start_one_board_process() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = sim_support::board(
+        root.path(),
+        "app-v4",
+        "Thing1",
+        sim_support::dead_port(),
+        false,
+    );
+    let uart = dir.join("uart");
+    let flash = root.path().join("copy.flash");
+    std::fs::copy(dir.join("flash.bin"), &flash).unwrap();
+    let tools: Vec<_> = (0..6)
+        .map(|i| {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_otarig"));
+            cmd.arg("sim");
+            if i % 2 == 0 {
+                cmd.args(["power", "on"]);
+            } else {
+                cmd.arg("flash").arg(&flash);
+            }
+            cmd.arg("--tty").arg(&uart).arg("--dir").arg(&dir);
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for mut t in tools {
+        assert!(t.wait().unwrap().success());
+    }
+    let boards = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .filter(|cmd| cmd.contains(" sim --dir ") && cmd.contains(dir.to_str().unwrap()))
+        .count();
+    ok(otarig(&["sim", "power", "off"], &dir));
+    assert_eq!(boards, 1, "board processes on one flash file");
+}

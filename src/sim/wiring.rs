@@ -18,6 +18,8 @@ use super::flash::{Flash, FlashError, DEFAULT_BANK_SIZE};
 use super::FLASH_FILE;
 
 const PID_FILE: &str = "sim.pid";
+/// Held (flock) by whoever is switching, flashing or resetting the board.
+const LOCK_FILE: &str = "wiring.lock";
 /// The detached board's stderr (start-up errors: no identity, a bad key).
 pub const LOG_FILE: &str = "sim.log";
 const START_WITHIN: Duration = Duration::from_secs(10);
@@ -80,9 +82,30 @@ impl Wiring {
         }
     }
 
+    /// Holds the board's wiring for one operation: two tools acting on one board at once
+    /// (a flash retried while the first is still running, power on from a console while a
+    /// run flashes) would otherwise each start a board process on one flash file.
+    fn hold(&self) -> Result<nix::fcntl::Flock<std::fs::File>, WiringError> {
+        std::fs::create_dir_all(&self.dir).map_err(self.io("create the board folder"))?;
+        let path = self.dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(self.io(format!("open {}", path.display())))?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| self.io(format!("lock {}", path.display()))(io::Error::from(e)))
+    }
+
     /// Starts the board with its console on a pty named `link`; returns once the port
     /// exists, so a console opened next sees the boot. Already on: nothing changes.
     pub fn power_on(&self, link: &Path) -> Result<(), WiringError> {
+        let _held = self.hold()?;
+        self.start(link)
+    }
+
+    fn start(&self, link: &Path) -> Result<(), WiringError> {
         if self.powered().is_some() {
             return Ok(());
         }
@@ -147,6 +170,11 @@ impl Wiring {
 
     /// Cuts power: SIGKILL, no clean-up by the board; its UART port disappears.
     pub fn power_off(&self) -> Result<(), WiringError> {
+        let _held = self.hold()?;
+        self.stop()
+    }
+
+    fn stop(&self) -> Result<(), WiringError> {
         if let Some(p) = self.powered() {
             let _ = kill(p.pid, Signal::SIGKILL);
             let deadline = Instant::now() + STOP_WITHIN;
@@ -173,6 +201,7 @@ impl Wiring {
 
     /// Pulses the reset line (the board reboots through its bootloader).
     pub fn reset(&self) -> Result<(), WiringError> {
+        let _held = self.hold()?;
         let p = self
             .powered()
             .ok_or_else(|| WiringError::Off(self.dir.clone()))?;
@@ -182,12 +211,13 @@ impl Wiring {
 
     /// A programmer's job: hold the board, write the whole flash file, release it running.
     pub fn flash(&self, image: &Path, link: &Path) -> Result<(), WiringError> {
-        self.power_off()?;
+        let _held = self.hold()?;
+        self.stop()?;
         let tmp = self.dir.join(format!(".{FLASH_FILE}.tmp"));
         std::fs::copy(image, &tmp)
             .and_then(|_| std::fs::rename(&tmp, self.dir.join(FLASH_FILE)))
             .map_err(self.io(format!("write {} into {FLASH_FILE}", image.display())))?;
-        self.power_on(link)
+        self.start(link)
     }
 
     /// The board process `sim.pid` names, if it is alive and really this board.
