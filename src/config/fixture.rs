@@ -75,7 +75,8 @@ pub enum Content {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FixtureQuirks {
-    /// A software reset hangs until power is removed.
+    /// The reset the agent forces after rejecting an image hangs until power is removed
+    /// (the field report); every other reset works.
     pub reset_hangs: bool,
     /// The factory image is programmed without the `@AFRTOS` descriptor (a plain build).
     pub no_descriptor: bool,
