@@ -77,7 +77,7 @@ pub async fn wait_jobs_answered(
 }
 
 /// How long a board must stay healthy, unless the scenario says (`recovery: { settle }`).
-pub const DEFAULT_SETTLE: Duration = Duration::from_secs(3);
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(5);
 
 /// A board counts as recovered once it has been healthy, on one boot, for `settle`
 /// after its agent finished any self-test: a board that bricks a moment after its first
