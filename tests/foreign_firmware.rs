@@ -196,7 +196,6 @@ fn a_foreign_posix_firmware_updates_rejects_and_survives_power_cuts_through_otar
         ],
         r,
     );
-    eprintln!("{}", describe(&out));
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(r.join("reports/latest/summary.json")).unwrap())
