@@ -16,7 +16,7 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_otarig");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const DEADLINE: Duration = Duration::from_secs(60);
-/// Exit codes from design.md § Reports.
+/// Exit codes from docs/architecture.md § Reports.
 const USAGE: i32 = 2;
 
 /// A console line as printed: the elapsed-time stamp, then the board's line.

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 
 const BIN: &str = env!("CARGO_BIN_EXE_otarig");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-/// Exit codes from design.md § Reports.
+/// Exit codes from docs/architecture.md § Reports.
 const USAGE: i32 = 2;
 const BENCH: i32 = 3;
 

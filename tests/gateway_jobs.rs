@@ -1,4 +1,4 @@
-//! The AWS IoT Jobs device API (protocol.md §1) through the gateway over
+//! The AWS IoT Jobs device API (docs/protocol.md §1) through the gateway over
 //! mutual TLS, with rumqttc as the device: one behaviour per test, exact
 //! wire fields.
 //!
@@ -469,7 +469,7 @@ async fn refused_updates_and_describes_carry_the_documented_code_state_and_token
         json!({"status": "IN_PROGRESS", "versionNumber": 2})
     );
 
-    // Service-owned statuses. protocol.md §1.5 does not say which code; the
+    // Service-owned statuses. docs/protocol.md §1.5 does not say which code; the
     // service answers InvalidStateTransition (not allowed from this state).
     for status in ["TIMED_OUT", "CANCELED", "QUEUED", "REMOVED"] {
         let token = format!("own-{status}");

@@ -1,4 +1,4 @@
-//! MQTT-based file delivery (protocol.md §3) through the gateway over mutual
+//! MQTT-based file delivery (docs/protocol.md §3) through the gateway over mutual
 //! TLS, with rumqttc as the device: one behaviour per test, exact wire fields.
 //!
 //! Every request is followed by a probe publish on the same connection; the
@@ -269,7 +269,7 @@ async fn blocks_past_the_end_or_an_offset_out_of_range_are_rejected_and_the_stre
         (&json!("OffsetOutOfBounds"), &json!("far-j"))
     );
 
-    // A valid offset past the last block: nothing to send. protocol.md does not
+    // A valid offset past the last block: nothing to send. docs/protocol.md does not
     // name a code for this; the service answers ResourceNotFound.
     let got = exchange(&mut dev, &get, get_stream_cbor("past", 0, 4096, 3, &[1], 1)).await;
     assert_eq!(topics(&got), [rejected_cbor.as_str()]);

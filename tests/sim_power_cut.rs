@@ -272,7 +272,7 @@ fn recover(bench: &mut Bench, id: &str, before: &[String]) -> String {
             assert!(has_reason, "{}", why());
             // A cut after the commit but before SUCCEEDED left: the committed image runs
             // and the 1.0.x agent fails the job, as a state mismatch (no "active" status
-            // yet, protocol.md §4.3 step 7) or as the same version (§4.5).
+            // yet, docs/protocol.md §4.3 step 5) or as the same version (§4.5).
             let committed = at_cut[0] == Some((NEW, flags::VALID));
             let mismatch = committed
                 && matches!(

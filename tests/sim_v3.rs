@@ -1,7 +1,7 @@
 //! The OTA library v3 personality end to end through the real gateway over mutual TLS
 //! (thing-scoped policy), case for case as the v1 agent in sim_update: a good update,
 //! then a corrupt, an untrusted and a missing signature, a downgrade, the same version,
-//! a hanging self-test and a crash on boot, each failed with the v3 codes (protocol.md
+//! a hanging self-test and a crash on boot, each failed with the v3 codes (docs/protocol.md
 //! §4.5–§4.7, §7, §9) and without ever booting an image that did not verify.
 //! v3 subscribes to notify-next and the stream data only (§0, §9): what it learns about
 //! its job after a reboot comes as direct replies to its own requests.

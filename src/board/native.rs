@@ -1,4 +1,4 @@
-//! Native boards: a process on the bench host instead of a chip (design.md § Native boards).
+//! Native boards: a process on the bench host instead of a chip (docs/architecture.md § Native boards).
 //!
 //! - flash: files in the board's own folder (`flash.bin` for a simulated board);
 //! - console: the process's stdout/stderr through a pty, so it line-buffers as on a terminal;

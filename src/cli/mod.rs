@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Exit codes (design.md § Reports).
+/// Exit codes (docs/architecture.md § Reports).
 pub mod exit {
     /// Every scenario passed.
     pub const PASSED: u8 = 0;

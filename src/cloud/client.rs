@@ -7,7 +7,7 @@
 //! simulator subscribe to `.../accepted` and get them. The v3 agent subscribes
 //! only to `notify-next`; `mirror_notify_next` also publishes each
 //! `$next/get/accepted` there. That is a documented work-around for the bench,
-//! not something AWS IoT does (protocol.md §9).
+//! not something AWS IoT does (docs/protocol.md §9).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

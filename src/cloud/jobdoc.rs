@@ -1,4 +1,4 @@
-//! The `afr_ota` job document (protocol.md §2) for one image, signed as the
+//! The `afr_ota` job document (docs/protocol.md §2) for one image, signed as the
 //! agents check it (§7), with the deliberate faults the scenario catalog
 //! needs, and the stream-name budget of §9 (a data message that does not fit
 //! the device's receive buffer is dropped silently and the download never ends).
@@ -20,7 +20,7 @@ pub const SHA1_RSA_KEY: &str = "sig-sha1-rsa";
 pub const DEFAULT_FILE_PATH: &str = "otarig-image.bin";
 /// `files[0].certfile` when a job names none: `codesign.pem` of the bench PKI.
 pub const DEFAULT_CERT_FILE: &str = "codesign.pem";
-/// The v3 POSIX demo's MQTT receive buffer (protocol.md §9).
+/// The v3 POSIX demo's MQTT receive buffer (docs/protocol.md §9).
 pub const V3_DEMO_RECEIVE_LIMIT: usize = 4224;
 /// The v3 agents' default block size (`otaconfigLOG2_FILE_BLOCK_SIZE` 12).
 pub const V3_BLOCK_SIZE: usize = 4096;

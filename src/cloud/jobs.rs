@@ -1,7 +1,7 @@
 //! The AWS IoT Jobs device MQTT API as a sans-IO state machine
 //! (`topic, payload, now → replies`; no clock reads, no I/O).
 //!
-//! Reproduces what FreeRTOS OTA agents depend on (protocol.md §1, §8):
+//! Reproduces what FreeRTOS OTA agents depend on (docs/protocol.md §1, §8):
 //! - `get`, `start-next`, `{jobId}/get` (`$next` = IN_PROGRESS first, then
 //!   by creation order), `{jobId}/update`; replies on `…/accepted` and
 //!   `…/rejected` go to the requester only ([`Route::Requester`]).

@@ -1,4 +1,4 @@
-//! Code signing as the OTA agents check it (protocol.md §7): ECDSA P-256 over
+//! Code signing as the OTA agents check it (docs/protocol.md §7): ECDSA P-256 over
 //! SHA-256 of the exact bytes streamed, the signature ASN.1 DER encoded, and
 //! base64 in the job document. Keys are PKCS#8 PEM (as `otarig pki init`
 //! writes them); verification takes the public key of a PEM certificate.

@@ -1,7 +1,7 @@
 //! AWS IoT MQTT-based file delivery ("streams") as a sans-IO service
 //! (`topic, payload → replies`; no I/O, no clock).
 //!
-//! Reproduces mqtt-based-file-delivery-in-devices.md and protocol.md §3:
+//! Reproduces AWS IoT's MQTT file-delivery documentation and docs/protocol.md §3:
 //! - GetStream on `$aws/things/{thing}/streams/{streamId}/get/{cbor|json}`:
 //!   fields `c,s,f,l,o,n,b`; the LSB-first bitmap (bit j of byte k is block
 //!   `o + 8k + j`); `n` caps the blocks (default 131072 / `l`, 0 counts as

@@ -1,4 +1,4 @@
-//! `firmware-fixtures/NAME.yaml`: one logical firmware build (design.md § Firmware
+//! `firmware-fixtures/NAME.yaml`: one logical firmware build (docs/architecture.md § Firmware
 //! fixtures). The simulator builds its images from it on demand (`sim::fixture`); real
 //! boards flash the per-platform files it names.
 //!

@@ -1,4 +1,4 @@
-//! Reports: independent views of one run's timeline and verdicts (design.md § Reports).
+//! Reports: independent views of one run's timeline and verdicts (docs/architecture.md § Reports).
 //! The runner hands over a [`RunResult`] and the scenario timelines; each file here
 //! renders one view: JUnit, summary.json, console logs and MQTT transcripts, the
 //! timeline picture, the console progress and the final table.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::timeline::Event;
 
-/// A board's verdict in one scenario attempt (design.md § Verdicts).
+/// A board's verdict in one scenario attempt (docs/architecture.md § Verdicts).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
@@ -281,7 +281,7 @@ impl RunStats {
         self.failed + self.bricked + self.recovered_by_power_cycle + self.flaky
     }
 
-    /// The process exit code (design.md § Reports), in this order:
+    /// The process exit code (docs/architecture.md § Reports), in this order:
     ///
     /// | condition | code |
     /// |---|---|

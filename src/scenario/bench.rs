@@ -178,7 +178,7 @@ impl BenchBoard {
     }
 
     /// Tells the board who it is and where its cloud is, before it is powered for a
-    /// scenario (design.md § Boards are capabilities).
+    /// scenario (docs/architecture.md § Boards).
     pub async fn provision(&self, identity: &Identity) -> Result<(), BoardError> {
         self.provisioning.provision(identity).await
     }

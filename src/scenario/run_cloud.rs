@@ -1,4 +1,4 @@
-//! The cloud's lifetime follows the endpoint (design.md). On an ephemeral port each
+//! The cloud's lifetime follows the endpoint (docs/architecture.md). On an ephemeral port each
 //! scenario starts its own cloud. Where the endpoint is fixed (a physical bench: the
 //! address is baked into the firmware) or in client mode (the lab's broker), one cloud
 //! serves the whole run: concurrent scenarios on disjoint boards share it, each sees

@@ -1,4 +1,4 @@
-//! A board's verdict, decided from its evidence alone (design.md § Verdicts): nothing
+//! A board's verdict, decided from its evidence alone (docs/architecture.md § Verdicts): nothing
 //! here touches a board, the cloud or a clock, so every rule is one row of a table test.
 
 use super::recovery::Recovery;

@@ -1,4 +1,4 @@
-//! The PIC32MZ reference bootloader, BL 0.9.0 (protocol.md §6.3), as one pure pass over
+//! The PIC32MZ reference bootloader, BL 0.9.0 (docs/protocol.md §6.3), as one pure pass over
 //! the flash: validate both banks, invalidate failures, pick the winner, mark a New image
 //! CommitPending, swap banks so the image runs from the lower bank. The runtime prints
 //! the returned lines on the console and starts what it returns.

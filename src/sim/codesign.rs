@@ -1,5 +1,5 @@
 //! Code-signing keys as the board holds them: ECDSA P-256 over SHA-256, DER signatures
-//! (protocol.md §7). Only the public key of a certificate matters; no chain or expiry
+//! (docs/protocol.md §7). Only the public key of a certificate matters; no chain or expiry
 //! checks, as on the device.
 
 use std::path::Path;

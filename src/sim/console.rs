@@ -1,4 +1,4 @@
-//! The board's UART: one line at a time, in the formats of protocol.md §5.
+//! The board's UART: one line at a time, in the formats of docs/protocol.md §5.
 //!
 //! - bootloader lines and the app banner: as they are;
 //! - v1 (FreeRTOS logging task): `<msgNo> <tick> ` before every line of the app, where

@@ -1,4 +1,4 @@
-//! The PIC32MZ image format (protocol.md §6.3) and the firmware personality inside it.
+//! The PIC32MZ image format (docs/protocol.md §6.3) and the firmware personality inside it.
 //!
 //! A bank holds `descriptor (32 bytes) | app | trailer (at the next 16-byte boundary)`:
 //!

@@ -1,4 +1,4 @@
-//! The platform abstraction layer the agents call (protocol.md §6.3 PAL).
+//! The platform abstraction layer the agents call (docs/protocol.md §6.3 PAL).
 //! Contract between `sim::agent` (caller) and the sim platform (implementer).
 
 use std::fmt;

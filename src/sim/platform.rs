@@ -1,4 +1,4 @@
-//! The PIC32MZ platform layer (`aws_ota_pal.c`, protocol.md §6.3) over the sim flash.
+//! The PIC32MZ platform layer (`aws_ota_pal.c`, docs/protocol.md §6.3) over the sim flash.
 //!
 //! - create: erases the upper bank (the only copy of the previous image, if any);
 //! - write: at `upper bank + 8 + offset` (the OTA file has no 8-byte header);

@@ -1,4 +1,4 @@
-//! The bench's IoT Core endpoint and local MQTT broker (design.md § The gateway).
+//! The bench's IoT Core endpoint and local MQTT broker (docs/architecture.md § The gateway).
 //!
 //! One tokio task per connection (`session`), sessions and routing in
 //! `router`, the endpoint policy in `policy`, mutual TLS in `tls`, the MQTT

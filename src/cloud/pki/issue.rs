@@ -136,7 +136,7 @@ pub fn issue_thing(ca: &Issued, thing: &str) -> Result<Issued, PkiError> {
 }
 
 /// The code-signing certificate boards trust, issued by `ca`. Agents only use
-/// its public key (protocol.md §7), but a chained certificate reads naturally.
+/// its public key (docs/protocol.md §7), but a chained certificate reads naturally.
 pub fn issue_code_signer(ca: &Issued) -> Result<Issued, PkiError> {
     let what = "code-signing";
     let mut params = base_params("otarig code signer");

@@ -1,5 +1,5 @@
 //! CBOR messages of MQTT file delivery as the agents encode and decode them
-//! (protocol.md §3.2, §3.3): the GetStream request and one data block.
+//! (docs/protocol.md §3.2, §3.3): the GetStream request and one data block.
 
 use ciborium::Value;
 

@@ -1,4 +1,4 @@
-//! Error codes as each agent generation reports them (protocol.md §4.7). The PAL
+//! Error codes as each agent generation reports them (docs/protocol.md §4.7). The PAL
 //! may answer in either generation's numbering; both are normalised here.
 
 use crate::sim::pal::PalError;

@@ -1,5 +1,5 @@
 //! The receive side of one file transfer, shared by both agents: the block
-//! bitmap, the block range check and the counters (protocol.md §3.2, §3.3).
+//! bitmap, the block range check and the counters (docs/protocol.md §3.2, §3.3).
 
 /// Outcome of checking one received block against the transfer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! The two job document parsers (protocol.md §2.1, §2.2), with the log lines
+//! The two job document parsers (docs/protocol.md §2.1, §2.2), with the log lines
 //! each prints while parsing. v1 searches key names anywhere (jsmn, 16-param
 //! model, type checks); v3 looks up dotted paths (coreJSON, 21-param model).
 

@@ -1,5 +1,5 @@
 //! Exact text the agents put on the console and in job status payloads
-//! (protocol.md §4.6, §5), including the real v3 agent's number-printing quirk.
+//! (docs/protocol.md §4.6, §5), including the real v3 agent's number-printing quirk.
 
 use crate::sim::pal::Pal;
 

@@ -1,4 +1,4 @@
-//! The 1.0.x agent of the field report (Amazon FreeRTOS 201906, protocol.md
+//! The 1.0.x agent of the field report (Amazon FreeRTOS 201906, docs/protocol.md
 //! §4.3, §4.5 v1 column, §4.8, §3.6, §6.2): one task, flat job parser, stream
 //! requests driven by the request timer only, the clientToken heuristic.
 

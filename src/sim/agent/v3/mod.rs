@@ -1,4 +1,4 @@
-//! The OTA library v3 agent (v3.4.0 POSIX demo, protocol.md §4.4, §4.5, §9):
+//! The OTA library v3 agent (v3.4.0 POSIX demo, docs/protocol.md §4.4, §4.5, §9):
 //! the library's transition table run over an event queue, so handlers, state
 //! lines and publishes come out in the order the real agent prints them.
 
