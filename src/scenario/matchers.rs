@@ -23,6 +23,14 @@ fn console_line<'e>(event: &'e Event, board: &str) -> Option<&'e str> {
     }
 }
 
+/// Index of the first console line the board itself printed at or after `from` (the
+/// rig's own notes on a native board's console, such as "process exited", are not it).
+pub fn board_spoke(events: &[Event], from: usize, board: &str) -> Option<usize> {
+    let prefix = crate::board::native::RIG_LINE_PREFIX;
+    (from..events.len())
+        .find(|&i| console_line(&events[i], board).is_some_and(|l| !l.starts_with(prefix)))
+}
+
 /// Index of the first console line of `board` at or after `from` that matches.
 pub fn find_console(events: &[Event], from: usize, board: &str, re: &Regex) -> Option<usize> {
     events

@@ -34,14 +34,7 @@ impl Run<'_> {
                 ),
                 Err(Unmet { expected, seen }) => {
                     failed = true;
-                    let msg = format!("{at}: expected {expected}; seen {seen}");
-                    self.timeline.emit(
-                        Source::board(&b.board),
-                        EventKind::Note {
-                            text: format!("expectation failed: {msg}"),
-                        },
-                    );
-                    self.failures.entry(b.role.clone()).or_insert(msg);
+                    self.fail(b, format!("{at}: expected {expected}; seen {seen}"));
                 }
             }
         }
@@ -58,10 +51,7 @@ impl Run<'_> {
                 continue;
             };
             for b in self.roles(&roles) {
-                let judged_out = self.failures.contains_key(&b.role)
-                    || self.errors.contains_key(&b.role)
-                    || self.not_judged.contains_key(&b.role);
-                if !judged_out {
+                if !self.judged_out(&b.role) {
                     let window = self.bench(&b).config.timeouts.recovery;
                     waits.push((id.clone(), at.clone(), b, window));
                 }
@@ -91,13 +81,7 @@ impl Run<'_> {
                 "{at}: job {id} was never awaited by an expectation and did not end within {} (last: {last})",
                 humantime::format_duration(window)
             );
-            self.timeline.emit(
-                Source::board(&b.board),
-                EventKind::Note {
-                    text: format!("expectation failed: {msg}"),
-                },
-            );
-            self.failures.entry(b.role.clone()).or_insert(msg);
+            self.fail(&b, msg);
         }
     }
 
@@ -107,9 +91,10 @@ impl Run<'_> {
         self.guards.extend(guards.iter().map(|g| (at, g.clone())));
     }
 
-    /// Attribution: a board that publishes on another thing's Jobs or stream topics speaks
-    /// for a thing that is not its own (an image built with another thing's name), whatever
-    /// the policy let through. Both boards fail, with a reason naming both.
+    /// Attribution: a board that updates another thing's execution or takes its stream
+    /// (`matchers::foreign_requests`) speaks for a thing that is not its own (an image built
+    /// with another thing's name), whatever the policy let through. Both boards fail, with a
+    /// reason naming both; it comes before what they then failed to see.
     pub(super) fn check_attribution(&mut self) {
         let foreign = self.timeline.with_events(matchers::foreign_requests);
         for f in foreign {

@@ -2,10 +2,8 @@
 //! since a flasher that "succeeds" on a board with a dead console proves nothing.
 
 use super::Run;
-use crate::board::native::RIG_LINE_PREFIX;
-use crate::scenario::recovery;
 use crate::scenario::BoundBoard;
-use crate::timeline::{EventKind, Source};
+use crate::scenario::{matchers, recovery};
 
 impl Run<'_> {
     /// Flashes `image` onto a board and checks that it prints something afterwards;
@@ -52,21 +50,8 @@ impl Run<'_> {
                     ))
                 }
             }
-            // The board's own output: the rig's notes on its console (a process that
-            // exited) are not the board speaking.
-            let board_spoke = |events: &[crate::timeline::Event]| {
-                events
-                    .get(from..)?
-                    .iter()
-                    .find_map(|e| match (&e.source, &e.kind) {
-                        (Source::Board(name), EventKind::Console { line })
-                            if *name == b.board && !line.starts_with(RIG_LINE_PREFIX) =>
-                        {
-                            Some(())
-                        }
-                        _ => None,
-                    })
-            };
+            let board_spoke =
+                |events: &[crate::timeline::Event]| matchers::board_spoke(events, from, &b.board);
             let window = bench.config.timeouts.boot;
             if recovery::wait_until(&self.timeline, window, board_spoke)
                 .await

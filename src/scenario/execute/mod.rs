@@ -32,7 +32,7 @@ use super::run_cloud::RunCloud;
 use super::verdict::{decide, BoardEvidence};
 use super::BoundBoard;
 use crate::board::PartEvents;
-use crate::config::scenario::{Guard, Scenario, Step};
+use crate::config::scenario::{Guard, Scenario};
 use crate::config::Rig;
 use crate::report::model::{BoardResult, ScenarioResult, Versions};
 use crate::timeline::{EventKind, EventSink, Source, Timeline};
@@ -106,7 +106,7 @@ pub async fn run_scenario(
         attempt: 1,
         started_wall_ms,
         duration: started.elapsed(),
-        seeds: scenario_seeds(scenario),
+        seeds: Vec::new(), // set from the cloud session once its faults have run
         boards,
         skipped: None,
     };
@@ -268,17 +268,6 @@ fn note_cloud(
             ),
         },
     );
-}
-
-fn scenario_seeds(scenario: &Scenario) -> Vec<u64> {
-    scenario
-        .steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Link(l) => l.seed,
-            _ => None,
-        })
-        .collect()
 }
 
 /// A board's result: its verdict decided from `evidence`, with its console tail.

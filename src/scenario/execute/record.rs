@@ -44,6 +44,25 @@ impl Run<'_> {
         Some(Stop::Bench)
     }
 
+    /// The board's verdict is already on its way elsewhere: it failed, the bench failed
+    /// it, or a step it needed was not run. Later checks skip it.
+    pub(super) fn judged_out(&self, role: &str) -> bool {
+        self.failures.contains_key(role)
+            || self.errors.contains_key(role)
+            || self.not_judged.contains_key(role)
+    }
+
+    /// A check the board did not pass: noted on its timeline; the first one is its reason.
+    pub(super) fn fail(&mut self, b: &BoundBoard, message: String) {
+        self.timeline.emit(
+            Source::board(&b.board),
+            EventKind::Note {
+                text: format!("expectation failed: {message}"),
+            },
+        );
+        self.failures.entry(b.role.clone()).or_insert(message);
+    }
+
     pub(super) fn fail_all_timed_out(&mut self) {
         let limit = self
             .scenario

@@ -67,14 +67,9 @@ impl Run<'_> {
     /// being judged; an expectation narrowed to the boards that are; `None` (not run) when
     /// an action needs a board that already failed, its other boards then not judged.
     fn runnable(&mut self, step: &Step, index: usize) -> Option<Step> {
-        let judged_out = |run: &Self, role: &String| {
-            run.failures.contains_key(role)
-                || run.errors.contains_key(role)
-                || run.not_judged.contains_key(role)
-        };
         let roles = self.step_roles(step);
         let (out, still): (Vec<String>, Vec<String>) =
-            roles.iter().cloned().partition(|r| judged_out(self, r));
+            roles.iter().cloned().partition(|r| self.judged_out(r));
         if out.is_empty() {
             return Some(step.clone());
         }
