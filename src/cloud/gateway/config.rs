@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::limits::Limits;
 pub use crate::config::rig_raw::Policy;
 use crate::config::Rig;
 
@@ -33,8 +34,11 @@ pub struct GatewayConfig {
     pub boards: HashMap<String, String>,
     /// Transcript payloads longer than this are cut to a prefix (`len` keeps the size).
     pub transcript_limit: usize,
-    /// Messages queued for one connection before further ones are dropped (slow reader).
+    /// Messages other tasks may hand one connection before further ones are
+    /// dropped (a reader too slow for the bench).
     pub queue_depth: usize,
+    /// AWS IoT Core's limits, and the bench's bounds on what a device may cost.
+    pub limits: Limits,
 }
 
 /// Where the bench PKI lives (CA, endpoint certificate and key).
@@ -71,7 +75,7 @@ impl Default for GatewayConfig {
         GatewayConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls: None,
-            policy: Policy::Permissive,
+            policy: Policy::ThingScoped,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             pace: None,
             retry_interval: Duration::from_secs(20),
@@ -79,6 +83,7 @@ impl Default for GatewayConfig {
             boards: HashMap::new(),
             transcript_limit: 2048,
             queue_depth: 4096,
+            limits: Limits::default(),
         }
     }
 }

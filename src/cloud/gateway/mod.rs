@@ -1,16 +1,25 @@
 //! The bench's IoT Core endpoint and local MQTT broker (docs/architecture.md § The gateway).
 //!
-//! One tokio task per connection (`session`), sessions and routing in
-//! `router`, the endpoint policy in `policy`, mutual TLS in `tls`, the MQTT
-//! transcript in `transcript`. Requests on the Jobs and stream topics go to
-//! [`CloudServices`]; their replies reach the requesting connection only.
+//! One tokio task per connection: `handshake` admits it, `session` is its I/O
+//! loop around the sans-IO `state` (window, keep-alive, limits), `io` frames
+//! its bytes and `conformance` rejects malformed ones. Sessions and routing in
+//! `router`, AWS IoT Core's limits in `limits`, the endpoint policy in
+//! `policy`, mutual TLS in `tls`, the MQTT transcript in `transcript`.
+//! Requests on the Jobs and stream topics go to [`CloudServices`]; their
+//! replies reach the requesting connection only.
 
 mod config;
+mod conformance;
+mod handshake;
+mod io;
+mod limits;
 mod policy;
 mod router;
 mod session;
+mod state;
 mod tls;
 mod transcript;
+mod untrusted;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +35,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::{info, warn};
 
 pub use config::{GatewayConfig, Policy, TlsSettings, DEFAULT_MAX_MESSAGE_SIZE};
+pub use limits::{Limits, TopicLimit};
 pub use policy::PolicyError;
 pub use transcript::render_payload;
 
@@ -70,9 +80,10 @@ impl Gateway {
             source,
         })?;
         let transcript = Transcript::new(sink, cfg.boards.clone(), cfg.transcript_limit);
+        let broker = Broker::new(&cfg.limits);
         let shared = Arc::new(Shared {
             cfg,
-            broker: Broker::default(),
+            broker,
             services,
             transcript,
         });
@@ -199,17 +210,20 @@ struct Running {
     shutdown: watch::Sender<bool>,
     accept: JoinHandle<()>,
     notify: JoinHandle<()>,
+    expire: JoinHandle<()>,
 }
 
 impl Running {
     fn spawn(listener: TcpListener, acceptor: Option<TlsAcceptor>, shared: Arc<Shared>) -> Running {
         let (shutdown, rx) = watch::channel(false);
         let notify = tokio::spawn(forward_notifications(shared.clone(), rx.clone()));
+        let expire = tokio::spawn(expire_sessions(shared.clone(), rx.clone()));
         let accept = tokio::spawn(accept_loop(listener, acceptor, shared, rx));
         Running {
             shutdown,
             accept,
             notify,
+            expire,
         }
     }
 
@@ -217,6 +231,7 @@ impl Running {
         let _ = self.shutdown.send(true);
         let _ = self.accept.await;
         let _ = self.notify.await;
+        let _ = self.expire.await;
     }
 }
 
@@ -272,6 +287,24 @@ async fn forward_notifications(shared: Arc<Shared>, mut shutdown: watch::Receive
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// Offline persistent sessions are forgotten after the expiry period, as on
+/// AWS IoT; checked a few times per period.
+async fn expire_sessions(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let every = (shared.cfg.limits.session_expiry / 4).max(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let n = shared.broker.expire_sessions(std::time::Instant::now());
+                if n > 0 {
+                    info!("{n} offline persistent session(s) expired");
+                }
+            }
             _ = shutdown.changed() => break,
         }
     }

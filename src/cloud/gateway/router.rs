@@ -3,14 +3,16 @@
 //! and replies to a requester do not touch the registry at all.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rumqttc::mqttbytes::v4::Publish;
 use rumqttc::mqttbytes::QoS;
 use tokio::sync::{mpsc, watch};
 
+use super::limits::Limits;
+use super::untrusted::Untrusted;
 use crate::cloud::topics;
 use crate::faults::{Fault, LinkFaults};
 
@@ -62,18 +64,41 @@ pub(crate) struct ClientState {
     pub link: Mutex<Option<ConnLink>>,
     pub persistent: AtomicBool,
     /// QoS 1 messages not yet acknowledged, or routed while offline, to be
-    /// (re)sent on the next connection.
+    /// (re)sent on the next connection; paid for from the broker's offline budget.
     pub pending: Mutex<VecDeque<Publish>>,
+    /// Since when a persistent session has had no connection.
+    offline_since: Mutex<Option<Instant>>,
 }
 
-/// Queued messages for an offline persistent session, at most.
-const OFFLINE_QUEUE: usize = 1000;
+impl ClientState {
+    fn new(id: &str) -> ClientState {
+        ClientState {
+            id: id.to_string(),
+            subs: RwLock::new(Vec::new()),
+            link: Mutex::new(None),
+            persistent: AtomicBool::new(false),
+            pending: Mutex::new(VecDeque::new()),
+            offline_since: Mutex::new(None),
+        }
+    }
+}
 
-#[derive(Default)]
 pub(crate) struct Broker {
     clients: RwLock<HashMap<String, Arc<ClientState>>>,
     faults: RwLock<HashMap<String, Arc<Mutex<LinkFaults>>>>,
     next_conn: AtomicU64,
+    /// Messages kept for one offline session, at most.
+    offline_queue: usize,
+    /// Payload bytes all offline sessions may keep together, and those kept.
+    offline_budget: usize,
+    offline_used: AtomicUsize,
+    session_expiry: Duration,
+}
+
+impl Default for Broker {
+    fn default() -> Self {
+        Broker::new(&Limits::default())
+    }
 }
 
 /// The result of attaching a connection to a session.
@@ -85,6 +110,18 @@ pub(crate) struct Attached {
 }
 
 impl Broker {
+    pub fn new(limits: &Limits) -> Broker {
+        Broker {
+            clients: RwLock::default(),
+            faults: RwLock::default(),
+            next_conn: AtomicU64::new(0),
+            offline_queue: limits.max_queued,
+            offline_budget: limits.offline_bytes,
+            offline_used: AtomicUsize::new(0),
+            session_expiry: limits.session_expiry,
+        }
+    }
+
     pub fn next_conn_id(&self) -> u64 {
         self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
     }
@@ -100,19 +137,17 @@ impl Broker {
             .and_then(|c| c.link.lock().expect("link lock").take());
         let (client, session_present) = match existing {
             Some(c) if !clean && c.persistent.load(Ordering::Relaxed) => (c, true),
-            _ => {
-                let c = Arc::new(ClientState {
-                    id: client_id.to_string(),
-                    subs: RwLock::new(Vec::new()),
-                    link: Mutex::new(None),
-                    persistent: AtomicBool::new(false),
-                    pending: Mutex::new(VecDeque::new()),
-                });
+            old => {
+                if let Some(old) = old {
+                    self.release(&old.pending.lock().expect("pending lock"));
+                }
+                let c = Arc::new(ClientState::new(client_id));
                 clients.insert(client_id.to_string(), c.clone());
                 (c, false)
             }
         };
         client.persistent.store(!clean, Ordering::Relaxed);
+        *client.offline_since.lock().expect("offline lock") = None;
         *client.link.lock().expect("link lock") = Some(link);
         drop(clients);
         if let Some(old) = &replaced {
@@ -135,10 +170,24 @@ impl Broker {
             *link = None;
         }
         drop(link);
+        let registered = self
+            .clients
+            .read()
+            .expect("client registry lock")
+            .get(&client.id)
+            .is_some_and(|c| Arc::ptr_eq(c, client));
+        if !registered {
+            return; // replaced by a clean session, or forgotten by a restart
+        }
         if client.persistent.load(Ordering::Relaxed) {
+            if still_ours {
+                *client.offline_since.lock().expect("offline lock") = Some(Instant::now());
+            }
             let mut pending = client.pending.lock().expect("pending lock");
             for p in unacked.into_iter().rev() {
-                pending.push_front(p);
+                if pending.len() < self.offline_queue && self.reserve(p.payload.len()) {
+                    pending.push_front(p);
+                }
             }
         } else if still_ours {
             let mut clients = self.clients.write().expect("client registry lock");
@@ -173,11 +222,84 @@ impl Broker {
             out.dup = false;
             out.retain = false;
             out.pkid = 0;
-            if deliver(client, out) {
+            if self.deliver(client, out) {
                 delivered += 1;
             }
         }
         delivered
+    }
+
+    /// Hands a message to a session's connection, or keeps it (QoS 1) for a
+    /// persistent session that is offline, within the offline budget. A
+    /// connection whose queue is full is a reader too slow for the bench; the
+    /// message is dropped and logged.
+    fn deliver(&self, client: &ClientState, publish: Publish) -> bool {
+        let link = client.link.lock().expect("link lock");
+        match link.as_ref() {
+            Some(l) => match l.tx.try_send(Cmd::Deliver(publish)) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(Cmd::Deliver(p))) => {
+                    tracing::warn!(client = %Untrusted(&client.id), topic = %Untrusted(&p.topic), "connection queue full: message dropped (device not reading?)");
+                    false
+                }
+                Err(_) => false,
+            },
+            None if publish.qos == QoS::AtLeastOnce
+                && client.persistent.load(Ordering::Relaxed) =>
+            {
+                let mut pending = client.pending.lock().expect("pending lock");
+                let kept =
+                    pending.len() < self.offline_queue && self.reserve(publish.payload.len());
+                if kept {
+                    pending.push_back(publish);
+                }
+                kept
+            }
+            None => false,
+        }
+    }
+
+    /// What a resumed session has waiting; its bytes return to the budget.
+    pub fn take_pending(&self, client: &ClientState) -> Vec<Publish> {
+        let mut pending = client.pending.lock().expect("pending lock");
+        self.release(&pending);
+        pending.drain(..).collect()
+    }
+
+    /// Forgets persistent sessions offline for longer than the expiry period.
+    /// Returns how many were forgotten.
+    pub fn expire_sessions(&self, now: Instant) -> usize {
+        let expired = |c: &ClientState| {
+            c.offline_since
+                .lock()
+                .expect("offline lock")
+                .is_some_and(|t| now.duration_since(t) >= self.session_expiry)
+                && c.link.lock().expect("link lock").is_none()
+        };
+        let mut clients = self.clients.write().expect("client registry lock");
+        let before = clients.len();
+        clients.retain(|_, c| {
+            let keep = !expired(c);
+            if !keep {
+                self.release(&c.pending.lock().expect("pending lock"));
+            }
+            keep
+        });
+        before - clients.len()
+    }
+
+    /// Takes `bytes` from the offline budget, if there is room.
+    fn reserve(&self, bytes: usize) -> bool {
+        self.offline_used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                (used + bytes <= self.offline_budget).then_some(used + bytes)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, pending: &VecDeque<Publish>) {
+        let bytes: usize = pending.iter().map(|p| p.payload.len()).sum();
+        self.offline_used.fetch_sub(bytes, Ordering::Relaxed);
     }
 
     /// The live connections of a thing.
@@ -215,6 +337,7 @@ impl Broker {
     /// Forget every session (a broker restart without persistence).
     pub fn clear_sessions(&self) {
         self.clients.write().expect("client registry lock").clear();
+        self.offline_used.store(0, Ordering::Relaxed);
     }
 
     /// The fault state of a thing, created empty on first use so a connection
@@ -234,33 +357,6 @@ impl Broker {
     pub fn set_faults(&self, thing: &str, faults: &[Fault]) {
         let state = self.faults_of(thing);
         *state.lock().expect("fault lock") = LinkFaults::new(faults, Instant::now());
-    }
-}
-
-/// Hands a message to a session's connection, or queues it (QoS 1) for a
-/// persistent session that is offline. A connection whose queue is full is a
-/// reader too slow for the bench; the message is dropped and logged.
-fn deliver(client: &ClientState, publish: Publish) -> bool {
-    let link = client.link.lock().expect("link lock");
-    match link.as_ref() {
-        Some(l) => match l.tx.try_send(Cmd::Deliver(publish)) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(Cmd::Deliver(p))) => {
-                tracing::warn!(client = %client.id, topic = %p.topic, "connection queue full: message dropped (device not reading?)");
-                false
-            }
-            Err(_) => false,
-        },
-        None if publish.qos == QoS::AtLeastOnce && client.persistent.load(Ordering::Relaxed) => {
-            let mut pending = client.pending.lock().expect("pending lock");
-            if pending.len() < OFFLINE_QUEUE {
-                pending.push_back(publish);
-                true
-            } else {
-                false
-            }
-        }
-        None => false,
     }
 }
 

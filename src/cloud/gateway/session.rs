@@ -1,25 +1,28 @@
-//! One connection, one task: read packets, answer them, write what other tasks
-//! hand over, and enforce keep-alive, QoS 1 redelivery, pacing and faults.
-//! Everything a device sends or receives is written to the transcript.
+//! One connection, one task: the I/O loop around the connection's sans-IO
+//! [`SessionState`]. It reads packets and answers them, writes what other tasks
+//! hand over, and applies faults. Everything a device sends or receives is
+//! written to the transcript.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rumqttc::mqttbytes::v4::{
-    ConnAck, ConnectReturnCode, LastWill, Packet, PubAck, Publish, SubAck, Subscribe,
-    SubscribeReasonCode, UnsubAck,
+    ConnAck, ConnectReturnCode, LastWill, Packet, PubAck, Publish, SubAck, Subscribe, UnsubAck,
 };
-use rumqttc::mqttbytes::{Error as CodecError, QoS};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use rumqttc::mqttbytes::QoS;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
+use super::handshake::handshake;
+use super::io::Io;
 use super::policy;
-use super::router::{min_qos, Broker, ClientState, CloseReason, Cmd, ConnLink, Ctl};
+use super::router::{Broker, ClientState, CloseReason, Cmd, ConnLink, Ctl};
+use super::state::{Breach, Grant, SessionState};
 use super::transcript::{packet_name, Transcript, Who};
+use super::untrusted::{escaped, Untrusted};
 use super::GatewayConfig;
 use crate::cloud::{topics, CloudServices, Route};
 use crate::faults::{self, LinkFaults};
@@ -33,10 +36,6 @@ pub(crate) struct Shared {
     pub transcript: Transcript,
 }
 
-/// Largest packet the gateway writes (MQTT's own limit); devices with smaller
-/// receive buffers drop what they cannot hold, as on AWS.
-const MAX_OUT: usize = 268_435_455;
-
 /// How a connection ended, for the log and the `Connection` event.
 #[derive(Debug)]
 enum End {
@@ -47,7 +46,8 @@ enum End {
     Io(String),
     /// The device broke the protocol or a limit; already logged.
     Violation(String),
-    KeepAlive(Duration),
+    /// Nothing heard within 1.5 × the keep-alive (the device may be off).
+    Silent(String),
     Closed(CloseReason),
     Shutdown,
 }
@@ -58,12 +58,16 @@ impl End {
             End::Disconnect => "DISCONNECT".into(),
             End::PeerClosed => "closed by the device without DISCONNECT".into(),
             End::Io(e) => format!("I/O error: {e}"),
-            End::Violation(v) => v.clone(),
-            End::KeepAlive(d) => format!("keep-alive expired: nothing received for {d:?}"),
+            End::Violation(v) | End::Silent(v) => v.clone(),
             End::Closed(CloseReason::TakenOver(why)) => why.clone(),
             End::Closed(CloseReason::Cut) => "cut by a fault".into(),
             End::Shutdown => "gateway shut down".into(),
         }
+    }
+
+    /// Whether the socket is still worth a goodbye (close_notify, FIN).
+    fn say_goodbye(&self) -> bool {
+        !matches!(self, End::PeerClosed | End::Io(_))
     }
 }
 
@@ -80,79 +84,16 @@ pub(crate) async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let conn_id = shared.broker.next_conn_id();
-    let mut io = Io {
-        stream,
-        rbuf: BytesMut::with_capacity(8 * 1024),
-        wbuf: BytesMut::with_capacity(8 * 1024),
-        max_in: shared.cfg.max_message_size,
-    };
+    let limits = &shared.cfg.limits;
+    let mut io = Io::new(stream, shared.cfg.max_message_size, limits.write_timeout);
     let mut who = Who {
         conn: conn_id,
         client_id: String::new(),
         thing: cn.clone(),
     };
-    let first = tokio::time::timeout(shared.cfg.connect_timeout, io.read_packet()).await;
-    let connect = match first {
-        Ok(Ok(Packet::Connect(c))) => c,
-        Ok(Ok(other)) => {
-            let why = format!(
-                "first packet from {peer} was {} instead of CONNECT",
-                packet_name(&other)
-            );
-            return refuse(&shared, &who, why);
-        }
-        Ok(Err(ReadError::Codec(
-            CodecError::InvalidProtocol | CodecError::InvalidProtocolLevel(_),
-        ))) => {
-            let _ = io
-                .write(&Packet::ConnAck(ConnAck::new(
-                    ConnectReturnCode::RefusedProtocolVersion,
-                    false,
-                )))
-                .await;
-            return refuse(
-                &shared,
-                &who,
-                format!("{peer} asked for an MQTT version other than 3.1.1"),
-            );
-        }
-        Ok(Err(e)) => return refuse(&shared, &who, format!("bad CONNECT from {peer}: {e}")),
-        Err(_) => {
-            let why = format!(
-                "no CONNECT from {peer} within {:?}",
-                shared.cfg.connect_timeout
-            );
-            return refuse(&shared, &who, why);
-        }
+    let Some(connect) = handshake(&mut io, peer, &mut who, &shared).await else {
+        return;
     };
-    who.client_id = connect.client_id.clone();
-    shared
-        .transcript
-        .packet(&who, Direction::In, &Packet::Connect(connect.clone()));
-
-    let refusal = if connect.protocol != rumqttc::mqttbytes::Protocol::V4 {
-        Some((
-            ConnectReturnCode::RefusedProtocolVersion,
-            "MQTT 5 is not supported; use 3.1.1".to_string(),
-        ))
-    } else if connect.client_id.is_empty() && !connect.clean_session {
-        Some((
-            ConnectReturnCode::BadClientId,
-            "empty client id with a persistent session".to_string(),
-        ))
-    } else if let Err(e) =
-        policy::check_connect(shared.cfg.policy, &connect.client_id, cn.as_deref())
-    {
-        Some((ConnectReturnCode::NotAuthorized, e.to_string()))
-    } else {
-        None
-    };
-    if let Some((code, why)) = refusal {
-        let ack = Packet::ConnAck(ConnAck::new(code, false));
-        shared.transcript.packet(&who, Direction::Out, &ack);
-        let _ = io.write(&ack).await;
-        return refuse(&shared, &who, why);
-    }
     if who.client_id.is_empty() {
         who.client_id = format!("otarig-auto-{conn_id}");
     }
@@ -173,7 +114,7 @@ pub(crate) async fn serve<S>(
         .broker
         .attach(&who.client_id, connect.clean_session, link);
     if let Some(old) = attached.replaced {
-        info!(client = %who.client_id, old = old.conn, new = conn_id, "client id taken over");
+        info!(client = %Untrusted(&who.client_id), old = old.conn, new = conn_id, "client id taken over");
         // Let the old connection save its unacknowledged messages first.
         let mut closed = old.closed;
         let _ = tokio::time::timeout(Duration::from_secs(2), closed.wait_for(|c| *c)).await;
@@ -191,82 +132,35 @@ pub(crate) async fn serve<S>(
             .connection(&who, false, Some(format!("I/O error: {e}")));
         return;
     }
-    info!(client = %who.client_id, %thing, conn = conn_id, %peer, "connected");
+    info!(client = %Untrusted(&who.client_id), thing = %Untrusted(&thing), conn = conn_id, %peer, "connected");
     shared.transcript.connection(&who, true, None);
 
-    let keep_alive = (connect.keep_alive > 0)
-        .then(|| Duration::from_secs(u64::from(connect.keep_alive)) * 3 / 2);
+    let state = SessionState::new(
+        limits.clone(),
+        connect.keep_alive,
+        shared.cfg.pace,
+        shared.cfg.retry_interval,
+        Instant::now(),
+    );
     let faults = shared.broker.faults_of(&thing);
     let mut conn = Conn {
         shared: shared.clone(),
         who,
         thing,
         io,
-        keep_alive,
-        last_rx: Instant::now(),
+        state,
         rx,
         tx,
         ctl,
         client: attached.client,
         faults,
-        next_pkid: 0,
-        inflight: BTreeMap::new(),
-        paced: VecDeque::new(),
-        next_paced: Instant::now(),
         will: connect.last_will,
     };
     let end = match conn.resend_pending().await {
         Ok(()) => conn.run(shutdown).await,
         Err(end) => end,
     };
-    conn.finish(end, done);
-}
-
-fn refuse(shared: &Shared, who: &Who, why: String) {
-    warn!(conn = who.conn, client = %who.client_id, "connection refused: {why}");
-    shared.transcript.connection(who, false, Some(why));
-}
-
-#[derive(Debug, thiserror::Error)]
-enum ReadError {
-    #[error("connection closed")]
-    Closed,
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("{0}")]
-    Codec(CodecError),
-}
-
-struct Io<S> {
-    stream: S,
-    rbuf: BytesMut,
-    wbuf: BytesMut,
-    max_in: usize,
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
-    async fn read_packet(&mut self) -> Result<Packet, ReadError> {
-        loop {
-            match Packet::read(&mut self.rbuf, self.max_in) {
-                Ok(p) => return Ok(p),
-                Err(CodecError::InsufficientBytes(_)) => {
-                    if self.stream.read_buf(&mut self.rbuf).await? == 0 {
-                        return Err(ReadError::Closed);
-                    }
-                }
-                Err(e) => return Err(ReadError::Codec(e)),
-            }
-        }
-    }
-
-    async fn write(&mut self, packet: &Packet) -> std::io::Result<()> {
-        self.wbuf.clear();
-        packet
-            .write(&mut self.wbuf, MAX_OUT)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
-        self.stream.write_all(&self.wbuf).await?;
-        self.stream.flush().await
-    }
+    conn.finish(end, done).await;
 }
 
 struct Conn<S> {
@@ -274,28 +168,14 @@ struct Conn<S> {
     who: Who,
     thing: String,
     io: Io<S>,
-    keep_alive: Option<Duration>,
-    last_rx: Instant,
+    state: SessionState,
     rx: mpsc::Receiver<Cmd>,
     /// For delay faults, which hand messages back to this task later.
     tx: mpsc::Sender<Cmd>,
     ctl: mpsc::UnboundedReceiver<Ctl>,
     client: Arc<ClientState>,
     faults: Arc<Mutex<LinkFaults>>,
-    next_pkid: u16,
-    /// Unacknowledged QoS 1 publishes to the device, and when they were sent.
-    inflight: BTreeMap<u16, (Publish, Instant)>,
-    paced: VecDeque<Publish>,
-    next_paced: Instant,
     will: Option<LastWill>,
-}
-
-/// Completes at `deadline`; never, when there is none.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
@@ -310,16 +190,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 // A stall holds everything, reading included: the device's
                 // packets wait in the socket as on a frozen link.
                 tokio::select! {
-                    _ = sleep_until(Some(until)) => {}
+                    _ = tokio::time::sleep_until(until.into()) => {}
                     Some(c) = self.ctl.recv() => if let Ctl::Close(r) = c { return End::Closed(r) },
                     _ = shutdown.changed() => return End::Shutdown,
                 }
                 continue;
             }
-            let ka_deadline = self.keep_alive.map(|ka| self.last_rx + ka);
-            let retry = self.shared.cfg.retry_interval;
-            let retry_deadline = self.inflight.values().map(|(_, at)| *at + retry).min();
-            let pace_deadline = (!self.paced.is_empty()).then_some(self.next_paced);
+            let deadline = self.state.next_deadline();
             let step = tokio::select! {
                 biased;
                 Some(c) = self.ctl.recv() => match c {
@@ -329,16 +206,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 _ = shutdown.changed() => Err(End::Shutdown),
                 read = self.io.stream.read_buf(&mut self.io.rbuf) => match read {
                     Ok(0) => Err(End::PeerClosed),
-                    Ok(_) => {
-                        self.last_rx = Instant::now();
-                        self.drain_frames().await
-                    }
+                    Ok(_) => self.drain_frames().await,
                     Err(e) => Err(End::Io(e.to_string())),
                 },
                 Some(cmd) = self.rx.recv() => self.on_cmd(cmd).await,
-                _ = sleep_until(ka_deadline) => Err(End::KeepAlive(self.keep_alive.unwrap_or_default())),
-                _ = sleep_until(retry_deadline) => self.resend_unacked().await,
-                _ = sleep_until(pace_deadline) => self.send_next_paced().await,
+                _ = tokio::time::sleep_until(deadline.into()) => self.poll().await,
             };
             if let Err(end) = step {
                 return end;
@@ -346,25 +218,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 
-    fn finish(mut self, end: End, done: watch::Sender<bool>) {
+    async fn finish(mut self, end: End, done: watch::Sender<bool>) {
         let reason = end.reason();
+        let (client, thing) = (Untrusted(&self.who.client_id), Untrusted(&self.thing));
         match &end {
-            End::Disconnect => {
-                info!(client = %self.who.client_id, thing = %self.thing, "disconnected")
-            }
+            End::Disconnect => info!(%client, %thing, "disconnected"),
             End::Violation(_) => {} // logged where it was found, with its topic
-            _ => {
-                info!(client = %self.who.client_id, thing = %self.thing, "connection closed: {reason}")
-            }
+            _ => info!(%client, %thing, "connection closed: {}", escaped(&reason)),
         }
-        let unacked: Vec<Publish> = std::mem::take(&mut self.inflight)
-            .into_values()
-            .map(|(mut p, _)| {
-                p.dup = true;
-                p
-            })
-            .chain(self.paced.drain(..).filter(|p| p.qos == QoS::AtLeastOnce))
-            .collect();
+        let unacked = self.state.take_unacked();
         self.shared
             .broker
             .detach(&self.client, self.who.conn, unacked);
@@ -379,28 +241,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.shared
             .transcript
             .connection(&self.who, false, Some(reason));
+        if end.say_goodbye() {
+            self.io.close().await;
+        }
     }
 
     fn violation(&self, why: String) -> End {
-        warn!(client = %self.who.client_id, thing = %self.thing, conn = self.who.conn, "disconnecting: {why}");
+        warn!(client = %Untrusted(&self.who.client_id), thing = %Untrusted(&self.thing), conn = self.who.conn, "disconnecting: {}", escaped(&why));
         End::Violation(why)
     }
 
     async fn drain_frames(&mut self) -> Step {
         loop {
-            match Packet::read(&mut self.io.rbuf, self.io.max_in) {
-                Ok(packet) => self.on_packet(packet).await?,
-                Err(CodecError::InsufficientBytes(_)) => return Ok(()),
-                Err(CodecError::PayloadSizeLimitExceeded(n)) => {
-                    let topic = peek_publish_topic(&self.io.rbuf)
-                        .map(|t| format!(" on topic `{t}`"))
-                        .unwrap_or_default();
-                    return Err(self.violation(format!(
-                        "packet of {n} bytes{topic} exceeds the gateway's max_message_size of {} bytes",
-                        self.io.max_in
-                    )));
+            match self.io.next_packet() {
+                Ok(Some(packet)) => {
+                    self.state.packet_received(Instant::now());
+                    self.on_packet(packet).await?;
                 }
-                Err(e) => return Err(self.violation(format!("malformed MQTT packet: {e}"))),
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(self.violation(e.to_string())),
             }
         }
     }
@@ -412,10 +271,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         match packet {
             Packet::Publish(p) => self.on_publish(p).await,
             Packet::PubAck(ack) => {
-                if self.inflight.remove(&ack.pkid).is_none() {
-                    debug!(client = %self.who.client_id, pkid = ack.pkid, "PUBACK for no message in flight");
+                if !self.state.puback(ack.pkid) {
+                    debug!(client = %Untrusted(&self.who.client_id), pkid = ack.pkid, "PUBACK for no message in flight");
                 }
-                Ok(())
+                self.poll().await
             }
             Packet::Subscribe(s) => self.on_subscribe(s).await,
             Packet::Unsubscribe(u) => {
@@ -448,6 +307,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
         if !topics::valid_topic_name(&p.topic) {
             return Err(self.violation(format!("publish to invalid topic name `{}`", p.topic)));
+        }
+        if let Err(breach) = self.state.check_publish_topic(&p.topic) {
+            return Err(self.violation(breach.to_string()));
         }
         if let Err(e) = policy::check_publish(self.shared.cfg.policy, &self.thing, &p.topic) {
             return Err(self.violation(e.to_string()));
@@ -512,36 +374,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     async fn on_subscribe(&mut self, s: Subscribe) -> Step {
-        let mut codes = Vec::with_capacity(s.filters.len());
-        for f in &s.filters {
-            if !topics::valid_filter(&f.path) {
-                warn!(client = %self.who.client_id, thing = %self.thing, topic = %f.path, "invalid topic filter refused (0x80)");
-                codes.push(SubscribeReasonCode::Failure);
-                continue;
+        let existing = self.client.subs.read().expect("subscription lock").clone();
+        let grants = match self.state.subscribe(&s, &existing) {
+            Ok(g) => g,
+            Err(breach) => return Err(self.violation(breach.to_string())),
+        };
+        for (f, grant) in s.filters.iter().zip(&grants) {
+            match grant {
+                Grant::Refused(why) => {
+                    warn!(client = %Untrusted(&self.who.client_id), thing = %Untrusted(&self.thing), topic = %Untrusted(&f.path), "subscription refused (0x80): {why}");
+                }
+                Grant::Granted(qos) => {
+                    if let Err(e) =
+                        policy::check_subscribe(self.shared.cfg.policy, &self.thing, &f.path)
+                    {
+                        return Err(self.violation(e.to_string()));
+                    }
+                    let mut subs = self.client.subs.write().expect("subscription lock");
+                    match subs.iter_mut().find(|(existing, _)| *existing == f.path) {
+                        Some(entry) => entry.1 = *qos,
+                        None => subs.push((f.path.clone(), *qos)),
+                    }
+                }
             }
-            if let Err(e) = policy::check_subscribe(self.shared.cfg.policy, &self.thing, &f.path) {
-                return Err(self.violation(e.to_string()));
-            }
-            let granted = min_qos(f.qos, QoS::AtLeastOnce);
-            let mut subs = self.client.subs.write().expect("subscription lock");
-            match subs.iter_mut().find(|(existing, _)| *existing == f.path) {
-                Some(entry) => entry.1 = granted,
-                None => subs.push((f.path.clone(), granted)),
-            }
-            codes.push(SubscribeReasonCode::Success(granted));
         }
+        let codes = grants.iter().map(Grant::code).collect();
         self.write(Packet::SubAck(SubAck::new(s.pkid, codes))).await
     }
 
     async fn on_cmd(&mut self, cmd: Cmd) -> Step {
         match cmd {
             Cmd::Deliver(p) => self.send(p).await,
-            Cmd::DeliverLate(p) => self.send_paced(p).await,
+            Cmd::DeliverLate(p) => self.enqueue(p).await,
             Cmd::InboundLate(p) => self.accept_publish(p).await,
         }
     }
 
-    /// A publish to the device, through its faults and pacing.
+    /// A publish to the device, through its faults, then the window and pace.
     async fn send(&mut self, mut p: Publish) -> Step {
         let decision = self.faults.lock().expect("fault lock").on_message(
             Direction::Out,
@@ -563,88 +432,48 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 return Ok(());
             }
             if decision.duplicate {
-                self.send_paced(p.clone()).await?;
+                self.enqueue(p.clone()).await?;
             }
         }
-        self.send_paced(p).await
+        self.enqueue(p).await
     }
 
-    async fn send_paced(&mut self, p: Publish) -> Step {
-        if let Some(gap) = self
-            .shared
-            .cfg
-            .pace
-            .filter(|_| topics::is_stream_data(&p.topic))
-        {
-            let now = Instant::now();
-            if !self.paced.is_empty() || now < self.next_paced {
-                self.paced.push_back(p);
-                return Ok(());
-            }
-            self.next_paced = now + gap;
-        }
-        self.write_publish(p).await
-    }
-
-    async fn send_next_paced(&mut self) -> Step {
-        let Some(p) = self.paced.pop_front() else {
-            return Ok(());
-        };
-        self.next_paced = Instant::now() + self.shared.cfg.pace.unwrap_or_default();
-        self.write_publish(p).await
-    }
-
-    async fn write_publish(&mut self, mut p: Publish) -> Step {
-        if p.qos == QoS::AtLeastOnce {
-            p.pkid = self.alloc_pkid();
-            self.inflight.insert(p.pkid, (p.clone(), Instant::now()));
-        } else {
-            p.pkid = 0;
-        }
-        self.write(Packet::Publish(p)).await
-    }
-
-    fn alloc_pkid(&mut self) -> u16 {
-        loop {
-            self.next_pkid = self.next_pkid.wrapping_add(1);
-            if self.next_pkid != 0 && !self.inflight.contains_key(&self.next_pkid) {
-                return self.next_pkid;
-            }
+    async fn enqueue(&mut self, p: Publish) -> Step {
+        match self.state.publish(p, Instant::now()) {
+            Ok(ready) => self.write_all(ready).await,
+            Err(breach) => Err(self.breach(breach)),
         }
     }
 
-    /// QoS 1 messages not acknowledged within the retry interval go again, DUP set.
-    async fn resend_unacked(&mut self) -> Step {
-        let now = Instant::now();
-        let retry = self.shared.cfg.retry_interval;
-        let due: Vec<u16> = self
-            .inflight
-            .iter()
-            .filter(|(_, (_, at))| *at + retry <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            if let Some((p, at)) = self.inflight.get_mut(&id) {
-                p.dup = true;
-                *at = now;
-                let p = p.clone();
-                self.write(Packet::Publish(p)).await?;
-            }
+    /// Whatever time or a PUBACK made due: redeliveries, queued messages, or
+    /// the end of a silent connection.
+    async fn poll(&mut self) -> Step {
+        match self.state.poll(Instant::now()) {
+            Ok(due) => self.write_all(due).await,
+            Err(breach) => Err(self.breach(breach)),
+        }
+    }
+
+    fn breach(&self, breach: Breach) -> End {
+        match breach {
+            // Not a misdeed: the device went quiet (it may be powered off).
+            Breach::KeepAlive(_) => End::Silent(breach.to_string()),
+            other => self.violation(other.to_string()),
+        }
+    }
+
+    async fn write_all(&mut self, publishes: Vec<Publish>) -> Step {
+        for p in publishes {
+            self.write(Packet::Publish(p)).await?;
         }
         Ok(())
     }
 
     /// A resumed persistent session: what was unacknowledged or queued offline.
     async fn resend_pending(&mut self) -> Step {
-        let pending: Vec<Publish> = self
-            .client
-            .pending
-            .lock()
-            .expect("pending lock")
-            .drain(..)
-            .collect();
+        let pending = self.shared.broker.take_pending(&self.client);
         for p in pending {
-            self.write_publish(p).await?;
+            self.enqueue(p).await?;
         }
         Ok(())
     }
@@ -671,42 +500,4 @@ fn later(tx: mpsc::Sender<Cmd>, by: Duration, cmd: Cmd) {
         tokio::time::sleep(by).await;
         let _ = tx.send(cmd).await;
     });
-}
-
-/// The topic of a PUBLISH whose header is in `buf`, even if its body is not
-/// (and never will be: it is too large to read).
-fn peek_publish_topic(buf: &[u8]) -> Option<String> {
-    if buf.first()? >> 4 != 3 {
-        return None;
-    }
-    let mut i = 1;
-    while *buf.get(i)? & 0x80 != 0 {
-        i += 1;
-        if i > 4 {
-            return None;
-        }
-    }
-    let len = usize::from(u16::from_be_bytes([*buf.get(i + 1)?, *buf.get(i + 2)?]));
-    let topic = buf.get(i + 3..i + 3 + len)?;
-    Some(String::from_utf8_lossy(topic).into_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn topic_of_an_oversized_publish_is_read_from_its_header() {
-        let mut buf = BytesMut::new();
-        Packet::Publish(Publish::new(
-            "$aws/things/T/x",
-            QoS::AtMostOnce,
-            vec![0u8; 300],
-        ))
-        .write(&mut buf, MAX_OUT)
-        .unwrap();
-        buf.truncate(30);
-        assert_eq!(peek_publish_topic(&buf).as_deref(), Some("$aws/things/T/x"));
-        assert_eq!(peek_publish_topic(&[0x10, 0x00]), None);
-    }
 }
