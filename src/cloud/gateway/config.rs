@@ -35,7 +35,8 @@ pub struct GatewayConfig {
     /// Transcript payloads longer than this are cut to a prefix (`len` keeps the size).
     pub transcript_limit: usize,
     /// Messages other tasks may hand one connection before further ones are
-    /// dropped (a reader too slow for the bench).
+    /// dropped (a reader too slow for the bench). Small: the connection moves
+    /// them into its own bounded queue at once; this only covers a blocked write.
     pub queue_depth: usize,
     /// AWS IoT Core's limits, and the bench's bounds on what a device may cost.
     pub limits: Limits,
@@ -82,7 +83,7 @@ impl Default for GatewayConfig {
             connect_timeout: Duration::from_secs(10),
             boards: HashMap::new(),
             transcript_limit: 2048,
-            queue_depth: 4096,
+            queue_depth: 256,
             limits: Limits::default(),
         }
     }

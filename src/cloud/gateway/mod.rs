@@ -10,6 +10,8 @@
 
 mod config;
 mod conformance;
+#[cfg(test)]
+mod fuzz_tests;
 mod handshake;
 mod io;
 mod limits;
