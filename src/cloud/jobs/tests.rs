@@ -652,7 +652,13 @@ fn every_execution_object_names_its_thing() {
     // The next execution changes when this one ends and a second job is queued.
     svc.create_job(JobSpec::new("job-2", document(), vec![THING.into()]), at(2))
         .unwrap();
-    let replies = send(&mut svc, THING, "job-1/update", r#"{"status":"SUCCEEDED"}"#, at(3));
+    let replies = send(
+        &mut svc,
+        THING,
+        "job-1/update",
+        r#"{"status":"SUCCEEDED"}"#,
+        at(3),
+    );
     let notify = notifications(&replies, "notify-next");
     assert_eq!(notify.len(), 1, "{replies:?}");
     let body = json_of(notify[0]);
@@ -678,7 +684,13 @@ fn an_over_long_client_token_is_refused_and_echoed_as_given() {
     // 65 bytes in 64 characters: the limit counts bytes.
     let long = format!("{}é", "x".repeat(63));
     assert_eq!(long.len(), 65);
-    for api in ["$next/get", "get", "start-next", "job-1/get", "job-1/update"] {
+    for api in [
+        "$next/get",
+        "get",
+        "start-next",
+        "job-1/get",
+        "job-1/update",
+    ] {
         let payload = json!({ "clientToken": long, "status": "IN_PROGRESS" }).to_string();
         let replies = send(&mut svc, THING, api, &payload, t0());
         let body = answer(&replies, THING, api, "rejected");
