@@ -231,9 +231,10 @@ async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
         hosts: plan.hosts.clone(),
         reissue_endpoint: false,
     };
-    pki::init(&plan.pki, &opts)
+    let report = pki::init(&plan.pki, &opts)
         .with_context(|| format!("preparing the PKI in {}", plan.pki.display()))
         .map_err(CloudFailure::Usage)?;
+    super::pki::print_tightened(&report.tightened);
     let layout = PkiLayout::new(&plan.pki);
     let things = pki::things_in(&plan.pki).map_err(|e| CloudFailure::Bench(e.into()))?;
     let sink: Arc<dyn crate::timeline::EventSink> = Arc::new(NullSink);
