@@ -466,7 +466,7 @@ async fn a_cloud_from_a_rig_file_serves_the_rigs_things() {
         "127.0.0.1:0",
     ]);
     let banner = cloud.ready().await;
-    let policy = format!("{:?}", rig.cloud.endpoint.policy);
+    let policy = format!("policy {}", rig.cloud.endpoint.policy);
     assert!(
         banner.endpoint_line.contains(&policy),
         "{}",
@@ -552,4 +552,63 @@ async fn cloud_and_job_given_the_same_rig_read_the_same_pki() {
     let elsewhere = otarig(&["job", "status", "--pki", s(&tmp.path().join("nowhere"))]).await;
     assert_eq!(elsewhere.code, Some(3), "{}", elsewhere.stderr);
     assert_eq!(cloud.interrupt().await.0.code(), Some(0));
+}
+
+/// Thing1 asks Thing2's queue: answered under `permissive`, disconnected under `thing-scoped`.
+async fn reaches_another_things_topics(banner: &Banner) -> bool {
+    let mut dev = device_from_files(banner, "Thing1").await;
+    let get = "$aws/things/Thing2/jobs/$next/get";
+    dev.publish(get, QoS::AtLeastOnce, r#"{"clientToken":"cross"}"#)
+        .await;
+    loop {
+        match dev.next(DEADLINE).await {
+            DevEvent::Publish(p) if p.topic == format!("{get}/accepted") => return true,
+            DevEvent::Down(_) => return false,
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_policy_is_thing_scoped_unless_the_rig_or_policy_flag_says_otherwise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = tmp.path().join("pki");
+    let init = otarig(&["pki", "init", "--dir", s(&pki), "--things", "Thing1,Thing2"]).await;
+    assert_eq!(init.code, Some(0), "pki init: {}", init.stderr);
+    let base = ["cloud", "--pki", s(&pki), "--bind", "127.0.0.1:0"];
+    // rigs/sim.yaml says permissive (its wrong-thing-name scenario needs it).
+    let sim_rig = ["--rig", "rigs/sim.yaml"];
+    let cases: [(&[&str], &str); 5] = [
+        (&[], "thing-scoped"),
+        (&["--policy", "permissive"], "permissive"),
+        (&["--policy", "thing-scoped"], "thing-scoped"),
+        (&sim_rig, "permissive"),
+        (
+            &["--rig", "rigs/sim.yaml", "--policy", "thing-scoped"],
+            "thing-scoped",
+        ),
+    ];
+    for (extra, want) in cases {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let mut cloud = Cloud::spawn(&args);
+        let banner = cloud.ready().await;
+        assert!(
+            banner.endpoint_line.ends_with(&format!("policy {want}")),
+            "{args:?}: {}",
+            banner.endpoint_line
+        );
+        assert_eq!(
+            reaches_another_things_topics(&banner).await,
+            want == "permissive",
+            "{args:?}: Thing1 on Thing2's topic under {want}"
+        );
+        assert_eq!(cloud.interrupt().await.0.code(), Some(0), "{args:?}");
+    }
+    let bad = otarig(&[&base[..], &["--policy", "open"]].concat()).await;
+    assert_eq!(bad.code, Some(USAGE), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("thing-scoped"),
+        "names the choices: {}",
+        bad.stderr
+    );
 }

@@ -225,9 +225,11 @@ async fn the_1_0_x_lifecycle_counts_versions_keeps_details_and_ends_with_an_empt
             "lastUpdatedAt",
             "queuedAt",
             "status",
+            "thingName",
             "versionNumber"
         ]
     );
+    assert_eq!(exec["thingName"], "Thing1");
     assert_eq!(
         (
             &exec["status"],

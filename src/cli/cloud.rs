@@ -14,6 +14,7 @@ use crate::cloud::gateway::{Gateway, GatewayConfig, TlsSettings};
 use crate::cloud::jobdoc::{self, JobDocument};
 use crate::cloud::pki::{self, PkiLayout, PkiOptions};
 use crate::cloud::CloudServices;
+use crate::config::rig::Policy;
 use crate::timeline::NullSink;
 
 /// Where the PKI lives when neither `--pki` nor a rig names one.
@@ -42,6 +43,9 @@ pub struct CloudArgs {
     /// Issue client certificates for these things too (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub things: Vec<String>,
+    /// Endpoint policy [default: the rig's, else thing-scoped]
+    #[arg(long, value_enum)]
+    pub policy: Option<Policy>,
 }
 
 #[derive(Subcommand)]
@@ -177,6 +181,8 @@ fn plan(args: &CloudArgs) -> anyhow::Result<Plan> {
     let mut client = None;
     let mut tls = !args.plain;
     let mut pki_dir = PathBuf::from(DEFAULT_PKI);
+    // Set here, not left to `GatewayConfig::default()`: one default on every path.
+    let mut policy = Policy::ThingScoped;
     if let Some(rig_path) = &args.rig {
         let mut rig = crate::config::load_rig(rig_path).map_err(|d| anyhow!("{d}"))?;
         rig.use_state_dir(args.state_dir.as_deref());
@@ -185,6 +191,7 @@ fn plan(args: &CloudArgs) -> anyhow::Result<Plan> {
             pki::prepare(&rig)?;
         }
         gateway = GatewayConfig::from_rig(&rig);
+        policy = rig.cloud.endpoint.policy;
         tls = rig.cloud.endpoint.tls && !args.plain;
         pki_dir = rig.cloud.pki.clone();
         hosts = rig.cloud.endpoint.hosts.clone();
@@ -202,6 +209,7 @@ fn plan(args: &CloudArgs) -> anyhow::Result<Plan> {
     if let Some(bind) = args.bind {
         gateway.bind = bind;
     }
+    gateway.policy = args.policy.unwrap_or(policy);
     gateway.tls = tls.then(|| TlsSettings {
         pki_dir: pki_dir.clone(),
     });
@@ -223,9 +231,10 @@ async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
         hosts: plan.hosts.clone(),
         reissue_endpoint: false,
     };
-    pki::init(&plan.pki, &opts)
+    let report = pki::init(&plan.pki, &opts)
         .with_context(|| format!("preparing the PKI in {}", plan.pki.display()))
         .map_err(CloudFailure::Usage)?;
+    super::pki::print_tightened(&report.tightened);
     let layout = PkiLayout::new(&plan.pki);
     let things = pki::things_in(&plan.pki).map_err(|e| CloudFailure::Bench(e.into()))?;
     let sink: Arc<dyn crate::timeline::EventSink> = Arc::new(NullSink);
@@ -253,7 +262,7 @@ async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
                 "mqtt (plain TCP)"
             };
             println!(
-                "endpoint: {} {scheme}, policy {:?}",
+                "endpoint: {} {scheme}, policy {}",
                 gw.local_addr(),
                 plan.gateway.policy
             );

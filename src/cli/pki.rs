@@ -13,7 +13,8 @@ pub enum PkiCommand {
     /// Create the bench PKI, or complete it: existing files are reused, never overwritten.
     ///
     /// Writes DIR/ca.pem, DIR/endpoint.pem, DIR/things/<thing>.pem, DIR/codesign.pem,
-    /// DIR/untrusted-codesign.pem, each with its .key (PKCS#8, mode 0600).
+    /// DIR/untrusted-codesign.pem, each with its .key (PKCS#8, mode 0600), in directories
+    /// of mode 0700, whatever the umask.
     Init(InitArgs),
 }
 
@@ -72,6 +73,7 @@ fn init(args: InitArgs) -> u8 {
         };
         println!("{word:<9}{}", path.display());
     }
+    print_tightened(&report.tightened);
     let count = |a| report.with_action(a).count();
     println!(
         "PKI in {}: {} created, {} reissued, {} reused",
@@ -81,6 +83,16 @@ fn init(args: InitArgs) -> u8 {
         count(pki::FileAction::Reused),
     );
     exit::PASSED
+}
+
+/// Modes `pki init` narrowed on what already existed, said where a person looks.
+pub(super) fn print_tightened(tightened: &[pki::Tightened]) {
+    for (path, was, now) in tightened {
+        eprintln!(
+            "note: {} was mode {was:04o}; now {now:04o}, so other users cannot reach the bench's keys",
+            path.display()
+        );
+    }
 }
 
 pub fn sign(args: SignArgs) -> u8 {

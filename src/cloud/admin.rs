@@ -1,7 +1,7 @@
 //! The admin channel of a running `otarig cloud`: `otarig job create|cancel|status`
-//! talk to it. A Unix socket in the PKI directory, mode 0600, so only the
-//! bench user on the local host can use it; one JSON request per line, one
-//! JSON response per line.
+//! talk to it. A Unix socket in the (0700) PKI directory, itself 0600 before it
+//! accepts anything, so only the bench user on the local host can use it; one
+//! JSON request per line, one JSON response per line.
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -101,8 +101,7 @@ impl AdminServer {
             }
             std::fs::remove_file(&path)?;
         }
-        let listener = UnixListener::bind(&path)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        let listener = UnixListener::from_std(listen_private(&path)?)?;
         let ctx = Arc::new(Ctx { pki, services });
         let task = tokio::spawn(async move {
             loop {
@@ -123,6 +122,28 @@ impl AdminServer {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// A listening socket at `path` that only this user can connect to, whatever the umask.
+fn listen_private(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
+    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    // bind → chmod 0600 → listen: until listen() every connect is refused, so no one
+    // reaches the socket while it still has the umask's mode.
+    bind(fd.as_raw_fd(), &nix::sys::socket::UnixAddr::new(path)?)?;
+    let private = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| Ok(listen(&fd, Backlog::MAXCONN)?));
+    if let Err(e) = private {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(std::os::unix::net::UnixListener::from(fd))
 }
 
 impl Drop for AdminServer {

@@ -14,7 +14,8 @@
 //!   id and execution number), without `execution` when the queue empties;
 //!   `notify` when the pending list changes. Both use [`Route::Subscribers`].
 //! - `jobDocument` embedded as a JSON object, `timestamp` in seconds,
-//!   `clientToken` echoed; every ErrorResponse code of §1.5.
+//!   `thingName` in every execution object, `clientToken` echoed (an over-long
+//!   one too, in its rejection); every ErrorResponse code of §1.5.
 //! - Admin side (the runner, as the AWS control plane): create, cancel (force
 //!   or not), in-progress and step timeouts fired by [`JobsService::tick`],
 //!   retry policies and explicit retries. Each change is kept for the timeline
@@ -215,7 +216,10 @@ impl JobsService {
         };
         let request = match Request::parse(payload) {
             Ok(r) => r,
-            Err(rej) => return rejected(None, rej, None),
+            Err(unparsed) => {
+                let token = unparsed.client_token.as_deref();
+                return rejected(token, unparsed.rejection, None);
+            }
         };
         let token = request.client_token.as_deref();
         let accepted_topic = format!("{topic}/accepted");

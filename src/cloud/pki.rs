@@ -1,7 +1,7 @@
 //! The bench PKI: a throwaway CA, the endpoint (gateway) certificate, one
 //! client certificate per thing, and code-signing certificates, trusted and
 //! untrusted. `issue` and `inspect` are pure (PEM/DER in and out); `init`
-//! owns the files; `tls` turns the files into rustls configurations.
+//! owns the files (`private`: their modes, whatever the umask); `tls` turns the files into rustls configurations.
 
 mod error;
 mod for_rig;
@@ -9,6 +9,7 @@ mod init;
 mod inspect;
 mod issue;
 mod layout;
+mod private;
 mod tls;
 
 pub use error::PkiError;
@@ -22,6 +23,7 @@ pub use issue::{
     issue_untrusted_code_signer, Host, Issued, DEFAULT_HOSTS,
 };
 pub use layout::{validate_thing_name, PkiLayout};
+pub use private::Tightened;
 pub use tls::{anonymous_client_config, client_config, server_config, ClientAuth};
 
 #[cfg(test)]

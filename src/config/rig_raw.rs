@@ -38,14 +38,31 @@ pub struct RawEndpoint {
     pub pace: Option<String>,
 }
 
-/// What a connection may do at the gateway.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+/// What a connection may do at the gateway (also `otarig cloud --policy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Policy {
+    /// Any connection may use any topic (a fleet whose policy did not pin topics).
     Permissive,
     /// A connection may only use its own thing's `$aws/things/{thing}/` topics,
     /// and its client id must equal its certificate's CN.
     ThingScoped,
+}
+
+impl Policy {
+    /// The name rig files and `--policy` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Permissive => "permissive",
+            Policy::ThingScoped => "thing-scoped",
+        }
+    }
+}
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Deserialize)]

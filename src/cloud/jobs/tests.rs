@@ -634,3 +634,73 @@ fn an_empty_payload_counts_as_an_empty_request() {
     assert_eq!(body["execution"]["jobId"], "job-1");
     assert!(body.get("clientToken").is_none());
 }
+
+#[test]
+fn every_execution_object_names_its_thing() {
+    let mut svc = service_with(&[("job-1", &[THING])]);
+    let thing_of = |body: &Value| body["execution"]["thingName"].clone();
+    let replies = send(&mut svc, THING, "$next/get", "{}", t0());
+    let next = answer(&replies, THING, "$next/get", "accepted");
+    assert_eq!(thing_of(&next), THING, "{next}");
+    let replies = send(&mut svc, THING, "job-1/get", "{}", t0());
+    let described = answer(&replies, THING, "job-1/get", "accepted");
+    assert_eq!(thing_of(&described), THING, "{described}");
+    let replies = send(&mut svc, THING, "start-next", "{}", at(1));
+    let started = answer(&replies, THING, "start-next", "accepted");
+    assert_eq!(thing_of(&started), THING, "{started}");
+
+    // The next execution changes when this one ends and a second job is queued.
+    svc.create_job(JobSpec::new("job-2", document(), vec![THING.into()]), at(2))
+        .unwrap();
+    let replies = send(
+        &mut svc,
+        THING,
+        "job-1/update",
+        r#"{"status":"SUCCEEDED"}"#,
+        at(3),
+    );
+    let notify = notifications(&replies, "notify-next");
+    assert_eq!(notify.len(), 1, "{replies:?}");
+    let body = json_of(notify[0]);
+    assert_eq!(body["execution"]["jobId"], "job-2");
+    assert_eq!(thing_of(&body), THING, "{body}");
+}
+
+#[test]
+fn an_over_long_client_token_is_refused_and_echoed_as_given() {
+    let mut svc = service_with(&[("job-1", &[THING])]);
+    let at_limit = "t".repeat(64);
+    let replies = send(
+        &mut svc,
+        THING,
+        "$next/get",
+        &json!({ "clientToken": at_limit }).to_string(),
+        t0(),
+    );
+    assert_eq!(
+        answer(&replies, THING, "$next/get", "accepted")["clientToken"],
+        at_limit.as_str()
+    );
+    // 65 bytes in 64 characters: the limit counts bytes.
+    let long = format!("{}é", "x".repeat(63));
+    assert_eq!(long.len(), 65);
+    for api in [
+        "$next/get",
+        "get",
+        "start-next",
+        "job-1/get",
+        "job-1/update",
+    ] {
+        let payload = json!({ "clientToken": long, "status": "IN_PROGRESS" }).to_string();
+        let replies = send(&mut svc, THING, api, &payload, t0());
+        let body = answer(&replies, THING, api, "rejected");
+        assert_eq!(body["code"], "InvalidRequest", "{api}: {body}");
+        assert_eq!(body["clientToken"], long.as_str(), "{api}: {body}");
+        assert!(body["message"].as_str().unwrap().contains("64"), "{body}");
+    }
+    assert_eq!(
+        svc.execution("job-1", THING).unwrap().version_number,
+        1,
+        "nothing changed"
+    );
+}

@@ -10,13 +10,29 @@ use serde_json::{Map, Value};
 use super::error::{ErrorCode, Rejection};
 use super::model::{epoch_secs, Execution, ExecutionStatus};
 
-/// The client token cap (v3 agents keep theirs ≤ 64 for this reason).
+/// The client token cap, AWS's 64 (v3 agents keep theirs ≤ 64 for this reason).
 const MAX_CLIENT_TOKEN: usize = 64;
 /// AWS DetailsMap limits: at most 10 pairs, values ≤ 1024 characters.
 const MAX_DETAILS: usize = 10;
 const MAX_DETAIL_VALUE: usize = 1024;
 /// stepTimeoutInMinutes: 1..=10080 (7 days), or -1 to clear the step timer.
 const MAX_STEP_TIMEOUT_MIN: i64 = 10_080;
+
+/// A request refused before its fields were read, with the `clientToken` to echo: an
+/// over-long one is echoed as given, so a client that correlates by token sees its answer.
+pub(super) struct Unparsed {
+    pub rejection: Rejection,
+    pub client_token: Option<String>,
+}
+
+impl From<Rejection> for Unparsed {
+    fn from(rejection: Rejection) -> Self {
+        Unparsed {
+            rejection,
+            client_token: None,
+        }
+    }
+}
 
 /// A parsed request object and its (valid) client token.
 pub(super) struct Request {
@@ -54,7 +70,7 @@ pub(super) struct UpdateRequest {
 impl Request {
     /// Parses a request payload. An empty payload counts as `{}` (devices
     /// send empty `get` requests); anything not a JSON object is refused.
-    pub fn parse(payload: &[u8]) -> Result<Request, Rejection> {
+    pub fn parse(payload: &[u8]) -> Result<Request, Unparsed> {
         let text = std::str::from_utf8(payload).map_err(|e| {
             Rejection::new(ErrorCode::InvalidJson, format!("payload is not UTF-8: {e}"))
         })?;
@@ -64,27 +80,34 @@ impl Request {
             match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(map)) => map,
                 Ok(_) => {
-                    return Err(Rejection::invalid_request(
-                        "request payload must be a JSON object",
-                    ))
+                    return Err(
+                        Rejection::invalid_request("request payload must be a JSON object").into(),
+                    )
                 }
                 Err(e) => {
                     return Err(Rejection::new(
                         ErrorCode::InvalidJson,
                         format!("payload is not valid JSON: {e}"),
-                    ))
+                    )
+                    .into())
                 }
             }
         };
         let client_token = match fields.get("clientToken") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.len() <= MAX_CLIENT_TOKEN => Some(s.clone()),
-            Some(Value::String(_)) => {
-                return Err(Rejection::invalid_request(format!(
-                    "clientToken is longer than {MAX_CLIENT_TOKEN} bytes"
-                )))
+            Some(Value::String(s)) => {
+                return Err(Unparsed {
+                    rejection: Rejection::invalid_request(format!(
+                        "clientToken is {} bytes long; at most {MAX_CLIENT_TOKEN} are allowed",
+                        s.len()
+                    )),
+                    client_token: Some(s.clone()),
+                })
             }
-            Some(_) => return Err(Rejection::invalid_request("clientToken must be a string")),
+            Some(_) => {
+                return Err(Rejection::invalid_request("clientToken must be a string").into())
+            }
         };
         Ok(Request {
             fields,
@@ -245,6 +268,7 @@ fn is_other_category(c: char) -> bool {
 #[serde(rename_all = "camelCase")]
 struct ExecutionJson<'a> {
     job_id: &'a str,
+    thing_name: &'a str,
     status: &'static str,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     status_details: &'a BTreeMap<String, String>,
@@ -262,6 +286,7 @@ impl<'a> ExecutionJson<'a> {
     fn new(e: &'a Execution, document: Option<&'a Value>) -> Self {
         ExecutionJson {
             job_id: &e.job_id,
+            thing_name: &e.thing,
             status: e.status.as_str(),
             status_details: &e.status_details,
             queued_at: epoch_secs(e.queued_at),

@@ -13,6 +13,11 @@ pub enum PkiError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "PKI directory {} {reason}: the bench's private keys and admin socket need a directory only this user can open; pass one of your own (e.g. --dir {}/otarig-pki)",
+        path.display(), path.display()
+    )]
+    NotPrivate { path: PathBuf, reason: String },
     #[error("thing name `{name}` is not valid: AWS IoT allows 1 to 128 of [a-zA-Z0-9:_-]")]
     InvalidThingName { name: String },
     #[error("host `{host}` is neither an IP address nor a DNS name (labels of letters, digits and '-', separated by dots)")]

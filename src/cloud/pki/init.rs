@@ -1,6 +1,6 @@
 //! `pki::init`: the PKI directory on disk. Existing material is reused and
-//! never silently overwritten; what is missing is issued; keys are created
-//! with mode 0600 from the start.
+//! never silently overwritten; what is missing is issued; every file and
+//! directory is created with its final mode (`private`), whatever the umask.
 
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -14,10 +14,8 @@ use super::issue::{
     endpoint_hosts, issue_ca, issue_code_signer, issue_endpoint, issue_thing,
     issue_untrusted_code_signer, Host, Issued,
 };
+use super::private::{private_dir, tighten_file, Tightened, CERT_MODE, KEY_MODE};
 use super::{validate_thing_name, PkiError, PkiLayout};
-
-const KEY_MODE: u32 = 0o600;
-const CERT_MODE: u32 = 0o644;
 
 /// What `init` should make sure exists.
 #[derive(Clone, Debug, Default)]
@@ -46,6 +44,8 @@ pub enum FileAction {
 pub struct InitReport {
     pub layout: PkiLayout,
     pub files: Vec<(PathBuf, FileAction)>,
+    /// Existing directories and files whose mode was too open (path, was, now).
+    pub tightened: Vec<Tightened>,
 }
 
 impl InitReport {
@@ -82,8 +82,10 @@ pub fn init(dir: &Path, opts: &PkiOptions) -> Result<InitReport, PkiError> {
     let mut report = InitReport {
         layout: layout.clone(),
         files: Vec::new(),
+        tightened: Vec::new(),
     };
-    create_dir(&layout.things_dir())?;
+    private_dir(layout.dir(), &mut report.tightened)?;
+    private_dir(&layout.things_dir(), &mut report.tightened)?;
 
     let (ca_cert, ca_key) = (layout.ca_cert(), layout.ca_key());
     let ca = match load_pair(&ca_cert, &ca_key)? {
@@ -155,6 +157,15 @@ pub fn init(dir: &Path, opts: &PkiOptions) -> Result<InitReport, PkiError> {
             }
             None => write_pair(&cert, &key, &issue_thing(&ca, thing)?, &mut report)?,
         }
+    }
+    let reused: Vec<PathBuf> = report.reused().map(Path::to_owned).collect();
+    for path in reused {
+        let max = if path.extension().is_some_and(|e| e == "key") {
+            KEY_MODE
+        } else {
+            CERT_MODE
+        };
+        tighten_file(&path, max, &mut report.tightened)?;
     }
     Ok(report)
 }
@@ -321,10 +332,6 @@ fn replace(path: &Path, contents: &str, mode: u32) -> Result<(), PkiError> {
     }
     write_new(&tmp, contents, mode)?;
     fs::rename(&tmp, path).map_err(|e| io_err("replace", path, e))
-}
-
-fn create_dir(path: &Path) -> Result<(), PkiError> {
-    fs::create_dir_all(path).map_err(|e| io_err("create directory", path, e))
 }
 
 fn io_err(action: &'static str, path: &Path, source: std::io::Error) -> PkiError {
