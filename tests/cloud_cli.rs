@@ -4,6 +4,8 @@
 
 mod gateway_support;
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -229,15 +231,13 @@ async fn device_from_files(banner: &Banner, thing: &str) -> Device {
     let (cert, key) = &banner.things[thing];
     let pem = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     let mut roots = rustls::RootCertStore::empty();
-    for ca in rustls_pemfile::certs(&mut &pem(&banner.ca)[..]) {
+    for ca in CertificateDer::pem_slice_iter(&pem(&banner.ca)) {
         roots.add(ca.unwrap()).unwrap();
     }
-    let chain = rustls_pemfile::certs(&mut &pem(cert)[..])
+    let chain = CertificateDer::pem_slice_iter(&pem(cert))
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
-    let key = rustls_pemfile::private_key(&mut &pem(key)[..])
-        .unwrap()
-        .expect("a private key");
+    let key = PrivateKeyDer::from_pem_slice(&pem(key)).expect("a private key");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

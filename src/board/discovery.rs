@@ -265,21 +265,12 @@ pub fn rig_snippets(probes: &[ProbeEntry], ports: &[SerialPortEntry]) -> String 
 /// Where `program` would be run from: itself if it names a path, else the first
 /// executable of that name on `PATH`.
 pub fn find_program(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| {
-        fs::metadata(p)
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    };
     if program.contains('/') {
+        // A path is taken as written, not resolved against the current directory.
         let p = PathBuf::from(program);
-        return executable(&p).then_some(p);
+        return which::which(&p).ok().map(|_| p);
     }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|p| executable(p))
-    })
+    which::which(program).ok()
 }
 
 /// Runs `program args` until its first meaningful output line and returns it: proof
@@ -335,10 +326,11 @@ pub async fn tool_answers(
     })
     .await;
     if let Some(pid) = child.id() {
-        // SAFETY: plain syscall on the process group we created for the tool.
-        unsafe {
-            libc::kill(-(pid as i32), libc::SIGKILL);
-        }
+        // The process group we created for the tool.
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
     let _ = child.kill().await;
     match answer {

@@ -20,6 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
 use tokio::sync::watch;
 
 use super::identity::Identity;
@@ -349,12 +351,11 @@ impl NativeBoard {
             return Ok(());
         };
         *running.killed_by_rig.lock().expect("kill flag") = true;
-        // SIGKILL the whole process group: a power cut, no clean-up.
-        // SAFETY: plain syscall on a pid we spawned.
-        unsafe {
-            libc::kill(-running.pid, libc::SIGKILL);
-            libc::kill(running.pid, libc::SIGKILL);
-        }
+        // SIGKILL the whole process group: a power cut, no clean-up. (The group may
+        // already be gone, and the process with it: nothing to report then.)
+        let pid = Pid::from_raw(running.pid);
+        let _ = killpg(pid, Signal::SIGKILL);
+        let _ = kill(pid, Signal::SIGKILL);
         let mut exited = running.exited;
         let outcome = tokio::time::timeout(Duration::from_secs(10), exited.wait_for(|done| *done))
             .await
@@ -375,14 +376,12 @@ impl NativeBoard {
                 self.name
             ))
         })?;
-        // SAFETY: plain syscall on a pid we spawned.
-        let rc = unsafe { libc::kill(pid, libc::SIGUSR1) };
-        if rc != 0 {
-            return Err(BoardError::io(
+        kill(Pid::from_raw(pid), Signal::SIGUSR1).map_err(|e| {
+            BoardError::io(
                 format!("board {}: signal reset", self.name),
-                std::io::Error::last_os_error(),
-            ));
-        }
+                std::io::Error::from(e),
+            )
+        })?;
         Ok(())
     }
 }

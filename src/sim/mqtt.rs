@@ -8,6 +8,8 @@ use std::time::Duration;
 use rumqttc::{
     AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
 };
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -55,16 +57,14 @@ pub enum MqttSetupError {
 fn client_tls(ca: &[u8], cert: &[u8], key: &[u8]) -> Result<Arc<ClientConfig>, MqttSetupError> {
     let tls = |what: &str, e: &dyn std::fmt::Display| MqttSetupError::Tls(format!("{what}: {e}"));
     let mut roots = RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut &ca[..]) {
+    for c in CertificateDer::pem_slice_iter(ca) {
         let c = c.map_err(|e| tls("CA certificate", &e))?;
         roots.add(c).map_err(|e| tls("CA certificate", &e))?;
     }
-    let chain = rustls_pemfile::certs(&mut &cert[..])
+    let chain = CertificateDer::pem_slice_iter(cert)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| tls("client certificate", &e))?;
-    let key = rustls_pemfile::private_key(&mut &key[..])
-        .map_err(|e| tls("client key", &e))?
-        .ok_or_else(|| tls("client key", &"no private key in the file"))?;
+    let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| tls("client key", &e))?;
     let config =
         ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()

@@ -82,10 +82,11 @@ impl ToolCommand {
             })?,
             Err(_) => {
                 if let Some(pgid) = pgid {
-                    // SAFETY: plain syscall on the process group we created for the tool.
-                    unsafe {
-                        libc::kill(-pgid, libc::SIGKILL);
-                    }
+                    // The process group we created for the tool.
+                    let _ = nix::sys::signal::killpg(
+                        nix::unistd::Pid::from_raw(pgid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
                 let _ = child.kill().await;
                 out.abort();

@@ -90,12 +90,9 @@ pub fn anonymous_client_config(layout: &PkiLayout) -> Result<Arc<ClientConfig>, 
     Ok(Arc::new(config))
 }
 
-/// The process default provider if one is installed, else aws-lc-rs (the one
-/// rumqttc's rustls is built with), so two enabled providers never panic here.
+/// *ring*, the only provider the build has (no C crypto library to compile).
 fn provider() -> Arc<CryptoProvider> {
-    CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 fn roots(layout: &PkiLayout) -> Result<RootCertStore, PkiError> {
