@@ -9,8 +9,8 @@
 //!   ascending, each with `l` = that block's real length (the last block is
 //!   short). Requested blocks past the end of the file are skipped.
 //! - DescribeStream on `describe/{fmt}` → `description/{fmt}` (`c,s,d,r`).
-//! - Errors on `rejected/{fmt}` as `{o, m, c}` (no `c` when the token itself
-//!   was bad): InvalidTopic, InvalidCbor, InvalidJson, InvalidRequest (wrong
+//! - Errors on `rejected/{fmt}` as `{o, m, c}` (an over-long token is echoed as
+//!   sent; no `c` when it was not text): InvalidTopic, InvalidCbor, InvalidJson, InvalidRequest (wrong
 //!   types, missing `f`/`l`), BlockSizeOutOfBounds (`l` outside 256..=131072),
 //!   OffsetOutOfBounds (`o` outside 0..=98304), BlockCountLimitExceeded (`n`
 //!   outside 0..=98304), BlockBitmapLimitExceeded (bitmap ≥ 12288 bytes),
@@ -105,6 +105,9 @@ impl ErrorCode {
 pub(crate) struct StreamRejection {
     code: ErrorCode,
     message: String,
+    /// A token to echo although the request was refused before its token was
+    /// accepted (an over-long one: the requester correlates by it).
+    echo: Option<String>,
 }
 
 impl StreamRejection {
@@ -112,6 +115,7 @@ impl StreamRejection {
         StreamRejection {
             code,
             message: message.into(),
+            echo: None,
         }
     }
 }
@@ -330,7 +334,10 @@ fn serve(
     };
     let fields = match Fields::decode(format, payload) {
         Ok(f) => f,
-        Err(rej) => return reject(rej, None),
+        Err(rej) => {
+            let echo = rej.echo.clone();
+            return reject(rej, echo.as_deref());
+        }
     };
     let token = fields.client_token.as_deref();
     let not_found = |what: String| StreamRejection::new(ErrorCode::ResourceNotFound, what);

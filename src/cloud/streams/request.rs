@@ -55,11 +55,13 @@ impl Fields {
         let client_token = match map.get("c") {
             None => None,
             Some(Field::Text(c)) if c.len() <= MAX_CLIENT_TOKEN => Some(c.clone()),
-            Some(Field::Text(_)) => {
-                return Err(StreamRejection::new(
+            Some(Field::Text(c)) => {
+                let mut rej = StreamRejection::new(
                     ErrorCode::InvalidRequest,
                     format!("client token is longer than {MAX_CLIENT_TOKEN} bytes"),
-                ))
+                );
+                rej.echo = Some(c.clone());
+                return Err(rej);
             }
             Some(_) => {
                 return Err(StreamRejection::new(

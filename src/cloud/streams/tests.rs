@@ -409,15 +409,16 @@ fn cbor_requests_are_rejected_in_cbor() {
 }
 
 #[test]
-fn a_bad_client_token_is_invalid_and_not_echoed() {
+fn a_bad_client_token_is_invalid_and_echoed_only_when_it_is_text() {
     let svc = service(10_000);
     let long = "x".repeat(65);
+    // Echoed as sent, so a requester that correlates by token sees its error.
     assert_eq!(
         rejection(
             &json_get(&svc, json!({"c": long, "f": 0, "l": 4096})),
             "json"
         ),
-        ("InvalidRequest".into(), None)
+        ("InvalidRequest".into(), Some(long.clone()))
     );
     assert_eq!(
         rejection(&json_get(&svc, json!({"c": 7, "f": 0, "l": 4096})), "json"),
