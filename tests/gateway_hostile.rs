@@ -3,7 +3,7 @@
 //! mutual TLS, with raw MQTT bytes where a client library would not misbehave.
 //!
 //! The attacks that use only the default limits live in
-//! tests/hostile_support/attacks.rs (also built alone as `gateway_hostile_today`);
+//! tests/hostile_support/attacks.rs;
 //! the ones here shrink `GatewayConfig::limits` to keep the test short.
 
 mod gateway_support;

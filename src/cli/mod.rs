@@ -96,9 +96,14 @@ fn init_tracing() {
     let filter = EnvFilter::try_from_env("OTARIG_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("warn"));
+    // Colours only on a terminal, and never with NO_COLOR (no-color.org): a log
+    // piped to a file or CI keeps plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
 }
 

@@ -23,6 +23,8 @@ pub enum Malformed {
     ConnectPassword,
     #[error("SUBSCRIBE with reserved bits set in a requested QoS byte (MQTT 3.1.1 §3.8.3.1)")]
     SubscribeOptions,
+    #[error("UNSUBSCRIBE without a topic filter (MQTT 3.1.1 §3.10.3)")]
+    EmptyUnsubscribe,
     #[error("U+0000 in {what} (MQTT 3.1.1 §1.5.3)")]
     NulInString { what: &'static str },
 }
@@ -59,8 +61,11 @@ pub fn check_frame(frame: &[u8]) -> Result<(), Malformed> {
     }
 }
 
-/// Checks the strings of a decoded packet for U+0000.
+/// Checks a decoded packet: strings without U+0000, an UNSUBSCRIBE with a filter.
 pub fn check_strings(packet: &Packet) -> Result<(), Malformed> {
+    if matches!(packet, Packet::Unsubscribe(u) if u.topics.is_empty()) {
+        return Err(Malformed::EmptyUnsubscribe);
+    }
     let nul = |s: &str| s.contains('\0');
     let bad = match packet {
         Packet::Connect(c) => connect_nul(c),
@@ -241,6 +246,12 @@ mod tests {
         );
         let p = Packet::Publish(Publish::new("a\0", QoS::AtMostOnce, vec![]));
         assert!(check_strings(&p).is_err());
+        let mut empty = rumqttc::mqttbytes::v4::Unsubscribe::new("a");
+        empty.topics.clear();
+        assert_eq!(
+            check_strings(&Packet::Unsubscribe(empty)),
+            Err(Malformed::EmptyUnsubscribe)
+        );
         assert!(check_strings(&Packet::Connect(Connect::new("ok"))).is_ok());
     }
 }

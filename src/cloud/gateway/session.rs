@@ -478,14 +478,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Ok(())
     }
 
+    /// Writes one packet. A device that is not reading holds the write until
+    /// the write timeout; a takeover or cut ends it at once instead.
     async fn write(&mut self, packet: Packet) -> Step {
         self.shared
             .transcript
             .packet(&self.who, Direction::Out, &packet);
-        self.io
-            .write(&packet)
-            .await
-            .map_err(|e| End::Io(e.to_string()))
+        let write = self.io.write(&packet);
+        tokio::pin!(write);
+        loop {
+            tokio::select! {
+                biased;
+                Some(c) = self.ctl.recv() => match c {
+                    Ctl::Close(r) => return Err(End::Closed(r)),
+                    Ctl::Wake => {} // a stall is seen at the next turn of the loop
+                },
+                done = &mut write => return done.map_err(|e| End::Io(e.to_string())),
+            }
+        }
     }
 }
 
