@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cloud;
 pub mod config;
 pub mod faults;
+pub mod model;
 pub mod report;
 pub mod scenario;
 pub mod sim;

@@ -2,88 +2,15 @@
 //! stable `/dev/serial/by-id` links, debug probes (probe-rs), and `VID:PID[:serial]`
 //! selectors that name a USB device independently of its `/dev/ttyUSBn` number.
 
-use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use serde::Serialize;
 
 /// Where Linux keeps one stable link per USB serial interface.
 pub const BY_ID_DIR: &str = "/dev/serial/by-id";
 
-/// A USB device named by `VID:PID[:serial]` (hexadecimal ids, as `lsusb` prints them).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct UsbId {
-    pub vid: u16,
-    pub pid: u16,
-    pub serial: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("USB selector `{text}`: {message} (expected VID:PID or VID:PID:SERIAL in hex, e.g. 0403:6001:A12345)")]
-pub struct UsbIdError {
-    pub text: String,
-    pub message: String,
-}
-
-/// The rig file's USB identity (config keeps its own parser for file:line:column errors).
-impl From<&crate::config::values::UsbId> for UsbId {
-    fn from(id: &crate::config::values::UsbId) -> Self {
-        UsbId {
-            vid: id.vid,
-            pid: id.pid,
-            serial: id.serial.clone(),
-        }
-    }
-}
-
-impl FromStr for UsbId {
-    type Err = UsbIdError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let err = |message: &str| UsbIdError {
-            text: text.into(),
-            message: message.into(),
-        };
-        // The serial may itself contain ':' (rare, but some probes do); only split twice.
-        let mut parts = text.splitn(3, ':');
-        let vid = parts.next().unwrap_or_default();
-        let pid = parts.next().ok_or_else(|| err("missing the product id"))?;
-        let hex = |s: &str, what: &str| {
-            u16::from_str_radix(s.trim_start_matches("0x"), 16)
-                .map_err(|_| err(&format!("{what} `{s}` is not a 16-bit hex number")))
-        };
-        let serial = parts.next().filter(|s| !s.is_empty()).map(str::to_owned);
-        Ok(UsbId {
-            vid: hex(vid, "vendor id")?,
-            pid: hex(pid, "product id")?,
-            serial,
-        })
-    }
-}
-
-impl fmt::Display for UsbId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04x}:{:04x}", self.vid, self.pid)?;
-        if let Some(serial) = &self.serial {
-            write!(f, ":{serial}")?;
-        }
-        Ok(())
-    }
-}
-
-impl UsbId {
-    /// Whether a device with these ids matches; a selector without serial matches any.
-    pub fn matches(&self, vid: u16, pid: u16, serial: Option<&str>) -> bool {
-        self.vid == vid
-            && self.pid == pid
-            && match &self.serial {
-                None => true,
-                Some(want) => serial == Some(want.as_str()),
-            }
-    }
-}
+pub use crate::model::{UsbId, UsbIdError};
 
 /// One serial port as the bench host sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -394,25 +321,6 @@ pub async fn tcp_reachable(addr: &str, timeout: std::time::Duration) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn usb_ids_parse_with_and_without_serial() {
-        let id: UsbId = "0403:6001:A12345".parse().unwrap();
-        assert_eq!(
-            (id.vid, id.pid, id.serial.as_deref()),
-            (0x0403, 0x6001, Some("A12345"))
-        );
-        let id: UsbId = "0483:374E".parse().unwrap();
-        assert_eq!(
-            (id.vid, id.pid, id.serial.as_deref()),
-            (0x0483, 0x374e, None)
-        );
-        assert_eq!(id.to_string(), "0483:374e");
-        let err = "0403".parse::<UsbId>().unwrap_err();
-        assert!(err.to_string().contains("missing the product id"), "{err}");
-        let err = "xyz:6001".parse::<UsbId>().unwrap_err();
-        assert!(err.to_string().contains("vendor id `xyz`"), "{err}");
-    }
 
     fn port(path: &str, usb: &str) -> SerialPortEntry {
         SerialPortEntry {

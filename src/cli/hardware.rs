@@ -300,7 +300,7 @@ async fn check_flash(
             check_tool(board, "flash tool", &program, version_args, rows).await;
         }
         FlashConfig::ProbeRs(p) => {
-            let want = p.probe.as_ref().map(discovery::UsbId::from);
+            let want = p.probe.clone();
             rows.push(Row::from(
                 board,
                 "debug probe",
@@ -370,7 +370,7 @@ async fn check_console(
     };
     let port = match &s.port {
         rig::SerialPortRef::Path(p) => PortSpec::Path(vars.expand(&p.display().to_string()).into()),
-        rig::SerialPortRef::Usb(id) => PortSpec::Usb(id.into()),
+        rig::SerialPortRef::Usb(id) => PortSpec::Usb(id.clone()),
     };
     if let PortSpec::Path(path) = &port {
         if switchable && !path.exists() {

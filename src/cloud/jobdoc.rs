@@ -3,7 +3,6 @@
 //! needs, and the stream-name budget of §9 (a data message that does not fit
 //! the device's receive buffer is dropped silently and the download never ends).
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -27,70 +26,7 @@ pub const V3_BLOCK_SIZE: usize = 4096;
 /// v3 agents refuse files of more blocks (`otaconfigMAX_BLOCK_BITMAP_SIZE` 128 × 8).
 pub const V3_MAX_BLOCKS: usize = 1024;
 
-/// What to get wrong on purpose. Several may combine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DocFault {
-    /// No signature field at all (`unsigned-image`).
-    Unsigned,
-    /// Signed with the untrusted code-signing key (`untrusted-certificate`).
-    UntrustedKey,
-    /// The DER signature with bits of `r` flipped: still valid base64 and DER,
-    /// but it does not verify (`corrupt-signature`).
-    CorruptSignature,
-    /// The (valid ECDSA) signature under `sig-sha1-rsa` instead of
-    /// `sig-sha256-ecdsa` (`incorrect-signing-algorithm`).
-    Sha1RsaKey,
-    /// No `filepath` in the file entry (`missing-filename`).
-    MissingFilepath,
-    /// `filesize` is one byte short of the streamed size (one byte over for a
-    /// one-byte image), so the last block's length never matches and agents
-    /// fail at once instead of waiting for a block that does not exist (`wrong-file-size`).
-    WrongFilesize,
-    /// One byte of the streamed payload differs from the signed image
-    /// (`corrupt-image-after-signing`).
-    AlteredAfterSigning,
-}
-
-impl DocFault {
-    pub const ALL: [DocFault; 7] = [
-        DocFault::Unsigned,
-        DocFault::UntrustedKey,
-        DocFault::CorruptSignature,
-        DocFault::Sha1RsaKey,
-        DocFault::MissingFilepath,
-        DocFault::WrongFilesize,
-        DocFault::AlteredAfterSigning,
-    ];
-
-    /// The name scenario files use.
-    pub fn name(self) -> &'static str {
-        match self {
-            DocFault::Unsigned => "unsigned",
-            DocFault::UntrustedKey => "untrusted_key",
-            DocFault::CorruptSignature => "corrupt_signature",
-            DocFault::Sha1RsaKey => "sha1_rsa_key",
-            DocFault::MissingFilepath => "missing_filepath",
-            DocFault::WrongFilesize => "wrong_filesize",
-            DocFault::AlteredAfterSigning => "altered_after_signing",
-        }
-    }
-}
-
-impl From<crate::config::scenario::ImageFault> for DocFault {
-    fn from(fault: crate::config::scenario::ImageFault) -> Self {
-        use crate::config::scenario::ImageFault as F;
-        match fault {
-            F::Unsigned => DocFault::Unsigned,
-            F::UntrustedKey => DocFault::UntrustedKey,
-            F::CorruptSignature => DocFault::CorruptSignature,
-            F::Sha1RsaKey => DocFault::Sha1RsaKey,
-            F::MissingFilepath => DocFault::MissingFilepath,
-            F::WrongFilesize => DocFault::WrongFilesize,
-            F::AlteredAfterSigning => DocFault::AlteredAfterSigning,
-        }
-    }
-}
+pub use crate::model::ImageFault;
 
 /// Checks that the block messages of a stream fit the devices' receive buffers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,7 +54,7 @@ pub struct JobDocOptions {
     pub signature_field: String,
     /// The trusted code-signing key.
     pub signing_key: SigningKey,
-    /// Needed only for [`DocFault::UntrustedKey`].
+    /// Needed only for [`ImageFault::UntrustedKey`].
     pub untrusted_key: Option<SigningKey>,
     pub receive_check: Option<ReceiveCheck>,
 }
@@ -201,7 +137,7 @@ pub struct BuiltJobDoc {
     /// The base64 signature as it stands in the document, if any.
     pub signature: Option<String>,
     /// The faults applied, sorted, without duplicates.
-    pub faults: Vec<DocFault>,
+    pub faults: Vec<ImageFault>,
     /// Things worth telling the user; none of them stops the job.
     pub warnings: Vec<String>,
 }
@@ -226,26 +162,26 @@ pub enum JobDocError {
 pub fn build(
     image: &[u8],
     opts: &JobDocOptions,
-    faults: &[DocFault],
+    faults: &[ImageFault],
 ) -> Result<BuiltJobDoc, JobDocError> {
     let mut faults = faults.to_vec();
     faults.sort();
     faults.dedup();
-    let has = |f: DocFault| faults.contains(&f);
+    let has = |f: ImageFault| faults.contains(&f);
 
     if !is_valid_stream_id(&opts.stream_name) {
         return Err(JobDocError::InvalidStreamName(opts.stream_name.clone()));
     }
-    if opts.file_path.is_empty() && !has(DocFault::MissingFilepath) {
+    if opts.file_path.is_empty() && !has(ImageFault::MissingFilepath) {
         return Err(JobDocError::EmptyFilePath);
     }
     let mut warnings = Vec::new();
 
-    let signature = if has(DocFault::Unsigned) {
+    let signature = if has(ImageFault::Unsigned) {
         for f in [
-            DocFault::UntrustedKey,
-            DocFault::CorruptSignature,
-            DocFault::Sha1RsaKey,
+            ImageFault::UntrustedKey,
+            ImageFault::CorruptSignature,
+            ImageFault::Sha1RsaKey,
         ] {
             if has(f) {
                 warnings.push(format!(
@@ -256,7 +192,7 @@ pub fn build(
         }
         None
     } else {
-        let key = if has(DocFault::UntrustedKey) {
+        let key = if has(ImageFault::UntrustedKey) {
             opts.untrusted_key
                 .as_ref()
                 .ok_or(JobDocError::MissingUntrustedKey)?
@@ -264,20 +200,20 @@ pub fn build(
             &opts.signing_key
         };
         let mut der = signing::sign_der(key, image);
-        if has(DocFault::CorruptSignature) {
+        if has(ImageFault::CorruptSignature) {
             corrupt_der_signature(&mut der);
         }
         Some(base64_encode(&der))
     };
 
     let mut payload = image.to_vec();
-    if has(DocFault::AlteredAfterSigning) {
+    if has(ImageFault::AlteredAfterSigning) {
         let middle = payload.len() / 2;
         *payload.get_mut(middle).ok_or(JobDocError::NothingToAlter)? ^= 0xFF;
     }
 
     let streamed = payload.len() as u64;
-    let filesize = if has(DocFault::WrongFilesize) {
+    let filesize = if has(ImageFault::WrongFilesize) {
         if streamed > 1 {
             streamed - 1
         } else {
@@ -291,14 +227,14 @@ pub fn build(
     }
 
     let mut file = Map::new();
-    if !has(DocFault::MissingFilepath) {
+    if !has(ImageFault::MissingFilepath) {
         file.insert("filepath".into(), json!(opts.file_path));
     }
     file.insert("filesize".into(), json!(filesize));
     file.insert("fileid".into(), json!(opts.file_id));
     file.insert("certfile".into(), json!(opts.cert_file));
     if let Some(sig) = &signature {
-        let key = if has(DocFault::Sha1RsaKey) {
+        let key = if has(ImageFault::Sha1RsaKey) {
             SHA1_RSA_KEY
         } else {
             &opts.signature_field

@@ -36,28 +36,10 @@ use crate::config::diag::{Diagnostic, Diagnostics};
 use crate::config::locate::{locate_nearest, SourceFile, YamlPath};
 use crate::config::values::{bounds, check_duration};
 use crate::config::yaml_index::{IndexError, YamlIndex};
+pub use crate::model::{AgentKind, AppOutcome};
 
 pub const DEFAULT_SEQUENCE: u32 = 2;
 pub const DEFAULT_SIZE: usize = 24 * 1024;
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AgentKind {
-    #[default]
-    V1,
-    V3,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FixtureOutcome {
-    #[default]
-    Pass,
-    Fail,
-    Hang,
-    Crash,
-    CannotConnect,
-}
 
 /// What the OTA file carries.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -112,7 +94,7 @@ pub struct FixtureRaw {
     #[serde(default)]
     pub agent: AgentKind,
     #[serde(default)]
-    pub outcome: FixtureOutcome,
+    pub outcome: AppOutcome,
     #[serde(default)]
     pub content: Content,
     #[serde(default)]
@@ -161,7 +143,7 @@ pub struct Fixture {
     pub thing_name: Option<String>,
     pub sequence: u32,
     pub agent: AgentKind,
-    pub outcome: FixtureOutcome,
+    pub outcome: AppOutcome,
     pub content: Content,
     /// Bytes of the raw OTA file (`raw:`), with `content` = [`Content::Raw`].
     pub raw: Option<Vec<u8>>,
@@ -400,7 +382,7 @@ mod tests {
         assert_eq!(f.name, "app-x");
         assert_eq!(
             (f.version, f.sequence, f.agent, f.outcome),
-            ((0, 9, 4), 2, AgentKind::V1, FixtureOutcome::Pass)
+            ((0, 9, 4), 2, AgentKind::V1, AppOutcome::Pass)
         );
         assert_eq!(
             (f.size, f.log2_block_size, f.content.clone()),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::rig::*;
 use super::scenario::*;
 use super::*;
+use crate::model::{ExecutionStatus, ImageFault};
 
 fn rig(text: &str) -> Result<Rig, Diagnostics> {
     load_rig_str(text, Path::new("/repo/rigs/test.yaml"))
@@ -301,7 +302,7 @@ fn scenarios_resolve_roles_durations_fractions_and_regexes() {
     else {
         panic!()
     };
-    assert_eq!((job.as_deref(), *status), (Some("j1"), JobStatus::Failed));
+    assert_eq!((job.as_deref(), *status), (Some("j1"), ExecutionStatus::Failed));
     assert!(reason.as_ref().unwrap().is_match("rejected: 0x23000000"));
     let Step::Expect(e) = &s.steps[4] else {
         panic!()

@@ -10,7 +10,7 @@ use regex::Regex;
 
 pub use super::rig_raw::{FlashPreset, Parity, Policy, PowerPreset, ProbeRsFormat};
 pub use super::scenario_raw::Capability;
-pub use super::values::UsbId;
+pub use crate::model::UsbId;
 
 /// The platform of a board that runs the simulator (natively or behind hardware parts):
 /// fixtures' simulator images are its platform files.

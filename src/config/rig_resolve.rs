@@ -14,7 +14,8 @@ use super::flash_presets::placeholders;
 use super::locate::{Ctx, SourceFile, YamlPath};
 use super::rig::*;
 use super::rig_raw::*;
-use super::values::{self, bounds, DurationBounds, UsbId};
+use super::values::{self, bounds, DurationBounds};
+use crate::model::UsbId;
 use super::Diagnostics;
 
 pub const DEFAULT_BANNER: &str = "app version";
@@ -423,9 +424,9 @@ impl Resolver<'_, '_, '_> {
                     ok = false;
                 }
                 let probe = pr.probe.as_deref().and_then(|s| {
-                    UsbId::parse(s)
+                    s.parse::<UsbId>()
                         .map_err(|e| {
-                            self.ctx.error(&pp.key("probe"), e);
+                            self.ctx.error(&pp.key("probe"), e.to_string());
                             ok = false;
                         })
                         .ok()
@@ -544,9 +545,10 @@ impl Resolver<'_, '_, '_> {
         let sp = p.key("serial");
         let port = match (s.port, s.usb) {
             (Some(port), None) => Some(SerialPortRef::Path(PathBuf::from(port))),
-            (None, Some(usb)) => UsbId::parse(&usb)
+            (None, Some(usb)) => usb
+                .parse::<UsbId>()
                 .map(SerialPortRef::Usb)
-                .map_err(|e| self.ctx.error(&sp.key("usb"), e))
+                .map_err(|e| self.ctx.error(&sp.key("usb"), e.to_string()))
                 .ok(),
             (Some(_), Some(_)) => {
                 self.ctx

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use regex::Regex;
 
-pub use super::scenario_raw::{Capability, ImageFault};
+pub use super::scenario_raw::Capability;
+use crate::model::{ExecutionStatus, ImageFault};
 
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -172,7 +173,7 @@ pub enum Check {
     /// The board's execution of `job` (latest when `None`) reaches `status`.
     Job {
         job: Option<String>,
-        status: JobStatus,
+        status: ExecutionStatus,
         reason: Option<Regex>,
     },
     /// The running version, via the board's `profile.version` regex.
@@ -183,56 +184,6 @@ pub enum Check {
         job: Option<String>,
         at_least: f64,
     },
-}
-
-/// AWS IoT job execution statuses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum JobStatus {
-    Queued,
-    InProgress,
-    Succeeded,
-    Failed,
-    TimedOut,
-    Rejected,
-    Removed,
-    Canceled,
-}
-
-impl JobStatus {
-    pub const ALL: [JobStatus; 8] = [
-        JobStatus::Queued,
-        JobStatus::InProgress,
-        JobStatus::Succeeded,
-        JobStatus::Failed,
-        JobStatus::TimedOut,
-        JobStatus::Rejected,
-        JobStatus::Removed,
-        JobStatus::Canceled,
-    ];
-
-    /// As the Jobs API spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "QUEUED",
-            JobStatus::InProgress => "IN_PROGRESS",
-            JobStatus::Succeeded => "SUCCEEDED",
-            JobStatus::Failed => "FAILED",
-            JobStatus::TimedOut => "TIMED_OUT",
-            JobStatus::Rejected => "REJECTED",
-            JobStatus::Removed => "REMOVED",
-            JobStatus::Canceled => "CANCELED",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 #[derive(Clone, Debug)]

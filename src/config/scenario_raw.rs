@@ -4,6 +4,8 @@
 
 use serde::Deserialize;
 
+use crate::model::ImageFault;
+
 use super::values::Targets;
 
 #[derive(Debug, Deserialize)]
@@ -169,26 +171,6 @@ pub struct RawJob {
     pub signature: Option<String>,
     pub key: Option<String>,
     pub stream: Option<String>,
-}
-
-/// What is wrong with a job's image, signature, certificate or document.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ImageFault {
-    /// No signature in the job document.
-    Unsigned,
-    /// Signed with a key the board does not trust.
-    UntrustedKey,
-    /// Signature bytes altered after signing.
-    CorruptSignature,
-    /// Signature field for `sig-sha1-rsa` instead of `sig-sha256-ecdsa`.
-    Sha1RsaKey,
-    /// Job document without the file path.
-    MissingFilepath,
-    /// Job document states a wrong file size.
-    WrongFilesize,
-    /// Image payload altered after it was signed.
-    AlteredAfterSigning,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,5 +1,6 @@
 //! Raw scenario → resolved [`Scenario`], reporting every problem with its position.
 
+use crate::model::ExecutionStatus;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
@@ -573,8 +574,8 @@ impl Resolver<'_, '_, '_> {
             }
             "job" => {
                 let status_text = e.job_field.as_deref()?;
-                let Some(status) = JobStatus::parse(status_text) else {
-                    let all: Vec<&str> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
+                let Some(status) = ExecutionStatus::from_wire(status_text) else {
+                    let all: Vec<&str> = ExecutionStatus::ALL.iter().map(|s| s.as_str()).collect();
                     self.ctx.error(
                         &p.key("job"),
                         format!("`{status_text}` is not a job execution status (expected one of {}); name the job with `of: JOB_ID`", all.join(", ")),

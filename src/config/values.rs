@@ -218,45 +218,6 @@ impl<'de> Deserialize<'de> for Targets {
     }
 }
 
-/// A USB device: `VID:PID[:SERIAL]`, hexadecimal ids (`0403:6001:A12345`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UsbId {
-    pub vid: u16,
-    pub pid: u16,
-    pub serial: Option<String>,
-}
-
-impl UsbId {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = |why: &str| {
-            format!("`{s}` is not a USB identity ({why}); write `VID:PID` or `VID:PID:SERIAL` in hex, e.g. `0403:6001:A12345`")
-        };
-        let mut parts = s.splitn(3, ':');
-        let mut hex = |name: &str| {
-            let p = parts
-                .next()
-                .filter(|p| !p.is_empty())
-                .ok_or_else(|| bad(&format!("no {name}")))?;
-            u16::from_str_radix(p, 16)
-                .map_err(|_| bad(&format!("{name} `{p}` is not a 16-bit hex number")))
-        };
-        let vid = hex("vendor id")?;
-        let pid = hex("product id")?;
-        let serial = parts.next().filter(|s| !s.is_empty()).map(str::to_string);
-        Ok(UsbId { vid, pid, serial })
-    }
-}
-
-impl fmt::Display for UsbId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04x}:{:04x}", self.vid, self.pid)?;
-        if let Some(s) = &self.serial {
-            write!(f, ":{s}")?;
-        }
-        Ok(())
-    }
-}
-
 /// An MQTT topic filter, checked the way a broker would (3.1.1 §4.7.1).
 pub fn check_topic_filter(filter: &str) -> Result<(), String> {
     if filter.is_empty() {
@@ -391,20 +352,6 @@ mod tests {
         assert!(!e.contains('\n'), "{e}");
     }
 
-    #[test]
-    fn usb_ids_parse_with_and_without_serial() {
-        assert_eq!(
-            UsbId::parse("0403:6001:A12345"),
-            Ok(UsbId {
-                vid: 0x0403,
-                pid: 0x6001,
-                serial: Some("A12345".into())
-            })
-        );
-        assert_eq!(UsbId::parse("0483:374e").unwrap().to_string(), "0483:374e");
-        assert!(UsbId::parse("0403").is_err());
-        assert!(UsbId::parse("zz:6001").is_err());
-    }
 
     #[test]
     fn topic_filters_follow_mqtt_rules() {

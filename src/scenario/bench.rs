@@ -100,7 +100,7 @@ impl BenchBoard {
                             rig::SerialPortRef::Path(p) => {
                                 PortSpec::Path(vars.expand(&p.display().to_string()).into())
                             }
-                            rig::SerialPortRef::Usb(id) => PortSpec::Usb(id.into()),
+                            rig::SerialPortRef::Usb(id) => PortSpec::Usb(id.clone()),
                         };
                         let mut options = SerialConsoleOptions::new(&board.name, port, serial.baud);
                         let (data_bits, parity, stop_bits) = crate::board::serial::parse_framing(
@@ -313,7 +313,7 @@ fn hardware_flasher(
         #[cfg(feature = "probe-rs")]
         FlashConfig::ProbeRs(p) => {
             let mut options = crate::board::probe::ProbeFlasherOptions::new(board, &p.chip);
-            options.probe = p.probe.as_ref().map(Into::into);
+            options.probe = p.probe.clone();
             options.base = p.base;
             options.verify = p.verify;
             Ok(Arc::new(crate::board::probe::ProbeFlasher::new(options)?))

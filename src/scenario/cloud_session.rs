@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::run_cloud::{spawn_ticker, Backend, CloudError, Membership, RunCloud};
-use crate::cloud::jobdoc::{self, DocFault, JobDocOptions};
+use crate::cloud::jobdoc::{self, JobDocOptions};
 use crate::cloud::jobs::JobSpec;
 use crate::cloud::pki::PkiLayout;
 use crate::cloud::CloudServices;
@@ -115,8 +115,7 @@ impl CloudSession {
         let id = self.cloud_id(&step.id);
         let opts = JobDocOptions::for_job(&self.pki, &id, &things, &step.document)
             .map_err(|e| job_err(e.to_string()))?;
-        let faults: Vec<DocFault> = step.faults.iter().map(|f| DocFault::from(*f)).collect();
-        let built = jobdoc::build(ota, &opts, &faults).map_err(|e| job_err(e.to_string()))?;
+        let built = jobdoc::build(ota, &opts, &step.faults).map_err(|e| job_err(e.to_string()))?;
         for warning in &built.warnings {
             timeline.emit(
                 Source::Runner,
@@ -125,14 +124,14 @@ impl CloudSession {
                 },
             );
         }
-        if !faults.is_empty() {
+        if !step.faults.is_empty() {
             timeline.emit(
                 Source::Runner,
                 EventKind::Fault {
                     what: format!(
                         "job {} carries image faults: {}",
                         step.id,
-                        faults
+                        step.faults
                             .iter()
                             .map(|f| f.name())
                             .collect::<Vec<_>>()

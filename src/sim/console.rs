@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::agent::Generation;
+use super::agent::AgentKind;
 use super::uart::PtyUart;
 
 /// Where console lines go: stdout (a pty under the rig), the board's own UART pty (a
@@ -27,7 +27,7 @@ pub struct Console {
     sink: Sink,
     boot: Instant,
     msg_no: u32,
-    style: Option<Generation>,
+    style: Option<AgentKind>,
 }
 
 impl Console {
@@ -48,7 +48,7 @@ impl Console {
     }
 
     /// The app that now runs logs in this generation's format.
-    pub fn set_style(&mut self, generation: Generation) {
+    pub fn set_style(&mut self, generation: AgentKind) {
         self.style = Some(generation);
     }
 
@@ -70,7 +70,7 @@ impl Console {
     /// name (v1) or full prefix (v3).
     pub fn agent(&mut self, line: &str) {
         match self.style {
-            Some(Generation::V1) => {
+            Some(AgentKind::V1) => {
                 let line = format!("{} {} {line}", self.msg_no, self.ticks());
                 self.msg_no += 1;
                 self.raw(&line);
@@ -82,7 +82,7 @@ impl Console {
     /// A line of the app's own task (`task` e.g. `iot_thread`).
     pub fn task(&mut self, task: &str, text: &str) {
         match self.style {
-            Some(Generation::V1) => self.agent(&format!("[{task}] {text}")),
+            Some(AgentKind::V1) => self.agent(&format!("[{task}] {text}")),
             _ => self.raw(&format!("[INFO] [{task}] {text}")),
         }
     }
@@ -90,7 +90,7 @@ impl Console {
     /// A PAL line, in the format of the running app's generation.
     pub fn pal(&mut self, text: &str) {
         match self.style {
-            Some(Generation::V1) => self.agent(&format!("[OTA Task] {text}")),
+            Some(AgentKind::V1) => self.agent(&format!("[OTA Task] {text}")),
             _ => self.raw(&format!("[INFO] [OTA_PAL] {text}")),
         }
     }
@@ -109,11 +109,11 @@ mod tests {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let mut c = Console::new(Sink::Buffer(buf.clone()));
         c.raw("Bootloader version 00.09.00");
-        c.set_style(Generation::V1);
+        c.set_style(AgentKind::V1);
         c.agent("[OTA Task] [OTA_AgentInit] Ready.");
         c.pal("[prvPAL_CreateFileForRx] Receive file created.");
         c.reboot();
-        c.set_style(Generation::V3);
+        c.set_style(AgentKind::V3);
         c.pal("[prvPAL_CloseFile] Image header updated.");
         let lines = buf.lock().unwrap().clone();
         assert_eq!(lines[0], "Bootloader version 00.09.00");

@@ -11,13 +11,12 @@ use std::path::{Path, PathBuf};
 
 use p256::ecdsa::SigningKey;
 
-pub use model::{load, load_named, AgentKind, Content, Fixture, FixtureOutcome};
+pub use model::{load, load_named, Content, Fixture};
 
-use super::agent::Generation;
 use super::codesign;
 use super::flash::{erased_image, DEFAULT_BANK_SIZE};
 use super::image::{
-    bank_image, encode_app, fill, flags, ota_file, Delays, Outcome, Personality, Quirks, Version,
+    bank_image, encode_app, fill, flags, ota_file, Delays, Personality, Quirks, Version,
     DESCRIPTOR_LEN, HEADER_LEN, PIC32MZ_HWID,
 };
 
@@ -84,17 +83,8 @@ pub fn personality(f: &Fixture) -> Personality {
         thing_name: f.thing_name.clone(),
         platform: f.platform.clone(),
         hardware_id: PIC32MZ_HWID,
-        agent: match f.agent {
-            AgentKind::V1 => Generation::V1,
-            AgentKind::V3 => Generation::V3,
-        },
-        outcome: match f.outcome {
-            FixtureOutcome::Pass => Outcome::Pass,
-            FixtureOutcome::Fail => Outcome::Fail,
-            FixtureOutcome::Hang => Outcome::Hang,
-            FixtureOutcome::Crash => Outcome::Crash,
-            FixtureOutcome::CannotConnect => Outcome::CannotConnect,
-        },
+        agent: f.agent,
+        outcome: f.outcome,
         quirks: Quirks {
             reset_hangs: f.quirks.reset_hangs,
         },

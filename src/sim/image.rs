@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::agent::Generation;
+use super::agent::AgentKind;
+use crate::model::AppOutcome;
 use super::flash::FLASH_BASE;
 
 pub const MAGIC: &[u8; 7] = b"@AFRTOS";
@@ -227,22 +228,6 @@ impl<'de> Deserialize<'de> for Version {
     }
 }
 
-/// What the application does after boot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Self-test passes (the agent accepts the image).
-    Pass,
-    /// Self-test fails (the app rejects the image).
-    Fail,
-    /// Self-test never completes.
-    Hang,
-    /// The app crashes right after boot (a hard fault; the watchdog resets the board).
-    Crash,
-    /// Built with broken network credentials: never reaches the broker.
-    CannotConnect,
-}
-
 /// Firmware bugs a build can carry.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -294,8 +279,8 @@ pub struct Personality {
     pub thing_name: Option<String>,
     pub platform: String,
     pub hardware_id: u32,
-    pub agent: Generation,
-    pub outcome: Outcome,
+    pub agent: AgentKind,
+    pub outcome: AppOutcome,
     pub quirks: Quirks,
     pub delays: Delays,
     pub log2_block_size: u8,
@@ -381,8 +366,8 @@ pub(crate) mod tests {
             thing_name: None,
             platform: "pic32mz".into(),
             hardware_id: PIC32MZ_HWID,
-            agent: Generation::V1,
-            outcome: Outcome::Pass,
+            agent: AgentKind::V1,
+            outcome: AppOutcome::Pass,
             quirks: Quirks::default(),
             delays: Delays::default(),
             log2_block_size: 10,

@@ -21,7 +21,7 @@ use std::path::{Component, Path, PathBuf};
 
 use p256::ecdsa::VerifyingKey;
 
-use super::agent::Generation;
+use super::agent::AgentKind;
 use super::codesign;
 use super::console::Console;
 use super::flash::Flash;
@@ -56,7 +56,7 @@ pub enum Failure {
 impl Failure {
     /// The main code for an agent generation: v1 agent code in bits 31..24, v3 the
     /// plain `OtaPalMainStatus_t` (the agent's `codes` module reads both).
-    pub fn code(self, generation: Generation) -> u32 {
+    pub fn code(self, generation: AgentKind) -> u32 {
         let (v1, v3): (u32, u32) = match self {
             Failure::SignatureCheckFailed => (0x01, 0xe3),
             Failure::BadSignerCert => (0x02, 0xe7),
@@ -68,8 +68,8 @@ impl Failure {
             Failure::AbortFailed => (0x07, 0xe9),
         };
         match generation {
-            Generation::V1 => v1 << 24,
-            Generation::V3 => v3,
+            AgentKind::V1 => v1 << 24,
+            AgentKind::V3 => v3,
         }
     }
 }
@@ -77,7 +77,7 @@ impl Failure {
 pub struct PlatformPal {
     pub flash: Flash,
     pub console: Console,
-    generation: Generation,
+    generation: AgentKind,
     /// The compiled-in code-signing certificate's key (`aws_ota_codesigner_certificate.h`).
     trusted: VerifyingKey,
     cert_dir: PathBuf,
@@ -91,7 +91,7 @@ impl PlatformPal {
     pub fn new(
         flash: Flash,
         console: Console,
-        generation: Generation,
+        generation: AgentKind,
         trusted: VerifyingKey,
         cert_dir: PathBuf,
         watchdog: bool,
@@ -404,12 +404,12 @@ mod tests {
     fn rig(f: Flash) -> Rig {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let mut console = Console::new(Sink::Buffer(lines.clone()));
-        console.set_style(Generation::V1);
+        console.set_style(AgentKind::V1);
         let certs = tempfile::tempdir().unwrap();
         let pal = PlatformPal::new(
             f,
             console,
-            Generation::V1,
+            AgentKind::V1,
             *key().verifying_key(),
             certs.path().into(),
             true,
@@ -514,7 +514,7 @@ mod tests {
             .unwrap()
             .iter()
             .all(|&b| b == 0xFF));
-        assert_eq!(Failure::SignatureCheckFailed.code(Generation::V3), 0xe3);
+        assert_eq!(Failure::SignatureCheckFailed.code(AgentKind::V3), 0xe3);
     }
 
     #[test]

@@ -41,12 +41,13 @@ use p256::ecdsa::VerifyingKey;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::time::{sleep_until, Instant};
 
-use super::agent::{Action, Agent, AgentConfig, Generation, Input, SelfTest, TimerId};
+use super::agent::{Action, Agent, AgentConfig, AgentKind, Input, SelfTest, TimerId};
 use super::bootloader::{self, Boot};
 use super::codesign;
 use super::console::{Console, Sink};
 use super::flash::{Flash, FlashError};
-use super::image::{decode_app, Delays, Outcome, Personality, DESCRIPTOR_LEN};
+use super::image::{decode_app, Delays, Personality, DESCRIPTOR_LEN};
+use crate::model::AppOutcome;
 use super::mqtt::{self, Link};
 use super::nvs::{Nvs, NvsError};
 use super::platform::PlatformPal;
@@ -56,7 +57,7 @@ use super::FLASH_FILE;
 const FLUSH_BEFORE_RESET: Duration = Duration::from_secs(5);
 
 /// Makes the agent of a generation (`sim::agent::new_agent`).
-pub type AgentFactory = fn(Generation, AgentConfig) -> Box<dyn Agent + Send>;
+pub type AgentFactory = fn(AgentKind, AgentConfig) -> Box<dyn Agent + Send>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -221,13 +222,13 @@ async fn run_app(
     console.set_style(p.agent);
     let task = app_task(p.agent);
     match p.agent {
-        Generation::V1 => console.task(task, &format!("OTA demo version {}", p.version)),
-        Generation::V3 => console.task(
+        AgentKind::V1 => console.task(task, &format!("OTA demo version {}", p.version)),
+        AgentKind::V3 => console.task(
             task,
             &format!("OTA over MQTT demo, Application version {}", p.version),
         ),
     }
-    if p.outcome == Outcome::Crash {
+    if p.outcome == AppOutcome::Crash {
         tokio::select! {
             _ = tokio::time::sleep(p.delays.crash_after) => {}
             _ = reset_line.recv() => return Ok((Stop::Line, console)),
@@ -252,8 +253,8 @@ async fn run_app(
         thing_name: thing.clone(),
         version: p.version.tuple(),
         self_test: match p.outcome {
-            Outcome::Fail => SelfTest::Fail,
-            Outcome::Hang => SelfTest::Hang,
+            AppOutcome::Fail => SelfTest::Fail,
+            AppOutcome::Hang => SelfTest::Hang,
             _ => SelfTest::Pass,
         },
         self_test_timeout: p.delays.self_test_timeout,
@@ -262,7 +263,7 @@ async fn run_app(
         blocks_per_request: p.blocks_per_request,
     };
     let mut agent = (ctx.factory)(p.agent, config);
-    let broken = p.outcome == Outcome::CannotConnect;
+    let broken = p.outcome == AppOutcome::CannotConnect;
     let (host, port) = mqtt::endpoint(ctx.nvs, broken);
     let endpoint = format!("{host}:{port}");
     // The MQTT client id is the board's provisioned identity (its certificate's CN); a
@@ -417,9 +418,9 @@ fn republish(client: &rumqttc::AsyncClient, unacked: &VecDeque<(String, Vec<u8>)
 }
 
 /// The task name the app's own lines carry.
-fn app_task(generation: Generation) -> &'static str {
+fn app_task(generation: AgentKind) -> &'static str {
     match generation {
-        Generation::V1 => "iot_thread",
-        Generation::V3 => "DEMO",
+        AgentKind::V1 => "iot_thread",
+        AgentKind::V3 => "DEMO",
     }
 }

@@ -69,7 +69,7 @@ fn a_clean_document_carries_everything_mqtt_delivery_needs_and_verifies() {
 #[test]
 fn unsigned_leaves_out_every_signature_field() {
     let k = keys();
-    let doc = build(&image(), &opts(&k), &[DocFault::Unsigned]).unwrap();
+    let doc = build(&image(), &opts(&k), &[ImageFault::Unsigned]).unwrap();
     assert!(
         file(&doc).keys().all(|key| !key.starts_with("sig-")),
         "{:?}",
@@ -81,7 +81,7 @@ fn unsigned_leaves_out_every_signature_field() {
 #[test]
 fn untrusted_key_signs_with_the_untrusted_signer() {
     let k = keys();
-    let doc = build(&image(), &opts(&k), &[DocFault::UntrustedKey]).unwrap();
+    let doc = build(&image(), &opts(&k), &[ImageFault::UntrustedKey]).unwrap();
     let sig = sig_der(&doc, SIGNATURE_KEY);
     assert!(!verify_with_cert_pem(&k.trusted.cert_pem, &doc.payload, &sig).unwrap());
     assert!(verify_with_cert_pem(&k.untrusted.cert_pem, &doc.payload, &sig).unwrap());
@@ -91,7 +91,7 @@ fn untrusted_key_signs_with_the_untrusted_signer() {
 fn corrupt_signature_is_valid_base64_and_der_but_does_not_verify() {
     let k = keys();
     let clean = build(&image(), &opts(&k), &[]).unwrap();
-    let doc = build(&image(), &opts(&k), &[DocFault::CorruptSignature]).unwrap();
+    let doc = build(&image(), &opts(&k), &[ImageFault::CorruptSignature]).unwrap();
     let (good, bad) = (sig_der(&clean, SIGNATURE_KEY), sig_der(&doc, SIGNATURE_KEY));
     assert!(Signature::from_der(&bad).is_ok(), "still DER");
     let flipped: u32 = good
@@ -106,7 +106,7 @@ fn corrupt_signature_is_valid_base64_and_der_but_does_not_verify() {
 #[test]
 fn sha1_rsa_key_moves_the_valid_signature_to_the_wrong_key() {
     let k = keys();
-    let doc = build(&image(), &opts(&k), &[DocFault::Sha1RsaKey]).unwrap();
+    let doc = build(&image(), &opts(&k), &[ImageFault::Sha1RsaKey]).unwrap();
     assert!(!file(&doc).contains_key(SIGNATURE_KEY));
     let sig = sig_der(&doc, SHA1_RSA_KEY);
     assert!(verify_with_cert_pem(&k.trusted.cert_pem, &doc.payload, &sig).unwrap());
@@ -115,7 +115,7 @@ fn sha1_rsa_key_moves_the_valid_signature_to_the_wrong_key() {
 #[test]
 fn missing_filepath_leaves_out_only_the_filepath() {
     let k = keys();
-    let doc = build(&image(), &opts(&k), &[DocFault::MissingFilepath]).unwrap();
+    let doc = build(&image(), &opts(&k), &[ImageFault::MissingFilepath]).unwrap();
     let f = file(&doc);
     assert!(!f.contains_key("filepath"));
     for key in ["filesize", "fileid", "certfile", SIGNATURE_KEY] {
@@ -126,9 +126,9 @@ fn missing_filepath_leaves_out_only_the_filepath() {
 #[test]
 fn wrong_filesize_states_a_size_other_than_what_is_streamed() {
     let k = keys();
-    let doc = build(&image(), &opts(&k), &[DocFault::WrongFilesize]).unwrap();
+    let doc = build(&image(), &opts(&k), &[ImageFault::WrongFilesize]).unwrap();
     assert_eq!(file(&doc)["filesize"], doc.payload.len() - 1);
-    let one = build(&[7], &opts(&k), &[DocFault::WrongFilesize]).unwrap();
+    let one = build(&[7], &opts(&k), &[ImageFault::WrongFilesize]).unwrap();
     assert_eq!(file(&one)["filesize"], 2);
     // The signature still covers the streamed bytes.
     assert!(verify_with_cert_pem(
@@ -143,7 +143,7 @@ fn wrong_filesize_states_a_size_other_than_what_is_streamed() {
 fn altered_after_signing_streams_bytes_the_signature_does_not_cover() {
     let k = keys();
     let img = image();
-    let doc = build(&img, &opts(&k), &[DocFault::AlteredAfterSigning]).unwrap();
+    let doc = build(&img, &opts(&k), &[ImageFault::AlteredAfterSigning]).unwrap();
     assert_eq!(doc.payload.len(), img.len());
     assert_eq!(file(&doc)["filesize"], img.len());
     assert_eq!(
@@ -165,19 +165,19 @@ fn faults_combine_and_pointless_combinations_are_warned_about() {
         &image(),
         &opts(&k),
         &[
-            DocFault::AlteredAfterSigning,
-            DocFault::UntrustedKey,
-            DocFault::MissingFilepath,
-            DocFault::UntrustedKey,
+            ImageFault::AlteredAfterSigning,
+            ImageFault::UntrustedKey,
+            ImageFault::MissingFilepath,
+            ImageFault::UntrustedKey,
         ],
     )
     .unwrap();
     assert_eq!(
         doc.faults,
         [
-            DocFault::UntrustedKey,
-            DocFault::MissingFilepath,
-            DocFault::AlteredAfterSigning
+            ImageFault::UntrustedKey,
+            ImageFault::MissingFilepath,
+            ImageFault::AlteredAfterSigning
         ]
     );
     assert!(!file(&doc).contains_key("filepath"));
@@ -188,7 +188,7 @@ fn faults_combine_and_pointless_combinations_are_warned_about() {
     let doc = build(
         &image(),
         &opts(&k),
-        &[DocFault::Unsigned, DocFault::CorruptSignature],
+        &[ImageFault::Unsigned, ImageFault::CorruptSignature],
     )
     .unwrap();
     assert!(
@@ -204,11 +204,11 @@ fn impossible_requests_are_errors() {
     let mut o = opts(&k);
     o.untrusted_key = None;
     assert!(matches!(
-        build(&image(), &o, &[DocFault::UntrustedKey]),
+        build(&image(), &o, &[ImageFault::UntrustedKey]),
         Err(JobDocError::MissingUntrustedKey)
     ));
     assert!(matches!(
-        build(&[], &o, &[DocFault::AlteredAfterSigning]),
+        build(&[], &o, &[ImageFault::AlteredAfterSigning]),
         Err(JobDocError::NothingToAlter)
     ));
     o.stream_name = "has space".into();
@@ -227,13 +227,10 @@ fn an_empty_image_is_built_but_warned_about() {
 }
 
 #[test]
-fn config_fault_names_are_the_same_faults() {
-    use crate::config::scenario::ImageFault;
-    for name in DocFault::ALL.map(DocFault::name) {
-        let config: ImageFault = serde_json::from_value(json!(name)).unwrap();
-        assert_eq!(DocFault::from(config).name(), name);
-        let ours: DocFault = serde_json::from_value(json!(name)).unwrap();
-        assert_eq!(ours.name(), name);
+fn fault_names_round_trip_as_scenario_files_spell_them() {
+    for fault in ImageFault::ALL {
+        let parsed: ImageFault = serde_json::from_value(json!(fault.name())).unwrap();
+        assert_eq!(parsed, fault);
     }
 }
 
@@ -346,7 +343,7 @@ fn options_load_both_signers_from_a_pki_directory() {
     pki::init(dir.path(), &pki::PkiOptions::default()).unwrap();
     let layout = pki::PkiLayout::new(dir.path());
     let o = JobDocOptions::from_pki(&layout, "s-1").unwrap();
-    let doc = build(b"abc", &o, &[DocFault::UntrustedKey]).unwrap();
+    let doc = build(b"abc", &o, &[ImageFault::UntrustedKey]).unwrap();
     let untrusted = std::fs::read_to_string(layout.untrusted_codesign_cert()).unwrap();
     assert!(verify_with_cert_pem(&untrusted, b"abc", &sig_der(&doc, SIGNATURE_KEY)).unwrap());
 

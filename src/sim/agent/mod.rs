@@ -5,15 +5,7 @@ use std::time::Duration;
 
 use super::pal::Pal;
 
-/// Which agent generation an image carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Generation {
-    /// The 1.0.x agent of the field report (Amazon FreeRTOS 201906).
-    V1,
-    /// The OTA library v3.
-    V3,
-}
+pub use crate::model::AgentKind;
 
 /// What the application does when the agent hands it the self-test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -105,18 +97,18 @@ impl Default for AgentTuning {
 }
 
 /// The agent an image's personality asks for, with the default tuning.
-pub fn new_agent(generation: Generation, config: AgentConfig) -> Box<dyn Agent + Send> {
+pub fn new_agent(generation: AgentKind, config: AgentConfig) -> Box<dyn Agent + Send> {
     new_agent_tuned(generation, config, AgentTuning::default())
 }
 
 pub fn new_agent_tuned(
-    generation: Generation,
+    generation: AgentKind,
     config: AgentConfig,
     tuning: AgentTuning,
 ) -> Box<dyn Agent + Send> {
     match generation {
-        Generation::V1 => Box::new(v1::V1Agent::new(config)),
-        Generation::V3 => Box::new(v3::V3Agent::new(config, tuning.v3_status_frequency)),
+        AgentKind::V1 => Box::new(v1::V1Agent::new(config)),
+        AgentKind::V3 => Box::new(v3::V3Agent::new(config, tuning.v3_status_frequency)),
     }
 }
 

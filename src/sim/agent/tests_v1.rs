@@ -5,7 +5,7 @@ use std::time::Duration;
 use ciborium::Value;
 
 use super::testpal::FakePal;
-use super::{new_agent, Action, Agent, AgentConfig, Generation, Input, SelfTest, TimerId};
+use super::{new_agent, Action, Agent, AgentConfig, AgentKind, Input, SelfTest, TimerId};
 use crate::sim::pal::PalError;
 
 const SIG: &str = "MEUCIGV5JGdEO+Jw6pzrmXpnGFW/8FrlAAAAAAAAAAAAAAAAAiEAqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq";
@@ -86,7 +86,7 @@ fn status_publishes(acts: &[Action]) -> Vec<String> {
 fn downloading(pal: &mut FakePal, size: u32, log2: u8) -> Box<dyn Agent + Send> {
     let mut c = cfg("Thing1", (0, 9, 4));
     c.log2_block_size = log2;
-    let mut agent = new_agent(Generation::V1, c);
+    let mut agent = new_agent(AgentKind::V1, c);
     agent.start(pal);
     agent.handle(Input::Connected, pal);
     agent.handle(
@@ -99,7 +99,7 @@ fn downloading(pal: &mut FakePal, size: u32, log2: u8) -> Box<dyn Agent + Send> 
 #[test]
 fn good_update_downloads_reports_ready_and_activates() {
     let mut pal = FakePal::default();
-    let mut agent = new_agent(Generation::V1, cfg("Thing1", (0, 9, 4)));
+    let mut agent = new_agent(AgentKind::V1, cfg("Thing1", (0, 9, 4)));
     assert!(agent.start(&mut pal).is_empty());
     let acts = agent.handle(Input::Connected, &mut pal);
     assert_eq!(
@@ -213,7 +213,7 @@ fn good_update_downloads_reports_ready_and_activates() {
 #[test]
 fn new_image_in_self_test_goes_active_then_succeeded() {
     let mut pal = FakePal::pending();
-    let mut agent = new_agent(Generation::V1, cfg("Thing1", (0, 9, 5)));
+    let mut agent = new_agent(AgentKind::V1, cfg("Thing1", (0, 9, 5)));
     let acts = agent.handle(Input::Connected, &mut pal);
     assert!(acts.contains(&Action::StartTimer {
         id: TimerId::SelfTest,
@@ -262,7 +262,7 @@ fn new_image_in_self_test_goes_active_then_succeeded() {
 #[test]
 fn wrong_thing_answer_lists_missing_parameters_and_publishes_nothing() {
     let mut pal = FakePal::pending();
-    let mut agent = new_agent(Generation::V1, cfg("Thing2", (0, 9, 5)));
+    let mut agent = new_agent(AgentKind::V1, cfg("Thing2", (0, 9, 5)));
     agent.handle(Input::Connected, &mut pal);
     pal.lines.clear();
     let acts = agent.handle(
@@ -303,7 +303,7 @@ fn a_job_without_self_test_while_pending_commit_starts_no_download() {
     // The "ready" status was lost to a power cut: the cloud still offers the plain job to the
     // image under test. Creating the file would erase the other bank, the only good image.
     let mut pal = FakePal::pending();
-    let mut agent = new_agent(Generation::V1, cfg("Thing1", (0, 9, 5)));
+    let mut agent = new_agent(AgentKind::V1, cfg("Thing1", (0, 9, 5)));
     agent.handle(Input::Connected, &mut pal);
     let acts = agent.handle(
         msg(&accepted("Thing1"), job_doc("Thing1", "job-1", 10_000, "")),
@@ -326,7 +326,7 @@ fn a_job_without_self_test_while_pending_commit_starts_no_download() {
 #[test]
 fn self_test_timer_expiry_resets_without_a_status() {
     let mut pal = FakePal::pending();
-    let mut agent = new_agent(Generation::V1, cfg("Thing2", (0, 9, 5)));
+    let mut agent = new_agent(AgentKind::V1, cfg("Thing2", (0, 9, 5)));
     agent.handle(Input::Connected, &mut pal);
     pal.lines.clear();
     let acts = agent.handle(Input::Timer(TimerId::SelfTest), &mut pal);
@@ -347,7 +347,7 @@ fn self_test_timer_expiry_resets_without_a_status() {
 #[test]
 fn same_version_after_reboot_fails_the_job_and_resets() {
     let mut pal = FakePal::default();
-    let mut agent = new_agent(Generation::V1, cfg("Thing1", (0, 9, 4)));
+    let mut agent = new_agent(AgentKind::V1, cfg("Thing1", (0, 9, 4)));
     agent.handle(Input::Connected, &mut pal);
     pal.lines.clear();
     let doc = job_doc(
@@ -379,7 +379,7 @@ fn same_version_after_reboot_fails_the_job_and_resets() {
 #[test]
 fn same_version_with_a_later_request_token_resets_without_failing() {
     let mut pal = FakePal::default();
-    let mut agent = new_agent(Generation::V1, cfg("Thing1", (0, 9, 4)));
+    let mut agent = new_agent(AgentKind::V1, cfg("Thing1", (0, 9, 4)));
     let doc = String::from_utf8(job_doc(
         "Thing1",
         "job-1",
@@ -399,7 +399,7 @@ fn same_version_with_a_later_request_token_resets_without_failing() {
 #[test]
 fn older_running_version_is_a_downgrade() {
     let mut pal = FakePal::default();
-    let mut agent = new_agent(Generation::V1, cfg("Thing1", (0, 9, 4)));
+    let mut agent = new_agent(AgentKind::V1, cfg("Thing1", (0, 9, 4)));
     let doc = job_doc(
         "Thing1",
         "job-1",
@@ -597,7 +597,7 @@ fn the_same_job_again_is_superfluous_and_ignored() {
 #[test]
 fn zero_file_size_is_rejected_with_the_parser_code() {
     let mut pal = FakePal::default();
-    let mut agent = new_agent(Generation::V1, cfg("Thing1", (0, 9, 4)));
+    let mut agent = new_agent(AgentKind::V1, cfg("Thing1", (0, 9, 4)));
     let acts = agent.handle(
         msg(&accepted("Thing1"), job_doc("Thing1", "job-1", 0, "")),
         &mut pal,

@@ -8,7 +8,7 @@ use ciborium::Value;
 
 use super::testpal::FakePal;
 use super::{
-    new_agent, new_agent_tuned, Action, Agent, AgentConfig, AgentTuning, Generation, Input,
+    new_agent, new_agent_tuned, Action, Agent, AgentConfig, AgentTuning, AgentKind, Input,
     SelfTest, TimerId,
 };
 use crate::sim::pal::PalError;
@@ -169,7 +169,7 @@ fn empty_notify() -> Input {
 fn good_update_matches_the_real_agent_on_both_boots() {
     let publishes = vector_publishes(include_str!("vectors/good-update.device-publishes.jsonl"));
     let mut pal = FakePal::default();
-    let mut agent = new_agent_tuned(Generation::V3, cfg((0, 9, 2)), DEMO);
+    let mut agent = new_agent_tuned(AgentKind::V3, cfg((0, 9, 2)), DEMO);
     let acts = boot(
         &mut agent,
         &mut pal,
@@ -196,7 +196,7 @@ fn good_update_matches_the_real_agent_on_both_boots() {
     );
 
     let mut pal = FakePal::pending();
-    let mut agent = new_agent_tuned(Generation::V3, cfg((0, 9, 3)), DEMO);
+    let mut agent = new_agent_tuned(AgentKind::V3, cfg((0, 9, 3)), DEMO);
     let details = r#""self_test":"ready","updatedBy":"0x00090002""#;
     let inputs = vec![
         msg(
@@ -231,7 +231,7 @@ fn bad_signature_matches_the_real_agent() {
         close_result: Some(PalError { code: 0xe3, sub: 0 }),
         ..Default::default()
     };
-    let mut agent = new_agent_tuned(Generation::V3, cfg((0, 9, 2)), DEMO);
+    let mut agent = new_agent_tuned(AgentKind::V3, cfg((0, 9, 2)), DEMO);
     let mut inputs = download(doc(
         "ota-job-B-badsig",
         "MEYCIQD8w1ldIJlPU8Q2IWpNJw0rdAl5",
@@ -261,7 +261,7 @@ fn missing_certfile_matches_the_real_agent() {
         }),
         ..Default::default()
     };
-    let mut agent = new_agent_tuned(Generation::V3, cfg((0, 9, 2)), DEMO);
+    let mut agent = new_agent_tuned(AgentKind::V3, cfg((0, 9, 2)), DEMO);
     let acts = boot(
         &mut agent,
         &mut pal,
@@ -289,7 +289,7 @@ fn same_version_in_self_test_matches_the_real_agent() {
     ));
     let sig = "MEUCIGV5JGdEO+Jw6pzrmXpnGFW/8Frl";
     let mut pal = FakePal::default();
-    let mut agent = new_agent_tuned(Generation::V3, cfg((0, 9, 2)), DEMO);
+    let mut agent = new_agent_tuned(AgentKind::V3, cfg((0, 9, 2)), DEMO);
     let acts = boot(
         &mut agent,
         &mut pal,
@@ -306,7 +306,7 @@ fn same_version_in_self_test_matches_the_real_agent() {
     );
 
     let mut pal = FakePal::pending();
-    let mut agent = new_agent_tuned(Generation::V3, cfg((0, 9, 2)), DEMO);
+    let mut agent = new_agent_tuned(AgentKind::V3, cfg((0, 9, 2)), DEMO);
     let details = r#""self_test":"ready","updatedBy":"0x00090002""#;
     let acts = boot(
         &mut agent,
@@ -339,7 +339,7 @@ fn dropped_blocks_are_re_requested_exactly_as_the_real_agent_does() {
     .unwrap()
     .replace(r#""filesize":10000"#, &format!(r#""filesize":{file_size}"#));
     let mut pal = FakePal::default();
-    let mut agent = new_agent_tuned(Generation::V3, cfg((0, 9, 2)), DEMO);
+    let mut agent = new_agent_tuned(AgentKind::V3, cfg((0, 9, 2)), DEMO);
     let mut all = agent.handle(Input::Connected, &mut pal);
     all.extend(agent.handle(msg(ACCEPTED, job.into_bytes()), &mut pal));
     let mut withhold: BTreeSet<u32> = [3, 100].into();
@@ -390,7 +390,7 @@ fn dropped_blocks_are_re_requested_exactly_as_the_real_agent_does() {
 #[test]
 fn wrong_thing_empty_answer_publishes_nothing_and_the_self_test_timer_resets() {
     let mut pal = FakePal::pending();
-    let mut agent = new_agent(Generation::V3, cfg((0, 9, 3)));
+    let mut agent = new_agent(AgentKind::V3, cfg((0, 9, 3)));
     let acts = boot(
         &mut agent,
         &mut pal,
@@ -414,7 +414,7 @@ fn wrong_thing_empty_answer_publishes_nothing_and_the_self_test_timer_resets() {
 }
 
 fn self_test_case(pal: &mut FakePal, version: (u8, u8, u16), updated_by: &str) -> Vec<Action> {
-    let mut agent = new_agent(Generation::V3, cfg(version));
+    let mut agent = new_agent(AgentKind::V3, cfg(version));
     let details = format!(r#""self_test":"ready","updatedBy":"{updated_by}""#);
     boot(
         &mut agent,
@@ -465,7 +465,7 @@ fn job_in_self_test_on_a_committed_platform_is_a_state_mismatch() {
 #[test]
 fn pending_platform_with_a_plain_job_reboots_without_a_status() {
     let mut pal = FakePal::pending();
-    let mut agent = new_agent(Generation::V3, cfg((0, 9, 3)));
+    let mut agent = new_agent(AgentKind::V3, cfg((0, 9, 3)));
     let acts = boot(
         &mut agent,
         &mut pal,
@@ -485,7 +485,7 @@ fn pending_platform_with_a_plain_job_reboots_without_a_status() {
 #[test]
 fn malformed_job_with_an_id_fails_with_the_parser_code() {
     let mut pal = FakePal::default();
-    let mut agent = new_agent(Generation::V3, cfg((0, 9, 2)));
+    let mut agent = new_agent(AgentKind::V3, cfg((0, 9, 2)));
     let bad = String::from_utf8(doc("job-3", "MEYCIQCYkqGttkWB4TMZdKNELB667UCs", true, ""))
         .unwrap()
         .replace(r#""filesize":10000,"#, "");
@@ -499,7 +499,7 @@ fn malformed_job_with_an_id_fails_with_the_parser_code() {
 #[test]
 fn thirty_two_unanswered_requests_abort_and_stop_the_agent() {
     let mut pal = FakePal::default();
-    let mut agent = new_agent(Generation::V3, cfg((0, 9, 2)));
+    let mut agent = new_agent(AgentKind::V3, cfg((0, 9, 2)));
     boot(
         &mut agent,
         &mut pal,
@@ -534,7 +534,7 @@ fn progress_with_the_library_default_is_first_block_then_every_64() {
     let mut c = cfg((0, 9, 2));
     c.log2_block_size = 10;
     c.blocks_per_request = 1;
-    let mut agent = new_agent(Generation::V3, c);
+    let mut agent = new_agent(AgentKind::V3, c);
     let job = String::from_utf8(doc("job-5", "MEYCIQCYkqGttkWB4TMZdKNELB667UCs", true, ""))
         .unwrap()
         .replace(r#""filesize":10000"#, r#""filesize":133120"#);

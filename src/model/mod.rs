@@ -1,0 +1,13 @@
+//! The vocabulary: domain types every layer shares, defined once. Config files
+//! deserialize into them, the cloud and the simulator act on them, events and
+//! reports carry them. A leaf: it uses nothing else of the crate.
+
+mod firmware;
+mod image_fault;
+mod job;
+mod usb;
+
+pub use firmware::{AgentKind, AppOutcome};
+pub use image_fault::ImageFault;
+pub use job::{ExecutionStatus, JobStatus};
+pub use usb::{UsbId, UsbIdError};
