@@ -25,7 +25,6 @@ const DEFAULT_BOOT: Duration = Duration::from_secs(30);
 const DEFAULT_RECOVERY: Duration = Duration::from_secs(60);
 const DEFAULT_FLASH: Duration = Duration::from_secs(120);
 const DEFAULT_FLASH_RETRIES: u32 = 2;
-const DEFAULT_MAX_MESSAGE: usize = 128 * 1024; // AWS IoT Core's limit
 const DEFAULT_POWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Every placeholder the command flasher fills (docs/hardware.md, "command").
 const PLACEHOLDERS: [&str; 13] = [
@@ -213,7 +212,7 @@ impl Resolver<'_, '_, '_> {
                 tls: e.tls.unwrap_or(true),
                 policy: e.policy.unwrap_or(Policy::ThingScoped),
                 hosts: e.hosts.clone(),
-                max_message_size: e.max_message_size.unwrap_or(DEFAULT_MAX_MESSAGE),
+                max_message_size: e.max_message_size.unwrap_or(crate::model::mqtt::DEFAULT_MAX_MESSAGE_SIZE),
                 pace,
             },
             pki: root.join(c.pki.as_deref().unwrap_or(".otarig/pki")),

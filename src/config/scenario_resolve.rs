@@ -429,7 +429,7 @@ impl Resolver<'_, '_, '_> {
 
     fn topic(&mut self, p: &YamlPath, topic: Option<String>) -> String {
         let topic = topic.unwrap_or_else(|| "#".to_string());
-        if let Err(e) = values::check_topic_filter(&topic) {
+        if let Err(e) = crate::model::mqtt::check_filter(&topic) {
             self.ctx.error(p, e);
         }
         topic

@@ -5,6 +5,7 @@
 mod firmware;
 mod image_fault;
 mod job;
+pub mod mqtt;
 mod usb;
 
 pub use firmware::{AgentKind, AppOutcome};

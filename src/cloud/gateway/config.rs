@@ -9,9 +9,7 @@ use super::limits::Limits;
 pub use crate::config::rig_raw::Policy;
 use crate::config::Rig;
 
-/// AWS IoT Core's limit on a message payload (128 KiB), plus room for the topic
-/// and header, so a largest-allowed stream block (128 KiB cap) still fits.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 128 * 1024 + 1024;
+pub use crate::model::mqtt::DEFAULT_MAX_MESSAGE_SIZE;
 
 #[derive(Clone, Debug)]
 pub struct GatewayConfig {
