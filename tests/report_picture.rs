@@ -31,7 +31,7 @@ fn job(t: f64, thing: &str, status: &str, details: &[(&str, &str)]) -> Event {
         EventKind::JobExecution {
             job_id: "update-v5".into(),
             thing: thing.into(),
-            status: status.into(),
+            status: otarig::model::ExecutionStatus::from_wire(status).expect("a status name"),
             status_details: details
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -176,7 +176,7 @@ fn story() -> Vec<Event> {
             11.0,
             b1(),
             EventKind::Verdict {
-                verdict: "bricked".into(),
+                verdict: otarig::model::Verdict::Bricked,
                 message: Some("no banner".into()),
             },
         ),

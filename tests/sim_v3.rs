@@ -10,7 +10,7 @@ mod sim_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use otarig::cloud::jobdoc::DocFault;
+use otarig::cloud::jobdoc::ImageFault;
 use otarig::cloud::jobs::ExecutionStatus;
 use otarig::timeline::{Direction, EventKind};
 use sim_support::bench::{Bench, T};
@@ -277,9 +277,9 @@ fn a_good_update_from_0_9_4_to_0_9_5_with_direct_replies() {
 fn corrupt_untrusted_and_missing_signatures_fail_with_0xe3_and_never_boot() {
     let mut bench = Bench::new("app-v4-v3agent");
     let cases = [
-        ("corrupt-sig", DocFault::CorruptSignature),
-        ("untrusted-key", DocFault::UntrustedKey),
-        ("unsigned", DocFault::Unsigned),
+        ("corrupt-sig", ImageFault::CorruptSignature),
+        ("untrusted-key", ImageFault::UntrustedKey),
+        ("unsigned", ImageFault::Unsigned),
     ];
     for (id, fault) in cases {
         bench.job(id, "app-v5-v3agent", &[fault]);

@@ -230,7 +230,7 @@ impl CloudServices {
                 EventKind::JobExecution {
                     job_id: c.job_id,
                     thing: c.thing,
-                    status: c.status.as_str().to_string(),
+                    status: c.status,
                     status_details: c.status_details,
                     version_number: c.version_number,
                     execution_number: c.execution_number,
@@ -281,7 +281,7 @@ mod tests {
                     ..
                 } => {
                     assert_eq!(source, Source::Cloud);
-                    Some((thing, status, version_number))
+                    Some((thing, status.to_string(), version_number))
                 }
                 _ => None,
             })

@@ -302,7 +302,10 @@ fn scenarios_resolve_roles_durations_fractions_and_regexes() {
     else {
         panic!()
     };
-    assert_eq!((job.as_deref(), *status), (Some("j1"), ExecutionStatus::Failed));
+    assert_eq!(
+        (job.as_deref(), *status),
+        (Some("j1"), ExecutionStatus::Failed)
+    );
     assert!(reason.as_ref().unwrap().is_match("rejected: 0x23000000"));
     let Step::Expect(e) = &s.steps[4] else {
         panic!()

@@ -15,8 +15,8 @@ use super::locate::{Ctx, SourceFile, YamlPath};
 use super::rig::*;
 use super::rig_raw::*;
 use super::values::{self, bounds, DurationBounds};
-use crate::model::UsbId;
 use super::Diagnostics;
+use crate::model::UsbId;
 
 pub const DEFAULT_BANNER: &str = "app version";
 pub const DEFAULT_VERSION: &str = r"app version (?P<version>\d+\.\d+\.\d+)";
@@ -212,7 +212,9 @@ impl Resolver<'_, '_, '_> {
                 tls: e.tls.unwrap_or(true),
                 policy: e.policy.unwrap_or(Policy::ThingScoped),
                 hosts: e.hosts.clone(),
-                max_message_size: e.max_message_size.unwrap_or(crate::model::mqtt::DEFAULT_MAX_MESSAGE_SIZE),
+                max_message_size: e
+                    .max_message_size
+                    .unwrap_or(crate::model::mqtt::DEFAULT_MAX_MESSAGE_SIZE),
                 pace,
             },
             pki: root.join(c.pki.as_deref().unwrap_or(".otarig/pki")),

@@ -330,5 +330,4 @@ mod tests {
         assert!(e.starts_with("`a[b` is not a valid regex: "), "{e}");
         assert!(!e.contains('\n'), "{e}");
     }
-
 }

@@ -3,8 +3,11 @@
 
 use std::fmt;
 
-/// Status of one job execution (AWS `JobExecutionStatus`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+use serde::{Deserialize, Serialize};
+
+/// Status of one job execution (AWS `JobExecutionStatus`), serialized by its wire name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ExecutionStatus {
     Queued,
     InProgress,

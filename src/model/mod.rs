@@ -7,8 +7,10 @@ mod image_fault;
 mod job;
 pub mod mqtt;
 mod usb;
+mod verdict;
 
 pub use firmware::{AgentKind, AppOutcome};
 pub use image_fault::ImageFault;
 pub use job::{ExecutionStatus, JobStatus};
 pub use usb::{UsbId, UsbIdError};
+pub use verdict::Verdict;

@@ -43,7 +43,9 @@ pub fn check_filter(filter: &str) -> Result<(), String> {
             ));
         }
         if level.contains('+') && level != "+" {
-            return Err(format!("topic filter `{filter}`: `+` must be a whole level"));
+            return Err(format!(
+                "topic filter `{filter}`: `+` must be a whole level"
+            ));
         }
     }
     Ok(())

@@ -75,9 +75,18 @@ mod tests {
     #[test]
     fn one_parser_for_rig_files_and_the_command_line() {
         let id: UsbId = "0403:6001:A12345".parse().unwrap();
-        assert_eq!((id.vid, id.pid, id.serial.as_deref()), (0x0403, 0x6001, Some("A12345")));
-        assert_eq!("0x0483:0x374E".parse::<UsbId>().unwrap().to_string(), "0483:374e");
-        assert_eq!("1:2:a:b".parse::<UsbId>().unwrap().serial.as_deref(), Some("a:b"));
+        assert_eq!(
+            (id.vid, id.pid, id.serial.as_deref()),
+            (0x0403, 0x6001, Some("A12345"))
+        );
+        assert_eq!(
+            "0x0483:0x374E".parse::<UsbId>().unwrap().to_string(),
+            "0483:374e"
+        );
+        assert_eq!(
+            "1:2:a:b".parse::<UsbId>().unwrap().serial.as_deref(),
+            Some("a:b")
+        );
         let e = "0403".parse::<UsbId>().unwrap_err();
         assert!(e.to_string().contains("no product id"), "{e}");
         assert!("zz:6001".parse::<UsbId>().is_err());

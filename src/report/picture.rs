@@ -8,6 +8,7 @@ use std::fmt::Write;
 use regex::Regex;
 
 use super::model::Verdict;
+use crate::model::ExecutionStatus;
 use crate::timeline::{Event, EventKind, PowerState, Source};
 
 /// One lane: a board bound to a role, and its verdict when known.
@@ -258,7 +259,7 @@ fn draw_lane(
     let mark_y = y0 + 40.0;
     // Job labels use two rows so that close status changes stay readable.
     let mut label_ends = [f64::NEG_INFINITY; 2];
-    let mut last_job: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
+    let mut last_job: BTreeMap<String, (ExecutionStatus, Option<String>)> = BTreeMap::new();
     for e in &lane_events {
         let x = scale.x(e.t);
         match &e.kind {
@@ -331,7 +332,7 @@ fn draw_lane(
                     Some(m) => format!("verdict {verdict}: {m}"),
                     None => format!("verdict {verdict}"),
                 };
-                let colour = Verdict::parse(verdict).map_or("#555", colour_of);
+                let colour = colour_of(*verdict);
                 let _ = write!(
                     svg,
                     r##"<g class="mark verdict-event"><title>{t}</title><path d="M{x:.1},{a:.1} V{b:.1} L{r:.1},{c:.1} L{x:.1},{d:.1}" fill="{colour}" stroke="{colour}"/></g>"##,
@@ -350,22 +351,22 @@ fn draw_lane(
                 ..
             } => {
                 let self_test = status_details.get("self_test").cloned();
-                let key = (status.clone(), self_test.clone());
+                let key = (*status, self_test.clone());
                 let reason = status_details.get("reason");
                 if last_job.get(job_id) == Some(&key) && reason.is_none() {
                     continue; // a progress-only update: drawn as the download line
                 }
                 last_job.insert(job_id.clone(), key);
                 let label = match (&self_test, reason) {
-                    (Some(st), _) if status == "IN_PROGRESS" => st.clone(),
-                    _ => status.clone(),
+                    (Some(st), _) if *status == ExecutionStatus::InProgress => st.clone(),
+                    _ => status.to_string(),
                 };
                 let details: Vec<String> = status_details
                     .iter()
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect();
                 let text = format!("job {job_id}: {status} {{{}}}", details.join(", "));
-                let colour = job_colour(status);
+                let colour = job_colour(*status);
                 let label = short(&label, reason.map(String::as_str));
                 let row = if x >= label_ends[0] || label_ends[0] <= label_ends[1] {
                     0
@@ -419,7 +420,7 @@ fn draw_lane(
 
 fn last_verdict_event(events: &[&Event]) -> Option<Verdict> {
     events.iter().rev().find_map(|e| match &e.kind {
-        EventKind::Verdict { verdict, .. } => Verdict::parse(verdict),
+        EventKind::Verdict { verdict, .. } => Some(*verdict),
         _ => None,
     })
 }
@@ -587,7 +588,7 @@ fn ends_download(kind: &EventKind) -> bool {
             status,
             status_details,
             ..
-        } => status != "IN_PROGRESS" || status_details.contains_key("self_test"),
+        } => *status != ExecutionStatus::InProgress || status_details.contains_key("self_test"),
         EventKind::Flash { .. } => true,
         _ => false,
     }
@@ -607,12 +608,13 @@ fn short(label: &str, reason: Option<&str>) -> String {
     }
 }
 
-fn job_colour(status: &str) -> &'static str {
+fn job_colour(status: ExecutionStatus) -> &'static str {
+    use ExecutionStatus::*;
     match status {
-        "SUCCEEDED" => "#1e8449",
-        "FAILED" | "REJECTED" | "TIMED_OUT" | "CANCELED" | "REMOVED" => "#c0392b",
-        "QUEUED" => "#7f8c8d",
-        _ => "#d68910",
+        Succeeded => "#1e8449",
+        Failed | Rejected | TimedOut | Canceled | Removed => "#c0392b",
+        Queued => "#7f8c8d",
+        InProgress => "#d68910",
     }
 }
 

@@ -121,7 +121,7 @@ pub fn evaluate(check: &Check, events: &[Event], from: usize, board: &BoundBoard
                     .get("reason")
                     .cloned()
                     .unwrap_or_default();
-                let status_ok = state.status == status.as_str();
+                let status_ok = state.status == *status;
                 let reason_ok = reason.as_ref().is_none_or(|r| r.is_match(&reason_text));
                 if status_ok && reason_ok {
                     Eval::Met(BTreeMap::new())

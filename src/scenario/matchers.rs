@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use regex::Regex;
 
 use crate::config::rig::Profile;
+use crate::model::ExecutionStatus;
 use crate::timeline::{Event, EventKind, Source};
 
 /// A board as the timeline knows it: console lines carry its rig name, the
@@ -79,7 +80,7 @@ pub fn find_sequence(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobState {
     pub job_id: String,
-    pub status: String,
+    pub status: ExecutionStatus,
     pub status_details: BTreeMap<String, String>,
 }
 
@@ -93,7 +94,7 @@ pub fn job_state(events: &[Event], thing: &str, job: Option<&str>) -> Option<Job
             ..
         } if t == thing && job.is_none_or(|j| j == job_id) => Some(JobState {
             job_id: job_id.clone(),
-            status: status.clone(),
+            status: *status,
             status_details: status_details.clone(),
         }),
         _ => None,
@@ -266,9 +267,9 @@ pub fn self_test_pending(events: &[Event], thing: &str) -> bool {
                 status,
                 status_details,
                 ..
-            } if t == thing => {
-                Some(status == "IN_PROGRESS" && status_details.contains_key("self_test"))
-            }
+            } if t == thing => Some(
+                *status == ExecutionStatus::InProgress && status_details.contains_key("self_test"),
+            ),
             _ => None,
         })
         .unwrap_or(false)
@@ -369,7 +370,7 @@ mod tests {
             EventKind::JobExecution {
                 job_id: "j".into(),
                 thing: thing.into(),
-                status: status.into(),
+                status: ExecutionStatus::from_wire(status).expect("a status name"),
                 status_details: details
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -440,7 +441,7 @@ mod tests {
             job("T1", "FAILED", &[("reason", "rejected: 0x23000000")]),
         ];
         let s = job_state(&events, "T1", Some("j")).unwrap();
-        assert_eq!(s.status, "FAILED");
+        assert_eq!(s.status, ExecutionStatus::Failed);
         assert_eq!(s.status_details["reason"], "rejected: 0x23000000");
         assert!(job_state(&events, "T1", Some("other")).is_none());
         assert_eq!(progress(&events, 0, "T1", None), 0.5);

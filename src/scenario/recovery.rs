@@ -222,7 +222,7 @@ mod tests {
             EventKind::JobExecution {
                 job_id: "j".into(),
                 thing: "T1".into(),
-                status: status.into(),
+                status: crate::model::ExecutionStatus::from_wire(status).expect("a status name"),
                 status_details: details,
                 version_number: 1,
                 execution_number: 1,

@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::agent::AgentKind;
-use crate::model::AppOutcome;
 use super::flash::FLASH_BASE;
+use crate::model::AppOutcome;
 
 pub const MAGIC: &[u8; 7] = b"@AFRTOS";
 pub const HEADER_LEN: usize = 8;

@@ -47,11 +47,11 @@ use super::codesign;
 use super::console::{Console, Sink};
 use super::flash::{Flash, FlashError};
 use super::image::{decode_app, Delays, Personality, DESCRIPTOR_LEN};
-use crate::model::AppOutcome;
 use super::mqtt::{self, Link};
 use super::nvs::{Nvs, NvsError};
 use super::platform::PlatformPal;
 use super::FLASH_FILE;
+use crate::model::AppOutcome;
 
 /// How long a reset waits for the MQTT disconnect to go out.
 const FLUSH_BEFORE_RESET: Duration = Duration::from_secs(5);

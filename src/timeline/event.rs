@@ -2,6 +2,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::{ExecutionStatus, Verdict};
+
 /// Who an event concerns: a board (by its rig name), the cloud, or the runner.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -85,7 +87,7 @@ pub enum EventKind {
     JobExecution {
         job_id: String,
         thing: String,
-        status: String,
+        status: ExecutionStatus,
         status_details: BTreeMap<String, String>,
         version_number: u64,
         execution_number: u64,
@@ -121,7 +123,7 @@ pub enum EventKind {
     },
     /// A verdict for a board in a scenario.
     Verdict {
-        verdict: String,
+        verdict: Verdict,
         message: Option<String>,
     },
     /// A bench (infrastructure) error: never a firmware failure.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use otarig::cloud::gateway::{Gateway, GatewayConfig, GatewayHandle, Policy, TlsSettings};
-use otarig::cloud::jobdoc::{self, DocFault, JobDocOptions};
+use otarig::cloud::jobdoc::{self, ImageFault, JobDocOptions};
 use otarig::cloud::jobs::{ExecutionStatus, JobSpec};
 use otarig::cloud::pki::{self, PkiLayout, PkiOptions};
 use otarig::cloud::CloudServices;
@@ -122,7 +122,7 @@ impl Bench {
     }
 
     /// Creates job `id` sending `fixture_name` to Thing1, with the job-document `faults`.
-    pub fn job(&self, id: &str, fixture_name: &str, faults: &[DocFault]) {
+    pub fn job(&self, id: &str, fixture_name: &str, faults: &[ImageFault]) {
         let pki_dir = self.root.path().join("pki");
         let (built, _) = fixture::build_to_dir(
             &fixtures_dir(),

@@ -65,7 +65,7 @@ impl Run<'_> {
                 Some(*window),
             );
             recovery::wait_until(&self.timeline, *window, move |events| {
-                matchers::job_state(events, &b.thing, Some(id)).filter(|s| is_terminal(&s.status))
+                matchers::job_state(events, &b.thing, Some(id)).filter(|s| s.status.is_terminal())
             })
         }))
         .await;
@@ -76,7 +76,7 @@ impl Run<'_> {
             let last = self
                 .timeline
                 .with_events(|events| matchers::job_state(events, &b.thing, Some(&id)))
-                .map_or("no execution update".to_string(), |s| s.status);
+                .map_or("no execution update".to_string(), |s| s.status.to_string());
             let msg = format!(
                 "{at}: job {id} was never awaited by an expectation and did not end within {} (last: {last})",
                 humantime::format_duration(window)
@@ -152,9 +152,4 @@ impl Run<'_> {
             }
         }
     }
-}
-
-/// An execution status after which nothing more happens to it.
-fn is_terminal(status: &str) -> bool {
-    crate::cloud::jobs::ExecutionStatus::from_wire(status).is_some_and(|s| s.is_terminal())
 }

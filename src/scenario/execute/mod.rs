@@ -190,7 +190,7 @@ pub async fn run_scenario(
         timeline.emit(
             Source::board(&b.board),
             EventKind::Verdict {
-                verdict: b.verdict.as_str().into(),
+                verdict: b.verdict,
                 message: b.message.clone(),
             },
         );

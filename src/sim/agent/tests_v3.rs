@@ -8,7 +8,7 @@ use ciborium::Value;
 
 use super::testpal::FakePal;
 use super::{
-    new_agent, new_agent_tuned, Action, Agent, AgentConfig, AgentTuning, AgentKind, Input,
+    new_agent, new_agent_tuned, Action, Agent, AgentConfig, AgentKind, AgentTuning, Input,
     SelfTest, TimerId,
 };
 use crate::sim::pal::PalError;
