@@ -310,7 +310,7 @@ fn scenarios_resolve_roles_durations_fractions_and_regexes() {
     let Step::Expect(e) = &s.steps[4] else {
         panic!()
     };
-    let Check::Console { regex, .. } = &e.check else {
+    let Check::Console(regex) = &e.check else {
         panic!()
     };
     assert!(

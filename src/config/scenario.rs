@@ -162,10 +162,7 @@ pub struct Expect {
 #[derive(Clone, Debug)]
 pub enum Check {
     /// A console line matches (`console_literal` is compiled as an escaped regex).
-    Console {
-        regex: Regex,
-        capture: bool,
-    },
+    Console(Regex),
     /// Lines matching each regex, in this order.
     Sequence(Vec<Regex>),
     /// No console line matches during the window.

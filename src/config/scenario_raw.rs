@@ -246,8 +246,6 @@ pub struct RawExpect {
     pub console_literal: Option<String>,
     pub sequence: Option<Vec<String>>,
     pub not_console: Option<String>,
-    #[serde(default)]
-    pub capture: bool,
     #[serde(rename = "job")]
     pub job_field: Option<String>,
     /// Which job a status or progress check is about (latest when absent).

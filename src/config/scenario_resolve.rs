@@ -493,71 +493,45 @@ impl Resolver<'_, '_, '_> {
 
     /// Exactly one check per expectation; its modifiers must belong to it.
     fn check(&mut self, p: &YamlPath, e: &RawExpect) -> Option<Check> {
-        let progress_mode = e.progress.is_some();
-        let mut kinds: Vec<&str> = Vec::new();
-        let present = [
-            ("console", e.console.is_some()),
-            ("console_literal", e.console_literal.is_some()),
-            ("sequence", e.sequence.is_some()),
-            ("not_console", e.not_console.is_some()),
-            ("job", e.job_field.is_some() && !progress_mode),
-            ("version", e.version.is_some()),
-            ("online", e.online.is_some()),
-            ("progress", progress_mode),
-        ];
-        for (k, on) in present {
-            if on {
-                kinds.push(k);
-            }
-        }
-        if kinds.len() != 1 {
+        let kinds: Vec<CheckKind> = CheckKind::ALL.into_iter().filter(|k| k.is_in(e)).collect();
+        let [kind] = kinds[..] else {
             let msg = if kinds.is_empty() {
-                "expect needs one check: console, console_literal, sequence, not_console, job, version, online or progress".to_string()
+                let all: Vec<&str> = CheckKind::ALL.iter().map(|k| k.key()).collect();
+                format!("expect needs one check: {}", all.join(", "))
             } else {
+                let found: Vec<&str> = kinds.iter().map(|k| k.key()).collect();
                 format!(
                     "expect takes one check, found {}: split it into several expect steps",
-                    kinds.join(", ")
+                    found.join(", ")
                 )
             };
             self.ctx.error(p, msg);
             return None;
-        }
-        let kind = kinds[0];
-        if e.capture && kind != "console" {
-            self.ctx
-                .error(&p.key("capture"), "`capture` only applies to `console`");
-        }
-        if e.of.is_some() && kind != "job" && kind != "progress" {
+        };
+        if e.of.is_some() && !matches!(kind, CheckKind::Job | CheckKind::Progress) {
             self.ctx.error(
                 &p.key("of"),
                 "`of: JOB_ID` only applies to a job status or progress check",
             );
         }
-        if e.reason.is_some() && kind != "job" {
+        if e.reason.is_some() && kind != CheckKind::Job {
             self.ctx.error(
                 &p.key("reason"),
                 "`reason` only applies to a job status check (`job: FAILED`)",
             );
         }
         match kind {
-            "console" => {
-                let regex = self.regex(&p.key("console"), e.console.as_deref()?)?;
-                Some(Check::Console {
-                    regex,
-                    capture: e.capture,
-                })
-            }
-            "console_literal" => {
+            CheckKind::Console => self
+                .regex(&p.key("console"), e.console.as_deref()?)
+                .map(Check::Console),
+            CheckKind::ConsoleLiteral => {
                 let lit = e.console_literal.as_deref()?;
-                Some(Check::Console {
-                    regex: self.compiled(&regex::escape(lit)).ok()?,
-                    capture: false,
-                })
+                Some(Check::Console(self.compiled(&regex::escape(lit)).ok()?))
             }
-            "not_console" => self
+            CheckKind::NotConsole => self
                 .regex(&p.key("not_console"), e.not_console.as_deref()?)
                 .map(Check::NotConsole),
-            "sequence" => {
+            CheckKind::Sequence => {
                 let seq = e.sequence.as_ref()?;
                 if seq.is_empty() {
                     self.ctx
@@ -572,7 +546,7 @@ impl Resolver<'_, '_, '_> {
                     .collect::<Option<Vec<_>>>()
                     .map(Check::Sequence)
             }
-            "job" => {
+            CheckKind::Job => {
                 let status_text = e.job_field.as_deref()?;
                 let Some(status) = ExecutionStatus::from_wire(status_text) else {
                     let all: Vec<&str> = ExecutionStatus::ALL.iter().map(|s| s.as_str()).collect();
@@ -595,9 +569,9 @@ impl Resolver<'_, '_, '_> {
                     reason,
                 })
             }
-            "version" => Some(Check::Version(e.version.clone()?)),
-            "online" => Some(Check::Online(e.online?)),
-            "progress" => {
+            CheckKind::Version => Some(Check::Version(e.version.clone()?)),
+            CheckKind::Online => Some(Check::Online(e.online?)),
+            CheckKind::Progress => {
                 let job = match (&e.of, &e.job_field) {
                     (Some(_), Some(_)) => {
                         self.ctx
@@ -617,7 +591,6 @@ impl Resolver<'_, '_, '_> {
                     at_least,
                 })
             }
-            _ => None,
         }
     }
 
@@ -750,5 +723,62 @@ pub fn fixture_file_exists(dir: &Path, name: &str) -> Result<(), String> {
             "firmware fixture `{name}` not found: no file {}",
             file.display()
         ))
+    }
+}
+
+/// The kinds of `expect` check, as a scenario file names them. Every match on
+/// it is exhaustive: a new kind does not compile until it is parsed, described
+/// and evaluated (docs/configuration.md lists them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CheckKind {
+    Console,
+    ConsoleLiteral,
+    Sequence,
+    NotConsole,
+    Job,
+    Version,
+    Online,
+    Progress,
+}
+
+impl CheckKind {
+    const ALL: [CheckKind; 8] = [
+        CheckKind::Console,
+        CheckKind::ConsoleLiteral,
+        CheckKind::Sequence,
+        CheckKind::NotConsole,
+        CheckKind::Job,
+        CheckKind::Version,
+        CheckKind::Online,
+        CheckKind::Progress,
+    ];
+
+    /// The key that selects the kind in an `expect` map.
+    fn key(self) -> &'static str {
+        match self {
+            CheckKind::Console => "console",
+            CheckKind::ConsoleLiteral => "console_literal",
+            CheckKind::Sequence => "sequence",
+            CheckKind::NotConsole => "not_console",
+            CheckKind::Job => "job",
+            CheckKind::Version => "version",
+            CheckKind::Online => "online",
+            CheckKind::Progress => "progress",
+        }
+    }
+
+    /// Whether the expectation asks for this kind (`job` next to `progress`
+    /// names the job of a progress check).
+    fn is_in(self, e: &RawExpect) -> bool {
+        match self {
+            CheckKind::Console => e.console.is_some(),
+            CheckKind::ConsoleLiteral => e.console_literal.is_some(),
+            CheckKind::Sequence => e.sequence.is_some(),
+            CheckKind::NotConsole => e.not_console.is_some(),
+            CheckKind::Job => e.job_field.is_some() && e.progress.is_none(),
+            CheckKind::Version => e.version.is_some(),
+            CheckKind::Online => e.online.is_some(),
+            CheckKind::Progress => e.progress.is_some(),
+        }
     }
 }

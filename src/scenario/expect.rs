@@ -1,7 +1,6 @@
 //! Expectation steps: a [`Check`] evaluated over the timeline until it holds or its
 //! deadline passes. Evaluation is pure; waiting re-evaluates as events arrive.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -14,8 +13,8 @@ use crate::timeline::{Event, Timeline};
 /// Where an expectation stands at one moment.
 #[derive(Debug, PartialEq)]
 pub enum Eval {
-    /// Holds; named captures of the matching line (if any).
-    Met(BTreeMap<String, String>),
+    /// Holds.
+    Met,
     /// Not yet; what is seen instead.
     Pending(String),
     /// Can no longer hold (a forbidden line appeared); what was seen.
@@ -39,7 +38,7 @@ impl std::fmt::Display for Unmet {
 pub fn describe(check: &Check, within: Duration) -> String {
     let within = humantime::format_duration(within);
     match check {
-        Check::Console { regex, .. } => format!("console /{regex}/ within {within}"),
+        Check::Console(regex) => format!("console /{regex}/ within {within}"),
         Check::Sequence(res) => {
             let list: Vec<String> = res.iter().map(|r| format!("/{r}/")).collect();
             format!("console sequence {} within {within}", list.join(" → "))
@@ -83,22 +82,12 @@ pub fn evaluate(check: &Check, events: &[Event], from: usize, board: &BoundBoard
             .unwrap_or_else(|| "no console output".into())
     };
     match check {
-        Check::Console { regex, capture } => {
-            match matchers::find_console(events, from, name, regex) {
-                Some(i) => {
-                    let caps = match (&events[i].kind, capture) {
-                        (crate::timeline::EventKind::Console { line }, true) => {
-                            matchers::captures(line, regex)
-                        }
-                        _ => BTreeMap::new(),
-                    };
-                    Eval::Met(caps)
-                }
-                None => Eval::Pending(last_line()),
-            }
-        }
+        Check::Console(regex) => match matchers::find_console(events, from, name, regex) {
+            Some(_) => Eval::Met,
+            None => Eval::Pending(last_line()),
+        },
         Check::Sequence(res) => match matchers::find_sequence(events, from, name, res) {
-            Ok(_) => Eval::Met(BTreeMap::new()),
+            Ok(_) => Eval::Met,
             Err(n) => Eval::Pending(format!(
                 "{n} of {} lines in order, still missing /{}/; {}",
                 res.len(),
@@ -124,7 +113,7 @@ pub fn evaluate(check: &Check, events: &[Event], from: usize, board: &BoundBoard
                 let status_ok = state.status == *status;
                 let reason_ok = reason.as_ref().is_none_or(|r| r.is_match(&reason_text));
                 if status_ok && reason_ok {
-                    Eval::Met(BTreeMap::new())
+                    Eval::Met
                 } else {
                     Eval::Pending(format!(
                         "job {} {} statusDetails {}",
@@ -138,7 +127,7 @@ pub fn evaluate(check: &Check, events: &[Event], from: usize, board: &BoundBoard
         },
         Check::Version(want) => {
             match matchers::running_version(events, name, &board.profile.version) {
-                Some(v) if &v == want => Eval::Met(BTreeMap::new()),
+                Some(v) if &v == want => Eval::Met,
                 Some(v) => Eval::Pending(format!("running version {v}")),
                 None => Eval::Pending(format!("no version line yet; {}", last_line())),
             }
@@ -146,7 +135,7 @@ pub fn evaluate(check: &Check, events: &[Event], from: usize, board: &BoundBoard
         Check::Online(want) => {
             let now = matchers::online(events, &board.thing);
             if now == *want {
-                Eval::Met(BTreeMap::new())
+                Eval::Met
             } else {
                 Eval::Pending(if now {
                     "online".into()
@@ -160,7 +149,7 @@ pub fn evaluate(check: &Check, events: &[Event], from: usize, board: &BoundBoard
             let start = if job.is_some() { 0 } else { from };
             let got = matchers::progress(events, start, &board.thing, job.as_deref());
             if got + 1e-9 >= *at_least {
-                Eval::Met(BTreeMap::new())
+                Eval::Met
             } else {
                 Eval::Pending(format!("download at {:.0}%", got * 100.0))
             }
@@ -182,14 +171,14 @@ pub async fn wait_for(
     from: usize,
     board: &BoundBoard,
     within: Duration,
-) -> Result<BTreeMap<String, String>, Unmet> {
+) -> Result<(), Unmet> {
     let deadline = Instant::now() + within;
     let mut live = timeline.subscribe();
     loop {
         let eval = timeline.with_events(|events| evaluate(check, events, from, board));
         let expected = || describe(check, within);
         match eval {
-            Eval::Met(caps) if !matches!(check, Check::NotConsole(_)) => return Ok(caps),
+            Eval::Met if !matches!(check, Check::NotConsole(_)) => return Ok(()),
             Eval::Violated(seen) => {
                 return Err(Unmet {
                     expected: expected(),
@@ -198,7 +187,7 @@ pub async fn wait_for(
             }
             Eval::Pending(seen) if Instant::now() >= deadline => {
                 if matches!(check, Check::NotConsole(_)) {
-                    return Ok(BTreeMap::new());
+                    return Ok(());
                 }
                 return Err(Unmet {
                     expected: expected(),

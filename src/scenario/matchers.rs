@@ -42,19 +42,6 @@ pub fn find_console(events: &[Event], from: usize, board: &str, re: &Regex) -> O
         .map(|(i, _)| i)
 }
 
-/// Named captures of a matching line.
-pub fn captures(line: &str, re: &Regex) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    if let Some(caps) = re.captures(line) {
-        for name in re.capture_names().flatten() {
-            if let Some(m) = caps.name(name) {
-                out.insert(name.to_string(), m.as_str().to_string());
-            }
-        }
-    }
-    out
-}
-
 /// Matches `res` in order; `Ok(index of the last match)`, or `Err(how many matched)`.
 pub fn find_sequence(
     events: &[Event],
@@ -488,11 +475,5 @@ mod tests {
         assert_eq!(healthy(&events, b, &p).as_deref(), Some("0.9.5"));
         events.push(conn("T1", false));
         assert_eq!(healthy(&events, b, &p), None, "offline now");
-    }
-
-    #[test]
-    fn named_captures_are_returned_by_name() {
-        let caps = captures("ver 1.2.3", &re(r"ver (?P<v>\S+)"));
-        assert_eq!(caps["v"], "1.2.3");
     }
 }

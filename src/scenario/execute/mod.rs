@@ -79,7 +79,6 @@ struct Run<'a> {
     failures: BTreeMap<String, String>,
     errors: BTreeMap<String, String>,
     guards: Vec<(usize, Guard)>,
-    captures: BTreeMap<String, String>,
     /// The jobs the steps created, with where (file:line).
     created_jobs: BTreeMap<String, String>,
     /// Per role, why some of its checks did not run.
@@ -143,7 +142,6 @@ pub async fn run_scenario(
         failures: BTreeMap::new(),
         errors: BTreeMap::new(),
         guards: Vec::new(),
-        captures: BTreeMap::new(),
         rebooted_at: BTreeMap::new(),
         not_judged: BTreeMap::new(),
         created_jobs: BTreeMap::new(),

@@ -215,10 +215,7 @@ impl Run<'_> {
                 job: job.clone(),
                 at_least: *fraction,
             }),
-            CutAt::Console(re) => Some(Check::Console {
-                regex: re.clone(),
-                capture: false,
-            }),
+            CutAt::Console(re) => Some(Check::Console(re.clone())),
         };
         let reached = match check {
             None => true,
