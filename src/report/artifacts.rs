@@ -192,7 +192,7 @@ pub fn with_unfinished(run: &RunResult, timelines: &[ScenarioTimeline]) -> RunRe
             .things
             .iter()
             .map(|(board, thing)| BoardResult {
-                console_tail: console_tail(&tl.events, board, TAIL_LINES),
+                console_tail: crate::timeline::query::console_tail(&tl.events, board, TAIL_LINES),
                 ..BoardResult::unfinished(board.as_str(), board.as_str(), thing.as_str())
             })
             .collect();
@@ -303,25 +303,10 @@ pub fn board_events(events: &[Event], board: &str, thing: &str) -> Vec<Event> {
         .iter()
         .filter(|e| match &e.source {
             Source::Board(b) if b == board => true,
-            _ => event_thing(&e.kind) == Some(thing),
+            _ => e.kind.thing_or_client() == Some(thing),
         })
         .cloned()
         .collect()
-}
-
-fn event_thing(kind: &EventKind) -> Option<&str> {
-    match kind {
-        EventKind::Mqtt {
-            thing, client_id, ..
-        }
-        | EventKind::Connection {
-            thing, client_id, ..
-        } => Some(thing.as_deref().unwrap_or(client_id)),
-        EventKind::JobExecution { thing, .. } | EventKind::StreamProgress { thing, .. } => {
-            Some(thing)
-        }
-        _ => None,
-    }
 }
 
 /// The board's console, one timestamped line per console event, with what the rig did
@@ -370,27 +355,12 @@ pub fn mqtt_transcript(events: &[Event], thing: &str) -> serde_json::Result<Stri
             e.kind,
             EventKind::Mqtt { .. } | EventKind::Connection { .. }
         );
-        if is_mqtt && event_thing(&e.kind) == Some(thing) {
+        if is_mqtt && e.kind.thing_or_client() == Some(thing) {
             out.push_str(&serde_json::to_string(e)?);
             out.push('\n');
         }
     }
     Ok(out)
-}
-
-fn console_tail(events: &[Event], board: &str, n: usize) -> Vec<String> {
-    let mut tail: Vec<String> = events
-        .iter()
-        .rev()
-        .filter(|e| e.source.board_name() == Some(board))
-        .filter_map(|e| match &e.kind {
-            EventKind::Console { line } => Some(line.clone()),
-            _ => None,
-        })
-        .take(n)
-        .collect();
-    tail.reverse();
-    tail
 }
 
 fn wall(ms: u64) -> String {

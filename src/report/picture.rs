@@ -211,21 +211,6 @@ fn bench_row(svg: &mut String, scale: &Scale, events: &[Event], bottom: f64) {
     }
 }
 
-fn thing_of(kind: &EventKind) -> Option<&str> {
-    match kind {
-        EventKind::Mqtt {
-            thing, client_id, ..
-        }
-        | EventKind::Connection {
-            thing, client_id, ..
-        } => Some(thing.as_deref().unwrap_or(client_id)),
-        EventKind::JobExecution { thing, .. } | EventKind::StreamProgress { thing, .. } => {
-            Some(thing)
-        }
-        _ => None,
-    }
-}
-
 fn draw_lane(
     svg: &mut String,
     scale: &Scale,
@@ -248,7 +233,7 @@ fn draw_lane(
     );
     let mine = |e: &&Event| match &e.source {
         Source::Board(b) if *b == lane.board => true,
-        _ => thing_of(&e.kind) == Some(lane.thing.as_str()),
+        _ => e.kind.thing_or_client() == Some(lane.thing.as_str()),
     };
     let lane_events: Vec<&Event> = events.iter().filter(mine).collect();
 
@@ -531,7 +516,7 @@ fn download(svg: &mut String, scale: &Scale, events: &[&Event], base: f64, heigh
                 job_id,
                 status_details,
                 ..
-            } => match status_details.get("receive").and_then(|r| fraction(r)) {
+            } => match crate::timeline::query::reported_progress(status_details) {
                 Some(f) => (
                     f,
                     format!("job {job_id}: receive {}", status_details["receive"]),
@@ -592,13 +577,6 @@ fn ends_download(kind: &EventKind) -> bool {
         EventKind::Flash { .. } => true,
         _ => false,
     }
-}
-
-fn fraction(text: &str) -> Option<f64> {
-    let (got, total) = text.split_once('/')?;
-    let got: f64 = got.trim().parse().ok()?;
-    let total: f64 = total.trim().parse().ok()?;
-    (total > 0.0).then_some(got / total)
 }
 
 fn short(label: &str, reason: Option<&str>) -> String {

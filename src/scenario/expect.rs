@@ -76,7 +76,7 @@ pub fn describe(check: &Check, within: Duration) -> String {
 pub fn evaluate(check: &Check, events: &[Event], from: usize, board: &BoundBoard) -> Eval {
     let name = board.board.as_str();
     let last_line = || {
-        matchers::console_tail(events, name, 1)
+        crate::timeline::query::console_tail(events, name, 1)
             .pop()
             .map(|l| format!("last console line {l:?}"))
             .unwrap_or_else(|| "no console output".into())

@@ -163,10 +163,7 @@ pub fn progress(events: &[Event], from: usize, thing: &str, job: Option<&str>) -
                 status_details,
                 ..
             } if t == thing && job.is_none_or(|j| j == job_id) => {
-                if let Some(fraction) = status_details
-                    .get("receive")
-                    .and_then(|r| parse_fraction(r))
-                {
+                if let Some(fraction) = crate::timeline::query::reported_progress(status_details) {
                     best = best.max(fraction);
                 }
             }
@@ -174,13 +171,6 @@ pub fn progress(events: &[Event], from: usize, thing: &str, job: Option<&str>) -
         }
     }
     best.min(1.0)
-}
-
-fn parse_fraction(text: &str) -> Option<f64> {
-    let (got, total) = text.split_once('/')?;
-    let got: f64 = got.trim().parse().ok()?;
-    let total: f64 = total.trim().parse().ok()?;
-    (total > 0.0).then_some(got / total)
 }
 
 /// Index of the cloud's first answer to the thing's `$next/get` at or after `from`: the
@@ -195,19 +185,6 @@ pub fn jobs_answered(events: &[Event], from: usize, thing: &str) -> Option<usize
             matches!(&e.kind, EventKind::Mqtt { dir: crate::timeline::Direction::Out, topic: Some(t), .. } if t.starts_with(&answer))
         })
         .map(|(i, _)| i)
-}
-
-/// The last `n` console lines of a board (for failure messages and JUnit system-out).
-pub fn console_tail(events: &[Event], board: &str, n: usize) -> Vec<String> {
-    let mut tail: Vec<String> = events
-        .iter()
-        .rev()
-        .filter_map(|e| console_line(e, board))
-        .take(n)
-        .map(str::to_string)
-        .collect();
-    tail.reverse();
-    tail
 }
 
 /// Healthy = booted (the latest banner names a version), and connected to the cloud since

@@ -218,7 +218,9 @@ impl EventSink for Router {
     fn emit(&self, source: Source, kind: EventKind) {
         let board = match &source {
             Source::Board(b) => Some(b.clone()),
-            _ => thing_of(&kind).and_then(|t| self.board_of_thing.get(t).cloned()),
+            _ => kind
+                .thing()
+                .and_then(|t| self.board_of_thing.get(t).cloned()),
         };
         let scenes = self.scenes.lock().expect("router lock");
         match board {
@@ -237,16 +239,6 @@ impl EventSink for Router {
                 }
             }
         }
-    }
-}
-
-fn thing_of(kind: &EventKind) -> Option<&str> {
-    match kind {
-        EventKind::JobExecution { thing, .. } | EventKind::StreamProgress { thing, .. } => {
-            Some(thing)
-        }
-        EventKind::Mqtt { thing, .. } | EventKind::Connection { thing, .. } => thing.as_deref(),
-        _ => None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! expectations, verdicts and reports are all views of the recorded events.
 
 mod event;
+pub mod query;
 mod recorder;
 
 pub use event::{Direction, Event, EventKind, PowerState, Source};

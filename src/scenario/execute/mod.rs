@@ -27,7 +27,6 @@ use tokio::sync::watch;
 use super::bench::BenchBoard;
 use super::cloud_session::CloudSession;
 use super::fixtures::FixtureStore;
-use super::matchers;
 use super::run_cloud::RunCloud;
 use super::verdict::{decide, BoardEvidence};
 use super::BoundBoard;
@@ -282,7 +281,8 @@ fn board_result(
         thing: b.thing.clone(),
         verdict,
         message,
-        console_tail: timeline.with_events(|e| matchers::console_tail(e, &b.board, TAIL_LINES)),
+        console_tail: timeline
+            .with_events(|e| crate::timeline::query::console_tail(e, &b.board, TAIL_LINES)),
         versions,
         events: Vec::new(),
     }
