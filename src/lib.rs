@@ -12,3 +12,6 @@ pub mod report;
 pub mod scenario;
 pub mod sim;
 pub mod timeline;
+
+#[cfg(test)]
+mod layering;
