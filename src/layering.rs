@@ -15,8 +15,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "scenario", "report", "faults", "cloud", "board", "sim", "timeline", "config",
-            "model",
+            "scenario", "report", "faults", "cloud", "board", "sim", "timeline", "config", "model",
         ],
     ),
     // The runner: drives the cloud, the boards and the faults; hands results to the
@@ -322,7 +321,10 @@ fn every_import_follows_the_layering() {
         .iter()
         .filter_map(|u| {
             violation(u).map(|why| {
-                let file = u.file.strip_prefix(src.parent().unwrap()).unwrap_or(&u.file);
+                let file = u
+                    .file
+                    .strip_prefix(src.parent().unwrap())
+                    .unwrap_or(&u.file);
                 format!("{}:{}: {why}", file.display(), u.line)
             })
         })

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use clap::Args;
 
+use super::catalog::{self, CommandOutput};
 use super::exit;
-use crate::config::cli_support::{self, CommandOutput};
 use crate::config::{self, Diagnostics};
 use crate::report::rerun::LastRun;
 use crate::report::{self, Progress};
@@ -77,7 +77,7 @@ fn print(out: CommandOutput) -> u8 {
 }
 
 pub fn list(args: ListArgs) -> u8 {
-    print(cli_support::list(
+    print(catalog::list(
         &args.paths,
         args.rig.as_deref(),
         args.filter.as_deref(),
@@ -85,7 +85,7 @@ pub fn list(args: ListArgs) -> u8 {
 }
 
 pub fn validate(args: ValidateArgs) -> u8 {
-    print(cli_support::validate(
+    print(catalog::validate(
         &args.paths,
         args.rig.as_deref(),
         args.fixtures.as_deref(),
@@ -112,14 +112,14 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(rig) => rig,
         Err(d) => return config_error(&d),
     };
-    let paths = cli_support::default_paths(&args.paths);
+    let paths = catalog::default_paths(&args.paths);
     let fixtures = rig.root.join("firmware-fixtures");
     let mut scenarios = match config::load_scenarios(&paths, Some(&fixtures)) {
         Ok(s) => s,
         Err(d) => return config_error(&d),
     };
     if let Some(pattern) = &args.filter {
-        scenarios.retain(|s| cli_support::filter_matches(s, pattern));
+        scenarios.retain(|s| catalog::filter_matches(s, pattern));
     }
     if let Some(seed) = args.seed {
         for s in &mut scenarios {

@@ -4,6 +4,7 @@
 //! timeline picture, the console progress and the final table.
 
 pub mod artifacts;
+pub mod exit;
 pub mod junit;
 pub mod model;
 pub mod picture;

@@ -294,13 +294,13 @@ impl RunStats {
     /// Code 2 (bad configuration or usage) is decided before any run, by the CLI.
     pub fn exit_code(&self) -> u8 {
         if self.firmware_failures() > 0 {
-            crate::cli::exit::FAILED
+            super::exit::FAILED
         } else if self.errors > 0 || self.not_judged > 0 || self.interrupted {
-            crate::cli::exit::BENCH
+            super::exit::BENCH
         } else if self.passed == 0 {
-            crate::cli::exit::NOTHING_JUDGED
+            super::exit::NOTHING_JUDGED
         } else {
-            crate::cli::exit::PASSED
+            super::exit::PASSED
         }
     }
 }
