@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use otarig::config::{self, bind_roles, embedded_sim_rig, load_rig, load_scenarios};
+use otarig::config::{bind_roles, embedded_sim_rig, load_rig, load_scenarios};
 
 fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)

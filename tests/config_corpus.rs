@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use otarig::config::{self, load_rig, load_scenarios, validate_all, Diagnostics, Severity};
+use otarig::config::{load_rig, load_scenarios, validate_all, Diagnostics, Severity};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
