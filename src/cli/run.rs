@@ -9,7 +9,7 @@ use super::catalog::{self, CommandOutput};
 use super::exit;
 use crate::config::{self, Diagnostics};
 use crate::report::rerun::LastRun;
-use crate::report::{self, Progress};
+use crate::report::{self, Progress, RunEvents};
 use crate::scenario::runner::{self, RunPlan};
 
 pub(super) const DEFAULT_RIG: &str = "rigs/sim.yaml";
@@ -195,7 +195,10 @@ pub fn run(args: RunArgs) -> u8 {
         scenarios,
         jobs: args.jobs,
         repeat: args.repeat,
-        report_dir: args.report_dir.clone(),
+        scenario_dir: {
+            let run_dir = report::run_dir(&args.report_dir, &run_id);
+            Box::new(move |scenario, attempt| report::scenario_dir(&run_dir, scenario, attempt))
+        },
         run_id,
         sim_program,
         state_dir,
@@ -212,7 +215,9 @@ pub fn run(args: RunArgs) -> u8 {
 
 async fn run_async(plan: RunPlan, report_dir: &Path) -> u8 {
     let total = plan.scenarios.len() * plan.repeat.max(1) as usize;
-    let progress = Arc::new(Progress::new(total));
+    // The runner's events go to the console progress display (docs/architecture.md § Modules).
+    let progress = Progress::new(total);
+    let events: RunEvents = Arc::new(move |event| progress.on_event(event));
     let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -223,7 +228,7 @@ async fn run_async(plan: RunPlan, report_dir: &Path) -> u8 {
         eprintln!("otarig: interrupted twice; quitting without reports (boards left as they are)");
         std::process::exit(130);
     });
-    let output = match runner::run(plan, progress, interrupt).await {
+    let output = match runner::run(plan, events, interrupt).await {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");

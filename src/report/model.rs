@@ -631,6 +631,37 @@ pub(crate) mod secs {
     }
 }
 
+/// One scenario attempt's recorded timeline, as the runner holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScenarioTimeline {
+    pub scenario: String,
+    /// 1-based repeat index.
+    pub attempt: u32,
+    pub events: Vec<Event>,
+    /// Rig board name → thing name, for every board bound in the scenario.
+    pub things: BTreeMap<String, String>,
+}
+
+impl ScenarioTimeline {
+    pub fn new(
+        scenario: impl Into<String>,
+        events: Vec<Event>,
+        things: BTreeMap<String, String>,
+    ) -> Self {
+        ScenarioTimeline {
+            scenario: scenario.into(),
+            attempt: 1,
+            events,
+            things,
+        }
+    }
+
+    pub fn with_attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
