@@ -1,7 +1,8 @@
 //! otarig: a hardware-in-the-loop test rig for over-the-air firmware updates.
 //!
 //! Data flows one way: `cli → scenario → {cloud, board, faults} → timeline → report`;
-//! `config` is a leaf everyone reads. See `docs/architecture.md`.
+//! `config` is a leaf everyone reads. Who may import whom is checked by `layering` (a
+//! test); see `docs/architecture.md` § Modules.
 
 pub mod board;
 pub mod cli;
@@ -13,3 +14,6 @@ pub mod report;
 pub mod scenario;
 pub mod sim;
 pub mod timeline;
+
+#[cfg(test)]
+mod layering;

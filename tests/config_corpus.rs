@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use otarig::config::{self, load_rig, load_scenarios, validate_all, Diagnostics, Severity};
+use otarig::config::{load_rig, load_scenarios, validate_all, Diagnostics, Severity};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
@@ -161,7 +161,7 @@ fn binding_problems_are_warnings_under_validate_with_a_rig() {
         "{warnings:?}"
     );
     assert!(diags.iter().all(|d| d.severity == Severity::Warning));
-    let out = config::cli_support::validate(
+    let out = otarig::cli::catalog::validate(
         &[two, cut],
         Some(&rig),
         None,

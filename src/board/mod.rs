@@ -1,5 +1,6 @@
-//! What the runner can do to a board, composed from three parts chosen in the
-//! rig file: flash, console, power. The runner never knows whether a board is real.
+//! What the runner can do to a board, composed from parts chosen in the rig file:
+//! flash, console, power, provision. The runner drives a board only through these
+//! traits; which parts a board has is decided once, when `scenario::bench` builds it.
 
 pub mod command;
 pub mod discovery;

@@ -2,6 +2,7 @@
 //! One file per family of subcommands; each exposes `Args` structs and `run`.
 
 mod board;
+pub mod catalog;
 mod cloud;
 mod hardware;
 mod pki;
@@ -12,20 +13,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Exit codes (docs/architecture.md § Reports).
-pub mod exit {
-    /// Every scenario passed.
-    pub const PASSED: u8 = 0;
-    /// Some scenario failed or bricked.
-    pub const FAILED: u8 = 1;
-    /// Bad configuration or usage.
-    pub const USAGE: u8 = 2;
-    /// Bench error (the rig failed, not the firmware).
-    pub const BENCH: u8 = 3;
-    /// Nothing was judged: every scenario was skipped (no board of the rig fits it), so
-    /// a release gate must not read the run as green.
-    pub const NOTHING_JUDGED: u8 = 4;
-}
+/// Exit codes (docs/architecture.md § Reports), kept with the reports that record them.
+pub use crate::report::exit;
 
 #[derive(Parser)]
 #[command(

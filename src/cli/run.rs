@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use clap::Args;
 
+use super::catalog::{self, CommandOutput};
 use super::exit;
-use crate::config::cli_support::{self, CommandOutput};
 use crate::config::{self, Diagnostics};
 use crate::report::rerun::LastRun;
-use crate::report::{self, Progress};
+use crate::report::{self, Progress, RunEvents};
 use crate::scenario::runner::{self, RunPlan};
 
 pub(super) const DEFAULT_RIG: &str = "rigs/sim.yaml";
@@ -77,7 +77,7 @@ fn print(out: CommandOutput) -> u8 {
 }
 
 pub fn list(args: ListArgs) -> u8 {
-    print(cli_support::list(
+    print(catalog::list(
         &args.paths,
         args.rig.as_deref(),
         args.filter.as_deref(),
@@ -85,7 +85,7 @@ pub fn list(args: ListArgs) -> u8 {
 }
 
 pub fn validate(args: ValidateArgs) -> u8 {
-    print(cli_support::validate(
+    print(catalog::validate(
         &args.paths,
         args.rig.as_deref(),
         args.fixtures.as_deref(),
@@ -112,14 +112,14 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(rig) => rig,
         Err(d) => return config_error(&d),
     };
-    let paths = cli_support::default_paths(&args.paths);
+    let paths = catalog::default_paths(&args.paths);
     let fixtures = rig.root.join("firmware-fixtures");
     let mut scenarios = match config::load_scenarios(&paths, Some(&fixtures)) {
         Ok(s) => s,
         Err(d) => return config_error(&d),
     };
     if let Some(pattern) = &args.filter {
-        scenarios.retain(|s| cli_support::filter_matches(s, pattern));
+        scenarios.retain(|s| catalog::filter_matches(s, pattern));
     }
     if let Some(seed) = args.seed {
         for s in &mut scenarios {
@@ -195,7 +195,10 @@ pub fn run(args: RunArgs) -> u8 {
         scenarios,
         jobs: args.jobs,
         repeat: args.repeat,
-        report_dir: args.report_dir.clone(),
+        scenario_dir: {
+            let run_dir = report::run_dir(&args.report_dir, &run_id);
+            Box::new(move |scenario, attempt| report::scenario_dir(&run_dir, scenario, attempt))
+        },
         run_id,
         sim_program,
         state_dir,
@@ -212,7 +215,9 @@ pub fn run(args: RunArgs) -> u8 {
 
 async fn run_async(plan: RunPlan, report_dir: &Path) -> u8 {
     let total = plan.scenarios.len() * plan.repeat.max(1) as usize;
-    let progress = Arc::new(Progress::new(total));
+    // The runner's events go to the console progress display (docs/architecture.md § Modules).
+    let progress = Progress::new(total);
+    let events: RunEvents = Arc::new(move |event| progress.on_event(event));
     let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -223,7 +228,7 @@ async fn run_async(plan: RunPlan, report_dir: &Path) -> u8 {
         eprintln!("otarig: interrupted twice; quitting without reports (boards left as they are)");
         std::process::exit(130);
     });
-    let output = match runner::run(plan, progress, interrupt).await {
+    let output = match runner::run(plan, events, interrupt).await {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");

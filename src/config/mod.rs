@@ -4,7 +4,6 @@
 
 pub mod bind;
 pub mod chips;
-pub mod cli_support;
 pub mod diag;
 pub mod fixture;
 pub mod flash_checks;

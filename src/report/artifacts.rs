@@ -18,11 +18,11 @@
 //! the results so far (after each scenario), and once more on SIGINT/SIGTERM with
 //! `interrupted = true`: started scenarios without a result become error cases.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat};
 
+pub use super::model::ScenarioTimeline;
 use super::model::{BoardResult, RunResult, ScenarioResult};
 use super::picture::{self, Lane};
 use super::{junit, summary};
@@ -30,37 +30,6 @@ use crate::timeline::{Event, EventKind, Source};
 
 /// Console lines kept in a synthesized (unfinished) board's tail.
 const TAIL_LINES: usize = 20;
-
-/// One scenario attempt's recorded timeline, as the runner holds it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ScenarioTimeline {
-    pub scenario: String,
-    /// 1-based repeat index.
-    pub attempt: u32,
-    pub events: Vec<Event>,
-    /// Rig board name → thing name, for every board bound in the scenario.
-    pub things: BTreeMap<String, String>,
-}
-
-impl ScenarioTimeline {
-    pub fn new(
-        scenario: impl Into<String>,
-        events: Vec<Event>,
-        things: BTreeMap<String, String>,
-    ) -> Self {
-        ScenarioTimeline {
-            scenario: scenario.into(),
-            attempt: 1,
-            events,
-            things,
-        }
-    }
-
-    pub fn with_attempt(mut self, attempt: u32) -> Self {
-        self.attempt = attempt;
-        self
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {

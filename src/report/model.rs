@@ -206,13 +206,13 @@ impl RunStats {
     /// Code 2 (bad configuration or usage) is decided before any run, by the CLI.
     pub fn exit_code(&self) -> u8 {
         if self.firmware_failures() > 0 {
-            crate::cli::exit::FAILED
+            super::exit::FAILED
         } else if self.errors > 0 || self.not_judged > 0 || self.interrupted {
-            crate::cli::exit::BENCH
+            super::exit::BENCH
         } else if self.passed == 0 {
-            crate::cli::exit::NOTHING_JUDGED
+            super::exit::NOTHING_JUDGED
         } else {
-            crate::cli::exit::PASSED
+            super::exit::PASSED
         }
     }
 }
@@ -540,6 +540,37 @@ pub(crate) mod secs {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let secs = f64::deserialize(d)?;
         Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One scenario attempt's recorded timeline, as the runner holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScenarioTimeline {
+    pub scenario: String,
+    /// 1-based repeat index.
+    pub attempt: u32,
+    pub events: Vec<Event>,
+    /// Rig board name → thing name, for every board bound in the scenario.
+    pub things: BTreeMap<String, String>,
+}
+
+impl ScenarioTimeline {
+    pub fn new(
+        scenario: impl Into<String>,
+        events: Vec<Event>,
+        things: BTreeMap<String, String>,
+    ) -> Self {
+        ScenarioTimeline {
+            scenario: scenario.into(),
+            attempt: 1,
+            events,
+            things,
+        }
+    }
+
+    pub fn with_attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
     }
 }
 

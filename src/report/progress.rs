@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::events::RunEvent;
 use super::model::ScenarioResult;
 use super::table;
 
@@ -62,6 +63,23 @@ impl Progress {
                 overall,
                 boards: Mutex::new(BTreeMap::new()),
             },
+        }
+    }
+
+    /// Shows one event of the runner (the CLI wires the runner's events here).
+    pub fn on_event(&self, event: &RunEvent<'_>) {
+        match *event {
+            RunEvent::ScenarioStarted {
+                scenario, boards, ..
+            } => self.scenario_started(scenario, boards),
+            RunEvent::BoardWaiting {
+                scenario,
+                board,
+                what,
+                left,
+            } => self.waiting(scenario, board, what, left.unwrap_or_default()),
+            RunEvent::ScenarioFinished { result } => self.scenario_finished(result),
+            RunEvent::RunFinished => self.finish(),
         }
     }
 

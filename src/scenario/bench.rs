@@ -1,5 +1,9 @@
-//! The rig's boards as the runner drives them: the three parts of each board built
-//! from the resolved rig file. The runner never asks whether a board is real.
+//! The rig's boards as the runner drives them: the parts of each board built from the
+//! resolved rig file. This is the one place the runner looks at what kind a board is
+//! (the simulator, another native program, hardware with its flash tool, serial console
+//! and power switch); after it, the steps, checks and the recovery check drive a board
+//! only through `board::{Flasher, Console, Power, Provision}` and never ask. (The files
+//! a board is given differ by platform, not by kind: `fixtures`.)
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

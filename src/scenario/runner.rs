@@ -1,5 +1,7 @@
 //! A whole run: scenarios × repeats scheduled on disjoint boards, at most `jobs` at
-//! once, each with its own cloud and timeline; results handed to the reports.
+//! once, each with its own cloud and timeline. What happens is told as
+//! [`RunEvent`]s to the callback the caller gives (the CLI wires it to the progress
+//! display); the results are handed back as data for the reports.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -14,17 +16,22 @@ use super::fixtures::FixtureStore;
 use super::run_cloud::RunCloud;
 use crate::config::scenario::Step;
 use crate::config::{bind_roles, bind_roles_sparing, Rig, Scenario, SkipReason};
-use crate::report::artifacts::{safe_name, scenario_dir, ScenarioTimeline};
-use crate::report::model::{RunResult, ScenarioResult};
-use crate::report::progress::Progress;
+use crate::report::events::{RunEvent, RunEvents};
+use crate::report::model::{RunResult, ScenarioResult, ScenarioTimeline};
+
+/// A scenario attempt's folder, from its name and attempt.
+pub type ScenarioDir = dyn Fn(&str, u32) -> PathBuf + Send + Sync;
 
 pub struct RunPlan {
     pub rig: Rig,
     pub scenarios: Vec<Scenario>,
     pub jobs: usize,
     pub repeat: u32,
-    pub report_dir: PathBuf,
     pub run_id: String,
+    /// Where a scenario attempt records its timeline (`events.jsonl`) as it runs, by
+    /// scenario name and attempt (1-based): the caller's choice (the CLI: the attempt's
+    /// folder in the run's reports).
+    pub scenario_dir: Box<ScenarioDir>,
     /// The executable that runs simulated boards (`otarig` itself).
     pub sim_program: PathBuf,
     /// Simulated boards' folders and built fixtures live here.
@@ -89,7 +96,7 @@ pub struct RunOutput {
 /// (`cloud::pki::prepare`).
 pub async fn run(
     plan: RunPlan,
-    progress: Arc<Progress>,
+    events: RunEvents,
     interrupt: watch::Receiver<bool>,
 ) -> Result<RunOutput, SetupError> {
     let started = Instant::now();
@@ -113,7 +120,6 @@ pub async fn run(
         &rig.cloud.pki,
         &state_dir.join("fixtures"),
     ));
-    let waiting = progress.clone();
     let cloud = RunCloud::for_rig(&rig)
         .await
         .map_err(|e| SetupError::Cloud(e.to_string()))?;
@@ -126,11 +132,7 @@ pub async fn run(
         fixtures,
         cloud,
         interrupt: interrupt.clone(),
-        progress: Arc::new(
-            move |scenario: &str, board: &str, what: &str, left: Option<Duration>| {
-                waiting.waiting(scenario, board, what, left.unwrap_or_default());
-            },
-        ),
+        events: events.clone(),
     });
     let pool = Arc::new(Pool {
         free: Mutex::new(rig.boards.iter().map(|b| b.name.clone()).collect()),
@@ -139,29 +141,24 @@ pub async fn run(
         spare: named_boards(&rig, &plan.scenarios),
     });
     let slots = Arc::new(Semaphore::new(plan.jobs.max(1)));
-    let run_dir = crate::report::artifacts::run_dir(&plan.report_dir, &plan.run_id);
     let mut tasks = Vec::new();
     for attempt in 1..=plan.repeat.max(1) {
         for scenario in &plan.scenarios {
             let scenario = scenario.clone();
             let cloud_turns = cloud_turns.clone();
-            let (ctx, pool, slots, progress, rig) = (
+            let (ctx, pool, slots, events, rig) = (
                 ctx.clone(),
                 pool.clone(),
                 slots.clone(),
-                progress.clone(),
+                events.clone(),
                 rig.clone(),
             );
-            let dir = scenario_dir(
-                &run_dir,
-                &safe_name(&scenario.name),
-                if plan.repeat > 1 { attempt } else { 1 },
-            );
+            let dir = (plan.scenario_dir)(&scenario.name, attempt);
             let interrupt = interrupt.clone();
             tasks.push(tokio::spawn(async move {
                 if let Err(reason) = bind_roles(&scenario, &rig) {
                     let result = skipped(&scenario, attempt, &reason);
-                    progress.scenario_finished(&result);
+                    events(&RunEvent::ScenarioFinished { result: &result });
                     return Some((result, None));
                 }
                 let _slot = slots.acquire().await.expect("semaphore open");
@@ -183,11 +180,15 @@ pub async fn run(
                     return None;
                 }
                 let boards: Vec<String> = binding.values().cloned().collect();
-                progress.scenario_started(&scenario.name, &boards);
+                events(&RunEvent::ScenarioStarted {
+                    scenario: &scenario.name,
+                    attempt,
+                    boards: &boards,
+                });
                 let (mut result, timeline) = run_scenario(&ctx, &scenario, &binding, &dir).await;
                 pool.release(&binding);
                 result.attempt = attempt;
-                progress.scenario_finished(&result);
+                events(&RunEvent::ScenarioFinished { result: &result });
                 let things = binding
                     .values()
                     .map(|b| {
@@ -220,7 +221,7 @@ pub async fn run(
             timelines.extend(t);
         }
     }
-    progress.finish();
+    events(&RunEvent::RunFinished);
     if let Ok(ctx) = Arc::try_unwrap(ctx) {
         ctx.cloud.stop().await;
     }

@@ -10,6 +10,7 @@
 
 mod config;
 mod conformance;
+pub mod faults;
 #[cfg(test)]
 mod fuzz_tests;
 mod handshake;
@@ -41,9 +42,9 @@ pub use limits::{Limits, TopicLimit};
 pub use policy::PolicyError;
 pub use transcript::render_payload;
 
+use self::faults::Fault;
 use crate::cloud::pki::PkiError;
 use crate::cloud::CloudServices;
-use crate::faults::{self, Fault};
 use crate::timeline::EventSink;
 use router::{Broker, CloseReason, Ctl};
 use session::Shared;

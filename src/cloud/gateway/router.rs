@@ -11,10 +11,10 @@ use rumqttc::mqttbytes::v4::Publish;
 use rumqttc::mqttbytes::QoS;
 use tokio::sync::{mpsc, watch};
 
+use super::faults::{Fault, LinkFaults};
 use super::limits::Limits;
 use super::untrusted::Untrusted;
 use crate::cloud::topics;
-use crate::faults::{Fault, LinkFaults};
 
 /// Why a connection is being closed from outside its own task.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
+use super::faults::{self, LinkFaults};
 use super::handshake::handshake;
 use super::io::Io;
 use super::policy;
@@ -25,7 +26,6 @@ use super::transcript::{packet_name, Transcript, Who};
 use super::untrusted::{escaped, Untrusted};
 use super::GatewayConfig;
 use crate::cloud::{topics, CloudServices, Route};
-use crate::faults::{self, LinkFaults};
 use crate::timeline::Direction;
 
 /// What every connection task shares.

@@ -60,7 +60,7 @@ impl Run<'_> {
             self.flash(b, image).await?;
         }
         let window = self.bench(b).config.timeouts.boot;
-        (self.ctx.progress)(
+        self.ctx.waiting(
             &self.scenario.name,
             &b.board,
             "healthy on the baseline",

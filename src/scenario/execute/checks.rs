@@ -16,7 +16,8 @@ impl Run<'_> {
         let boards = self.roles(&exp.roles);
         let what = describe(&exp.check, exp.within);
         for b in &boards {
-            (self.ctx.progress)(&self.scenario.name, &b.board, &what, Some(exp.within));
+            self.ctx
+                .waiting(&self.scenario.name, &b.board, &what, Some(exp.within));
         }
         let cursor = self.cursor;
         let results = join_all(
@@ -55,7 +56,7 @@ impl Run<'_> {
             }
         }
         let ended = join_all(waits.iter().map(|(id, _, b, window)| {
-            (self.ctx.progress)(
+            self.ctx.waiting(
                 &self.scenario.name,
                 &b.board,
                 &format!("job {id} to end"),

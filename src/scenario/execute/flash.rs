@@ -19,7 +19,7 @@ impl Run<'_> {
         let attempts = bench.config.flash_retries + 1;
         for attempt in 1..=attempts {
             let from = self.timeline.len();
-            (self.ctx.progress)(
+            self.ctx.waiting(
                 &self.scenario.name,
                 &b.board,
                 &format!("flashing {image}"),

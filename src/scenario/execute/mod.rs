@@ -33,15 +33,12 @@ use super::BoundBoard;
 use crate::board::PartEvents;
 use crate::config::scenario::{Guard, Scenario};
 use crate::config::Rig;
+use crate::report::events::{RunEvent, RunEvents};
 use crate::report::model::{BoardResult, ScenarioResult, Versions};
 use crate::timeline::{EventKind, EventSink, Source, Timeline};
 
 /// Lines of console kept with a verdict.
 const TAIL_LINES: usize = 30;
-
-/// Told what a board waits for: (scenario, board, what, time left). The runner never
-/// sees a reporter; the CLI wires this to the progress display.
-pub type WaitingFn = dyn Fn(&str, &str, &str, Option<Duration>) + Send + Sync;
 
 /// What a scenario run needs from the run around it.
 pub struct RunContext {
@@ -52,8 +49,21 @@ pub struct RunContext {
     pub cloud: RunCloud,
     /// Becomes true on SIGINT/SIGTERM.
     pub interrupt: watch::Receiver<bool>,
-    /// Reports what the run is waiting for (progress display).
-    pub progress: Arc<WaitingFn>,
+    /// Where the run's events go ([`RunEvent`]): the runner tells what it does and waits
+    /// for, and never names a display or reporter; the CLI wires this to them.
+    pub events: RunEvents,
+}
+
+impl RunContext {
+    /// Tells that `board` of `scenario` now waits for `what`, at most `left`.
+    fn waiting(&self, scenario: &str, board: &str, what: &str, left: Option<Duration>) {
+        (self.events)(&RunEvent::BoardWaiting {
+            scenario,
+            board,
+            what,
+            left,
+        });
+    }
 }
 
 /// Why the steps stopped early.

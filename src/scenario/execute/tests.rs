@@ -219,7 +219,7 @@ boards:
             )),
             cloud: RunCloud::PerScenario,
             interrupt,
-            progress: Arc::new(|_: &str, _: &str, _: &str, _: Option<Duration>| {}),
+            events: crate::report::events::ignore(),
         };
         let binding = BTreeMap::from([("dut".to_string(), BOARD.to_string())]);
         let (result, _timeline) =

@@ -77,7 +77,7 @@ impl Run<'_> {
             .recovery
             .within
             .unwrap_or(self.bench(b).config.timeouts.recovery);
-        (self.ctx.progress)(
+        self.ctx.waiting(
             &self.scenario.name,
             &b.board,
             "recovery check",

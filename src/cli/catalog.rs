@@ -1,14 +1,13 @@
-//! Bodies of `otarig validate` and `otarig list`: text and exit code, no printing,
-//! so the CLI stays thin and the output is testable.
+//! Bodies of `otarig validate` and `otarig list`: text and exit code, no printing, so
+//! the output is testable. `config` parses and checks; this decides what the commands say.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{bind_roles, embedded_sim_rig, load_rig, load_scenarios, validate_all, Scenario};
-
-/// Exit codes as in `cli::exit`.
-const OK: u8 = 0;
-const USAGE: u8 = 2;
+use super::exit::{PASSED as OK, USAGE};
+use crate::config::{
+    self, bind_roles, embedded_sim_rig, load_rig, load_scenarios, validate_all, Scenario,
+};
 
 /// What a subcommand prints on stdout (`text`) and stderr (`diagnostics`), and its exit code.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,7 +40,7 @@ pub fn validate(
     paths: &[PathBuf],
     rig: Option<&Path>,
     fixtures: Option<&Path>,
-    bound_check: &super::BoundCheck<'_>,
+    bound_check: &config::BoundCheck<'_>,
 ) -> CommandOutput {
     let paths = default_paths(paths);
     let fixtures = default_fixtures(fixtures);
@@ -49,7 +48,7 @@ pub fn validate(
     diags.sort();
     let errors = diags.errors().count();
     let warnings = diags.warnings().count();
-    let files = super::scenario_files(&paths, &mut super::Diagnostics::new()).len()
+    let files = config::scenario_files(&paths, &mut config::Diagnostics::new()).len()
         + usize::from(rig.is_some());
     let mut text = String::new();
     if errors == 0 {
@@ -76,7 +75,7 @@ pub fn validate(
 /// default) or why it would be skipped. Exit 2 on configuration errors.
 pub fn list(paths: &[PathBuf], rig: Option<&Path>, filter: Option<&str>) -> CommandOutput {
     let paths = default_paths(paths);
-    let fail = |diags: super::Diagnostics| CommandOutput {
+    let fail = |diags: config::Diagnostics| CommandOutput {
         text: String::new(),
         diagnostics: diags.to_string(),
         code: USAGE,
