@@ -61,6 +61,9 @@ enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.prints_for_a_pipe() {
+        die_quietly_on_a_closed_pipe();
+    }
     init_tracing();
     let code = match cli.command {
         Command::Run(args) => run::run(args),
@@ -77,6 +80,34 @@ pub fn main() -> ExitCode {
         Command::Board(cmd) => board::board(cmd),
     };
     ExitCode::from(code)
+}
+
+impl Command {
+    /// Commands whose output is read by scripts (`otarig job status | head`):
+    /// they end quietly when the reader goes away, as Unix tools do. Long
+    /// runs (`run`, `cloud`, `sim`, `board`) never die of a closed pipe: they
+    /// hold boards and a cloud that must be shut down in order.
+    fn prints_for_a_pipe(&self) -> bool {
+        matches!(
+            self,
+            Command::List(_)
+                | Command::Validate(_)
+                | Command::Job(_)
+                | Command::Pki(_)
+                | Command::Sign(_)
+                | Command::Fixture(_)
+                | Command::Probes(_)
+        )
+    }
+}
+
+/// SIGPIPE back to its default action (Rust's runtime ignores it, so a write to
+/// a closed pipe becomes a panic in `println!`).
+fn die_quietly_on_a_closed_pipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: called first thing in main, before any other thread exists; the
+    // default action installs no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 /// Logs go to stderr; `OTARIG_LOG` (or `RUST_LOG`) sets the filter.
