@@ -56,7 +56,7 @@ impl Default for Limits {
             keep_alive_max: Duration::from_secs(1200),
             session_expiry: Duration::from_secs(3600),
             max_queued: 1000,
-            max_queued_bytes: 8 << 20,
+            max_queued_bytes: 1 << 20,
             write_timeout: Duration::from_secs(10),
             offline_bytes: 8 << 20,
         }
