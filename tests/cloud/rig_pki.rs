@@ -43,7 +43,8 @@ fn the_shipped_physical_rig_without_its_pki_creates_none_and_names_pki_init() {
     assert_eq!(std::fs::read_dir(reports.path()).unwrap().count(), 0);
 }
 
-const SCENARIO: &str = "name: healthy\nsummary: The baseline boots.\nboards: { dut: {} }\n\
+const SCENARIO: &str =
+    "name: healthy\nsummary: The baseline boots.\nboards: { dut: {} }\nrecovery: { settle: 1s }\n\
 steps:\n  - expect: { board: dut, version: 0.9.4, within: 20s }\n";
 
 fn bench(rig: &str) -> tempfile::TempDir {

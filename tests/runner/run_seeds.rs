@@ -12,6 +12,7 @@ use crate::support::process::{describe, otarig, s, Out};
 const SCENARIO: &str = "\
 name: unseeded-link
 summary: An unseeded and a seeded lossy link on a topic nobody uses.
+recovery: { settle: 1s }
 boards:
   dut: {}
 steps:

@@ -14,6 +14,7 @@ steps:
   - expect: { board: b, version: 0.9.4, within: 10s }
   - job: { id: update, image: app-v5, targets: all }
   - expect: { boards: all, job: SUCCEEDED, within: 1m }
+recovery: { settle: 1s }
 "#;
 
 #[test]

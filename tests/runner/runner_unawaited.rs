@@ -9,7 +9,7 @@ use crate::support::run::run_scenario;
 fn a_job_that_never_ends_fails_the_board_that_never_awaited_it() {
     let run = run_scenario(
         "name: never-ends\nsummary: The board's link stalls, so the job it is given never ends.\n\
-         boards: { dut: {} }\nsteps:\n\
+         boards: { dut: {} }\nrecovery: { settle: 1s }\nsteps:\n\
          \x20 - link: { board: dut, faults: [{ stall: { for: 10m } }] }\n\
          \x20 - job: { id: stuck, image: app-v5, targets: all }\n",
     );
@@ -27,7 +27,7 @@ fn a_job_that_never_ends_fails_the_board_that_never_awaited_it() {
 fn a_job_that_ends_by_itself_is_enough() {
     let run = run_scenario(
         "name: ends\nsummary: A good update, created and left to finish.\n\
-         boards: { dut: {} }\nsteps:\n\
+         boards: { dut: {} }\nrecovery: { settle: 1s }\nsteps:\n\
          \x20 - job: { id: update, image: app-v5, targets: all }\n",
     );
     assert_eq!(run.out.code, Some(0), "{}", describe(&run.out));
