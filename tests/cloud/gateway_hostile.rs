@@ -351,22 +351,12 @@ async fn taken_over_connections_that_stopped_reading_close_within_write_timeout(
     let since = Instant::now();
     let pid = std::process::id();
     let port = bench.addr().port();
-    let mut counts = Vec::new();
-    let r = poll_until(Duration::from_secs(5), || {
-        let n = established_on_port(pid, port);
-        counts.push(n);
-        if n == 1 {
-            Ok(())
-        } else {
-            Err(format!("{n}"))
-        }
-    })
-    .await;
-    counts.dedup();
+    let r = until_one_established(Duration::from_secs(5), || established_on_port(pid, port)).await;
     assert!(
         r.is_ok(),
-        "expected only the live connection ESTABLISHED within write_timeout (1 s) + slack; after {:?}: {counts:?}",
-        since.elapsed()
+        "expected only the live connection ESTABLISHED within write_timeout (1 s) + slack; after {:?}: {:?}",
+        since.elapsed(),
+        r.unwrap_err()
     );
     served(&bench, "takeovers of stuck connections").await;
 }

@@ -382,22 +382,12 @@ async fn hundred_takeovers_of_non_reading_connections_leave_only_the_live_socket
         );
     }
     let mut live = RawConn::connected(cloud.addr, &layout, T1, 60).await;
-    let mut counts = Vec::new();
-    let settled = poll_until(Duration::from_secs(30), || {
-        let n = cloud.established();
-        counts.push(n);
-        if n == 1 {
-            Ok(())
-        } else {
-            Err(format!("{n}"))
-        }
-    })
-    .await;
-    counts.dedup();
+    let settled = until_one_established(Duration::from_secs(30), || cloud.established()).await;
     assert!(
         settled.is_ok(),
         "expected 1 ESTABLISHED gateway socket (the live connection) after {TAKEOVERS} takeovers of \
-         non-reading connections; counts while polling 30 s: {counts:?}"
+         non-reading connections; counts while polling 30 s: {:?}",
+        settled.unwrap_err()
     );
     live.send(&mqtt::pingreq()).await.unwrap();
     assert_eq!(

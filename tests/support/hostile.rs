@@ -522,6 +522,27 @@ pub async fn poll_until<T>(
 // ---------------------------------------------------------------------------
 
 /// utime + stime of a process, in seconds.
+/// Polls `established` (a count of ESTABLISHED sockets) until it is 1, for at most
+/// `within`; the distinct counts seen, in order, as the error.
+pub async fn until_one_established(
+    within: Duration,
+    established: impl Fn() -> usize,
+) -> Result<(), Vec<usize>> {
+    let mut counts = Vec::new();
+    let r = poll_until(within, || {
+        let n = established();
+        counts.push(n);
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(format!("{n}"))
+        }
+    })
+    .await;
+    counts.dedup();
+    r.map_err(|_| counts)
+}
+
 pub fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // The command name may hold spaces: fields are counted after its `)`.
