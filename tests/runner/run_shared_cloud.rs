@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use crate::support::gateway::start_mosquitto;
-use crate::support::process::{describe, otarig_in, Out};
-use crate::support::run::{free_port, sim_bench};
+use crate::support::process::{describe, otarig_in, reserved_port, Out};
+use crate::support::run::sim_bench;
 
 /// `otarig run --rig rigs/bench.yaml --report-dir reports ARGS…` in the bench folder `root`.
 fn run(root: &Path, args: &[&str]) -> Out {
@@ -17,7 +17,8 @@ fn run(root: &Path, args: &[&str]) -> Out {
 
 #[test]
 fn the_whole_catalog_shares_one_cloud_on_a_fixed_port_with_four_jobs() {
-    let port = free_port();
+    let reserved = reserved_port();
+    let port = reserved.port;
     let root = sim_bench(Some(&format!(
         "cloud:\n  endpoint: {{ bind: 127.0.0.1:{port}, tls: true, policy: permissive }}\n  pki: .otarig/pki"
     )), None);

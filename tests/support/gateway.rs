@@ -391,6 +391,7 @@ pub fn cbor_map(payload: &[u8]) -> std::collections::BTreeMap<String, ciborium::
 pub struct Mosquitto {
     child: std::process::Child,
     pub port: u16,
+    _reserved: super::process::ReservedPort,
     _dir: tempfile::TempDir,
 }
 
@@ -423,11 +424,8 @@ pub async fn start_mosquitto() -> Option<Mosquitto> {
         eprintln!("SKIP: mosquitto is not installed (apt-get install mosquitto); the Mosquitto part is not run");
         return None;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let reserved = super::process::reserved_port();
+    let port = reserved.port;
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("mosquitto.conf");
     std::fs::write(
@@ -445,6 +443,7 @@ pub async fn start_mosquitto() -> Option<Mosquitto> {
     let broker = Mosquitto {
         child,
         port,
+        _reserved: reserved,
         _dir: dir,
     };
     let start = Instant::now();

@@ -332,6 +332,26 @@ impl Banner {
     }
 }
 
+/// A loopback port held for a process the test starts (a rig's fixed `bind`, a broker):
+/// bound with SO_REUSEADDR and not listening, so that process can bind it (tokio's listeners
+/// and Mosquitto set SO_REUSEADDR) while no parallel test's listener on port 0 or outgoing
+/// connection is handed it, as happens to a port merely free a moment ago.
+pub struct ReservedPort {
+    pub port: u16,
+    _socket: tokio::net::TcpSocket,
+}
+
+pub fn reserved_port() -> ReservedPort {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    ReservedPort {
+        port,
+        _socket: socket,
+    }
+}
+
 /// Command lines of live processes (other than this one) working under `dir` or naming it
 /// on their command line: a simulated board runs `otarig sim --dir …` in its own folder.
 pub fn processes_under(dir: &Path) -> Vec<String> {

@@ -146,12 +146,3 @@ pub fn run_scenario(text: &str) -> Run {
     let cwd = dir.path().to_path_buf();
     otarig_run_in(dir, &cwd, &["--rig", "rigs/bench.yaml", &scenario])
 }
-
-/// A loopback port free a moment ago (for a rig whose endpoint is fixed).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}

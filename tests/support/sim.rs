@@ -60,13 +60,12 @@ pub fn board(root: &Path, fixture_name: &str, thing: &str, port: u16, tls: bool)
     dir
 }
 
-/// A port that refuses connections: bound but never listening, and kept bound for the rest
-/// of the test process, so no parallel test (a gateway on a free port) can be handed it.
+/// A port that refuses connections: reserved (bound, never listening) for the rest of the
+/// test process, so no parallel test (a gateway on a free port) can be handed it.
 pub fn dead_port() -> u16 {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let port = socket.local_addr().unwrap().port();
-    std::mem::forget(socket);
+    let reserved = super::process::reserved_port();
+    let port = reserved.port;
+    std::mem::forget(reserved);
     port
 }
 
