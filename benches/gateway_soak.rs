@@ -8,10 +8,8 @@
 //! `OTARIG_SOAK_SECS` (default 60) per run, `OTARIG_SOAK_BAD_PERCENT` (default 10).
 //! See docs/hostile-devices.md.
 
-#[path = "../tests/gateway_support/mod.rs"]
-mod gateway_support;
-#[path = "../tests/hostile_support/mod.rs"]
-mod hostile_support;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,10 +17,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gateway_support::{get_stream_cbor, DevEvent, Device};
-use hostile_support::{mqtt, request_more_than_it_reads, tls_stream, CloudProc, Got, RawConn};
 use otarig::cloud::pki::PkiLayout;
 use rumqttc::QoS;
+use support::gateway::{get_stream_cbor, DevEvent, Device};
+use support::hostile::{mqtt, request_more_than_it_reads, tls_stream, CloudProc, Got, RawConn};
 
 const BLOCK: u32 = 4096;
 const PER_REQUEST: u32 = 8;

@@ -6,18 +6,18 @@
 //! `cargo bench --bench gateway_throughput` (Mosquitto half skipped with a
 //! note when it is not installed).
 
-#[path = "../tests/gateway_support/mod.rs"]
-mod gateway_support;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gateway_support::{get_stream_cbor, start_mosquitto, DevEvent, Device};
 use otarig::cloud::gateway::{Gateway, GatewayConfig};
 use otarig::cloud::CloudServices;
 use otarig::timeline::NullSink;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use support::gateway::{get_stream_cbor, start_mosquitto, DevEvent, Device};
 
 const BLOCK: usize = 4096;
 const PER_REQUEST: u32 = 32;
@@ -158,7 +158,7 @@ async fn responder(port: u16) -> tokio::task::JoinHandle<()> {
     });
     tokio::spawn(async move {
         while let Some(p) = rx.recv().await {
-            let req = gateway_support::cbor_map(&p.payload);
+            let req = support::gateway::cbor_map(&p.payload);
             let int = |k: &str| {
                 req.get(k)
                     .and_then(|v| v.as_integer())

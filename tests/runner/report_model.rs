@@ -1,0 +1,229 @@
+//! Verdict counting and the exit-code mapping, the console status lines, the summary
+//! table and the plain (non-terminal) progress output.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use otarig::report::{table, BoardResult, Progress, RunResult, ScenarioResult, Verdict};
+
+use crate::support::events;
+
+fn board(role: &str, verdict: Verdict, message: Option<&str>) -> BoardResult {
+    BoardResult {
+        thing: format!("Thing{role}"),
+        message: message.map(str::to_string),
+        ..events::board(role, verdict)
+    }
+}
+
+fn scenario(name: &str, attempt: u32, boards: Vec<BoardResult>) -> ScenarioResult {
+    ScenarioResult {
+        started_wall_ms: 0,
+        duration: Duration::from_millis(12_340),
+        ..events::scenario(name, attempt, boards)
+    }
+}
+
+fn run_of(verdicts: &[Verdict], interrupted: bool) -> RunResult {
+    RunResult {
+        started_wall_ms: 0,
+        interrupted,
+        ..events::run(
+            "r",
+            verdicts
+                .iter()
+                .enumerate()
+                .map(|(i, v)| scenario(&format!("s{i}"), 1, vec![board("a", *v, None)]))
+                .collect(),
+        )
+    }
+}
+
+#[test]
+fn exit_codes_follow_the_documented_table() {
+    use Verdict::*;
+    let table: &[(&[Verdict], bool, u8)] = &[
+        (&[], false, 4),
+        (&[Passed], false, 0),
+        (&[Passed, Skipped], false, 0),
+        (&[Skipped], false, 4),
+        (&[Skipped, Skipped], false, 4),
+        (&[Skipped, Error], false, 3),
+        (&[Skipped], true, 3),
+        (&[Skipped, Failed], false, 1),
+        (&[Passed, Failed], false, 1),
+        (&[Bricked], false, 1),
+        (&[RecoveredByPowerCycle], false, 1),
+        (&[Failed, Error], false, 1),
+        (&[Error], false, 3),
+        (&[Passed, Error, Skipped], false, 3),
+        (&[Passed], true, 3),
+        (&[Failed], true, 1),
+    ];
+    for (verdicts, interrupted, code) in table {
+        let stats = run_of(verdicts, *interrupted).stats();
+        assert_eq!(
+            stats.exit_code(),
+            *code,
+            "{verdicts:?} interrupted={interrupted}"
+        );
+    }
+}
+
+#[test]
+fn only_failed_bricked_and_recovered_blame_the_firmware() {
+    let blamed: Vec<Verdict> = Verdict::ALL
+        .into_iter()
+        .filter(|v| v.is_firmware_failure())
+        .collect();
+    assert_eq!(
+        blamed,
+        [
+            Verdict::Failed,
+            Verdict::Bricked,
+            Verdict::RecoveredByPowerCycle
+        ]
+    );
+}
+
+#[test]
+fn a_pass_then_a_failure_of_the_same_role_is_flaky_and_fails_the_run() {
+    let mut run = run_of(&[], false);
+    run.scenarios = vec![
+        scenario("s", 1, vec![board("a", Verdict::Passed, None)]),
+        scenario("s", 2, vec![board("a", Verdict::Bricked, Some("gone"))]),
+    ];
+    let stats = run.stats();
+    assert_eq!(
+        (stats.flaky, stats.passed, stats.bricked, stats.scenarios),
+        (1, 0, 0, 1),
+        "one case, counted once, as flaky"
+    );
+    assert_eq!((stats.cases, stats.board_runs), (1, 2));
+    assert_eq!(stats.exit_code(), 1);
+    let text = table::render(&run);
+    let row = text.lines().nth(1).unwrap();
+    assert!(row.starts_with("FLAKY"), "{text}");
+    assert!(
+        row.contains(" a (sim-a) ") && row.ends_with("  flaky (1 of 2 failed): attempt 2: gone"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("1 scenario, 1 case (2 board runs): 0 passed, 1 flaky (exit 1)\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn status_lines_are_nextest_style() {
+    let s = scenario(
+        "wrong-thing-name",
+        1,
+        vec![board("thing1", Verdict::Passed, None)],
+    );
+    assert_eq!(
+        table::status_line(&s, &s.boards[0]),
+        "     PASS [  12.3s] wrong-thing-name thing1 (sim-thing1)"
+    );
+    let s = scenario(
+        "x",
+        3,
+        vec![board(
+            "b",
+            Verdict::RecoveredByPowerCycle,
+            Some("line one\nline two"),
+        )],
+    );
+    assert_eq!(
+        table::scenario_lines(&s),
+        [
+            "PWR-CYCLE [  12.3s] x #3 b (sim-b)",
+            "          b (sim-b): line one",
+        ]
+    );
+}
+
+#[test]
+fn the_table_lists_every_board_and_ends_with_the_totals() {
+    let mut run = run_of(&[], false);
+    let mut skipped = scenario("needs-power", 1, vec![]);
+    skipped.skipped = Some("no power_cycle on this rig".into());
+    run.scenarios = vec![
+        scenario(
+            "wrong-thing-name",
+            1,
+            vec![
+                board(
+                    "thing1",
+                    Verdict::Failed,
+                    Some("expected job FAILED within 5m, saw SUCCEEDED"),
+                ),
+                board("thing2", Verdict::Passed, None),
+            ],
+        ),
+        skipped,
+    ];
+    let text = table::render(&run);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(lines[0].starts_with("VERDICT"));
+    assert!(
+        lines[1].starts_with("FAIL")
+            && lines[1].contains("thing1 (sim-thing1)")
+            && lines[1].ends_with("saw SUCCEEDED")
+    );
+    assert!(lines[2].starts_with("PASS"));
+    assert!(lines[3].starts_with("SKIP") && lines[3].contains("no power_cycle"));
+    assert_eq!(
+        lines[4],
+        "  Summary [  60.0s] 2 scenarios, 3 board runs: 1 passed, 1 failed, 1 skipped (exit 1)"
+    );
+}
+
+/// A writer the test can read back.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn without_a_terminal_each_finished_scenario_prints_its_lines_and_nothing_else() {
+    let out = Shared::default();
+    let progress = Progress::lines(Box::new(out.clone()));
+    progress.scenario_started("s", &["sim-a".into()]);
+    progress.waiting("s", "sim-a", "job SUCCEEDED", Duration::from_secs(30));
+    assert!(
+        out.0.lock().unwrap().is_empty(),
+        "no spinner noise in CI logs"
+    );
+    progress.scenario_finished(&scenario(
+        "s",
+        1,
+        vec![board("a", Verdict::Error, Some("port gone"))],
+    ));
+    progress.finish();
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        text,
+        "    ERROR [  12.3s] s a (sim-a)\n          a (sim-a): port gone\n"
+    );
+}
+
+#[test]
+fn bars_accept_the_whole_lifecycle_without_a_terminal() {
+    let progress = Progress::bars(2, indicatif::ProgressDrawTarget::hidden());
+    progress.scenario_started("s", &["sim-a".into(), "sim-b".into()]);
+    progress.waiting("s", "sim-a", "console 'Ready'", Duration::from_secs(5));
+    progress.waiting("s", "unknown-board", "anything", Duration::from_secs(5));
+    progress.scenario_finished(&scenario("s", 1, vec![board("a", Verdict::Passed, None)]));
+    progress.finish();
+}
