@@ -62,7 +62,7 @@ pub fn check_frame(frame: &[u8]) -> Result<(), Malformed> {
 }
 
 /// Checks a decoded packet: strings without U+0000, an UNSUBSCRIBE with a filter.
-pub fn check_strings(packet: &Packet) -> Result<(), Malformed> {
+pub fn check_decoded(packet: &Packet) -> Result<(), Malformed> {
     if matches!(packet, Packet::Unsubscribe(u) if u.topics.is_empty()) {
         return Err(Malformed::EmptyUnsubscribe);
     }
@@ -239,19 +239,19 @@ mod tests {
     fn nul_in_a_string_is_malformed() {
         let c = Packet::Connect(Connect::new("a\0b"));
         assert_eq!(
-            check_strings(&c),
+            check_decoded(&c),
             Err(Malformed::NulInString {
                 what: "the client id"
             })
         );
         let p = Packet::Publish(Publish::new("a\0", QoS::AtMostOnce, vec![]));
-        assert!(check_strings(&p).is_err());
+        assert!(check_decoded(&p).is_err());
         let mut empty = rumqttc::mqttbytes::v4::Unsubscribe::new("a");
         empty.topics.clear();
         assert_eq!(
-            check_strings(&Packet::Unsubscribe(empty)),
+            check_decoded(&Packet::Unsubscribe(empty)),
             Err(Malformed::EmptyUnsubscribe)
         );
-        assert!(check_strings(&Packet::Connect(Connect::new("ok"))).is_ok());
+        assert!(check_decoded(&Packet::Connect(Connect::new("ok"))).is_ok());
     }
 }

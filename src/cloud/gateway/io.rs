@@ -46,7 +46,7 @@ pub(crate) struct Io<S> {
     pub stream: S,
     pub rbuf: BytesMut,
     wbuf: BytesMut,
-    pub max_in: usize,
+    max_in: usize,
     write_timeout: Duration,
 }
 
@@ -80,7 +80,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         };
         conformance::check_frame(&self.rbuf[..header.frame_length()])?;
         let packet = Packet::read(&mut self.rbuf, self.max_in).map_err(FrameError::Codec)?;
-        conformance::check_strings(&packet)?;
+        conformance::check_decoded(&packet)?;
         Ok(Some(packet))
     }
 

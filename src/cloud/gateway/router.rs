@@ -95,12 +95,6 @@ pub(crate) struct Broker {
     session_expiry: Duration,
 }
 
-impl Default for Broker {
-    fn default() -> Self {
-        Broker::new(&Limits::default())
-    }
-}
-
 /// The result of attaching a connection to a session.
 pub(crate) struct Attached {
     pub client: Arc<ClientState>,
@@ -185,7 +179,7 @@ impl Broker {
             }
             let mut pending = client.pending.lock().expect("pending lock");
             for p in unacked.into_iter().rev() {
-                if pending.len() < self.offline_queue && self.reserve(p.payload.len()) {
+                if self.room_offline(&pending, &p) {
                     pending.push_front(p);
                 }
             }
@@ -248,8 +242,7 @@ impl Broker {
                 && client.persistent.load(Ordering::Relaxed) =>
             {
                 let mut pending = client.pending.lock().expect("pending lock");
-                let kept =
-                    pending.len() < self.offline_queue && self.reserve(publish.payload.len());
+                let kept = self.room_offline(&pending, &publish);
                 if kept {
                     pending.push_back(publish);
                 }
@@ -286,6 +279,12 @@ impl Broker {
             keep
         });
         before - clients.len()
+    }
+
+    /// Whether an offline session may keep `p`: its queue has room and the
+    /// offline budget pays for it (taken from the budget when it does).
+    fn room_offline(&self, pending: &VecDeque<Publish>, p: &Publish) -> bool {
+        pending.len() < self.offline_queue && self.reserve(p.payload.len())
     }
 
     /// Takes `bytes` from the offline budget, if there is room.
@@ -413,7 +412,7 @@ mod tests {
 
     #[test]
     fn a_second_connection_with_the_same_id_closes_the_first() {
-        let broker = Broker::default();
+        let broker = Broker::new(&Limits::default());
         let (l1, mut e1) = link(1, "T");
         let (l2, _e2) = link(2, "T");
         broker.attach("T", true, l1);
@@ -427,7 +426,7 @@ mod tests {
 
     #[test]
     fn publish_reaches_matching_subscribers_once_at_the_lower_qos() {
-        let broker = Broker::default();
+        let broker = Broker::new(&Limits::default());
         let (l1, mut e1) = link(1, "A");
         let (l2, mut e2) = link(2, "B");
         let a = broker.attach("A", true, l1).client;
@@ -447,7 +446,7 @@ mod tests {
 
     #[test]
     fn persistent_session_keeps_subscriptions_and_queues_qos1_while_offline() {
-        let broker = Broker::default();
+        let broker = Broker::new(&Limits::default());
         let (l1, _e1) = link(1, "T");
         let client = broker.attach("T", false, l1).client;
         subscribe(&client, "a", QoS::AtLeastOnce);
@@ -462,7 +461,7 @@ mod tests {
 
     #[test]
     fn clean_session_is_forgotten_when_it_ends() {
-        let broker = Broker::default();
+        let broker = Broker::new(&Limits::default());
         let (l1, _e1) = link(1, "T");
         let client = broker.attach("T", true, l1).client;
         subscribe(&client, "a", QoS::AtLeastOnce);

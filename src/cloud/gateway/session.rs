@@ -374,8 +374,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     async fn on_subscribe(&mut self, s: Subscribe) -> Step {
-        let existing = self.client.subs.read().expect("subscription lock").clone();
-        let grants = match self.state.subscribe(&s, &existing) {
+        let grants = {
+            let subs = self.client.subs.read().expect("subscription lock");
+            self.state.subscribe(&s, &subs)
+        };
+        let grants = match grants {
             Ok(g) => g,
             Err(breach) => return Err(self.violation(breach.to_string())),
         };

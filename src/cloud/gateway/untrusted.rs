@@ -2,7 +2,7 @@
 //! terminal: control characters, escapes and line breaks are shown escaped, so
 //! a client id cannot forge a log line or move the cursor.
 
-use std::fmt;
+use std::fmt::{self, Write};
 
 /// Displays the wrapped string with every control character escaped.
 pub(crate) struct Untrusted<'a>(pub &'a str);
@@ -13,7 +13,7 @@ impl fmt::Display for Untrusted<'_> {
             if c.is_control() {
                 write!(f, "{}", c.escape_default())?;
             } else {
-                f.write_fmt(format_args!("{c}"))?;
+                f.write_char(c)?;
             }
         }
         Ok(())

@@ -28,12 +28,9 @@ impl Run<'_> {
         .await;
         let mut failed = false;
         for (b, r) in boards.iter().zip(results) {
-            match r {
-                Ok(()) => {}
-                Err(Unmet { expected, seen }) => {
-                    failed = true;
-                    self.fail(b, format!("{at}: expected {expected}; seen {seen}"));
-                }
+            if let Err(Unmet { expected, seen }) = r {
+                failed = true;
+                self.fail(b, format!("{at}: expected {expected}; seen {seen}"));
             }
         }
         failed.then_some(Stop::Failed)
