@@ -5,6 +5,7 @@
 mod firmware;
 mod image_fault;
 mod job;
+pub mod lag;
 pub mod mqtt;
 mod usb;
 mod verdict;

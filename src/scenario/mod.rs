@@ -2,7 +2,7 @@
 //! concurrently, checks expectations over the timeline, decides verdicts.
 
 pub mod expect;
-pub mod matchers;
+pub mod watch;
 
 use crate::config::rig::Profile;
 

@@ -7,8 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::bench::BenchBoard;
-use super::expect::board_ref;
-use super::matchers;
+use super::watch::{BoardState, Watch};
 use super::BoundBoard;
 use crate::board::PartEvents;
 use crate::timeline::{EventKind, EventSink, Source, Timeline};
@@ -29,51 +28,33 @@ pub enum Recovery {
     BenchError(String),
 }
 
-/// Re-evaluates `check` over the timeline as events arrive, until it gives a value or
-/// `within` passes.
-pub async fn wait_until<T>(
-    timeline: &Timeline,
-    within: Duration,
-    check: impl Fn(&[crate::timeline::Event]) -> Option<T>,
-) -> Option<T> {
-    let deadline = Instant::now() + within;
-    let mut live = timeline.subscribe();
-    loop {
-        if let Some(v) = timeline.with_events(&check) {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        let _ = tokio::time::timeout_at(deadline, live.recv()).await;
-        while live.try_recv().is_ok() {}
-    }
-}
-
-/// Waits until the board is healthy; its running version.
+/// Waits until the board is healthy on a boot at or after `since`; its running version.
 pub async fn wait_healthy(
-    timeline: &Timeline,
+    watch: &Watch,
     board: &BoundBoard,
+    since: usize,
     within: Duration,
 ) -> Option<String> {
-    wait_until(timeline, within, |events| {
-        matchers::healthy(events, board_ref(board), &board.profile)
-    })
-    .await
+    watch
+        .wait_until(&board.board, within, |s| {
+            s.healthy_since(since).map(|(v, _)| v)
+        })
+        .await
 }
 
 /// Waits until the board's agent has had an answer to `$next/get` since `from`.
 pub async fn wait_jobs_answered(
-    timeline: &Timeline,
+    watch: &Watch,
     board: &BoundBoard,
     from: usize,
     within: Duration,
 ) -> bool {
-    wait_until(timeline, within, |events| {
-        matchers::jobs_answered(events, from, &board.thing)
-    })
-    .await
-    .is_some()
+    watch
+        .wait_until(&board.board, within, |s| {
+            s.jobs_answered_since(from).then_some(())
+        })
+        .await
+        .is_some()
 }
 
 /// How long a board must stay healthy, unless the scenario says (`recovery: { settle }`).
@@ -93,22 +74,22 @@ pub struct Settle {
 /// Waits until the board is healthy (within `within`) and then settled (see [`Settle`]);
 /// its running version.
 pub async fn wait_settled(
-    timeline: &Timeline,
+    watch: &Watch,
     board: &BoundBoard,
     within: Duration,
     settle: Settle,
 ) -> Option<String> {
     let deadline = Instant::now() + within;
-    let candidate = |events: &[crate::timeline::Event]| {
-        matchers::healthy_since(events, board_ref(board), &board.profile, settle.since)
-            .filter(|_| !matchers::self_test_pending(events, &board.thing))
+    let candidate = |s: &BoardState| {
+        s.healthy_since(settle.since)
+            .filter(|_| !s.self_test_pending())
     };
     // The board must come back within `within`; staying healthy may take it past that.
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let (version, boot) = wait_until(timeline, left, candidate).await?;
+        let (version, boot) = watch.wait_until(&board.board, left, candidate).await?;
         tokio::time::sleep(settle.period).await;
-        if timeline.with_events(candidate) == Some((version.clone(), boot)) {
+        if candidate(&watch.state(&board.board)) == Some((version.clone(), boot)) {
             return Some(version);
         }
         if Instant::now() >= deadline {
@@ -121,6 +102,7 @@ pub async fn wait_settled(
 /// at each rung the board must boot anew and settle.
 pub async fn recover(
     timeline: &Timeline,
+    watch: &Watch,
     bench: &BenchBoard,
     board: &BoundBoard,
     window: Duration,
@@ -134,7 +116,7 @@ pub async fn recover(
         humantime::format_duration(window),
         humantime::format_duration(settle.period)
     ));
-    if let Some(v) = wait_settled(timeline, board, window, settle).await {
+    if let Some(v) = wait_settled(watch, board, window, settle).await {
         return Recovery::ByItself(v);
     }
     let events = PartEvents {
@@ -148,7 +130,7 @@ pub async fn recover(
         Ok(()) => {
             tried.push("reset");
             let settle = Settle { since, ..settle };
-            if let Some(v) = wait_settled(timeline, board, window, settle).await {
+            if let Some(v) = wait_settled(watch, board, window, settle).await {
                 return Recovery::ByReset(v);
             }
         }
@@ -165,7 +147,7 @@ pub async fn recover(
         }
         tried.push("power cycle");
         let settle = Settle { since, ..settle };
-        if let Some(v) = wait_settled(timeline, board, window, settle).await {
+        if let Some(v) = wait_settled(watch, board, window, settle).await {
             return Recovery::ByPowerCycle(v);
         }
     } else {
@@ -243,9 +225,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_board_that_stays_healthy_for_the_settle_period_has_recovered() {
         let t = Timeline::in_memory();
+        let w = Watch::start(&t, &[board()]);
         boot(&t, "0.9.5");
         let start = Instant::now();
-        let v = wait_settled(&t, &board(), Duration::from_secs(30), SETTLE).await;
+        let v = wait_settled(&w, &board(), Duration::from_secs(30), SETTLE).await;
         assert_eq!(v.as_deref(), Some("0.9.5"));
         assert!(start.elapsed() >= SETTLE.period);
     }
@@ -253,6 +236,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_board_that_dies_a_moment_after_its_first_healthy_line_has_not() {
         let t = Timeline::in_memory();
+        let w = Watch::start(&t, &[board()]);
         boot(&t, "0.9.5");
         let later = t.clone();
         tokio::spawn(async move {
@@ -260,13 +244,14 @@ mod tests {
             line(&later, "Hard fault");
             connection(&later, false);
         });
-        let v = wait_settled(&t, &board(), Duration::from_secs(30), SETTLE).await;
+        let v = wait_settled(&w, &board(), Duration::from_secs(30), SETTLE).await;
         assert_eq!(v, None);
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_agents_self_test_decision_comes_before_recovery() {
         let t = Timeline::in_memory();
+        let w = Watch::start(&t, &[board()]);
         boot(&t, "0.9.5");
         execution(&t, "IN_PROGRESS", true);
         let later = t.clone();
@@ -275,7 +260,7 @@ mod tests {
             execution(&later, "SUCCEEDED", false);
         });
         let start = Instant::now();
-        let v = wait_settled(&t, &board(), Duration::from_secs(60), SETTLE).await;
+        let v = wait_settled(&w, &board(), Duration::from_secs(60), SETTLE).await;
         assert_eq!(v.as_deref(), Some("0.9.5"));
         assert!(
             start.elapsed() >= Duration::from_secs(13),
@@ -287,6 +272,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn after_a_reset_only_a_new_boot_counts() {
         let t = Timeline::in_memory();
+        let w = Watch::start(&t, &[board()]);
         boot(&t, "0.9.4");
         // The rig resets the board here; it hangs and prints nothing.
         let settle = Settle {
@@ -294,11 +280,11 @@ mod tests {
             ..SETTLE
         };
         assert_eq!(
-            wait_settled(&t, &board(), Duration::from_secs(20), settle).await,
+            wait_settled(&w, &board(), Duration::from_secs(20), settle).await,
             None
         );
         boot(&t, "0.9.4");
-        let v = wait_settled(&t, &board(), Duration::from_secs(20), settle).await;
+        let v = wait_settled(&w, &board(), Duration::from_secs(20), settle).await;
         assert_eq!(v.as_deref(), Some("0.9.4"));
     }
 }

@@ -17,7 +17,7 @@ use super::run_cloud::RunCloud;
 use crate::config::scenario::Step;
 use crate::config::{bind_roles, bind_roles_sparing, Rig, Scenario, SkipReason};
 use crate::report::events::{RunEvent, RunEvents};
-use crate::report::model::{RunResult, ScenarioResult, ScenarioTimeline};
+use crate::report::model::{BoardResult, RunResult, ScenarioResult, ScenarioTimeline};
 
 /// A scenario attempt's folder, from its name and attempt.
 pub type ScenarioDir = dyn Fn(&str, u32) -> PathBuf + Send + Sync;
@@ -57,7 +57,28 @@ struct Pool {
     spare: BTreeSet<String>,
 }
 
+/// Boards a scenario holds: given back to the pool when dropped, however the scenario
+/// ended (a panic included), so later scenarios never wait for them forever.
+struct Lease {
+    pool: Arc<Pool>,
+    binding: BTreeMap<String, String>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.pool.release(&self.binding);
+    }
+}
+
 impl Pool {
+    /// Takes boards for every role of `scenario`, waiting until they are free.
+    async fn lease(self: &Arc<Self>, scenario: &Scenario, rig: &Rig) -> Lease {
+        Lease {
+            pool: self.clone(),
+            binding: self.acquire(scenario, rig).await,
+        }
+    }
+
     async fn acquire(&self, scenario: &Scenario, rig: &Rig) -> BTreeMap<String, String> {
         let _turn = self.queue.lock().await;
         loop {
@@ -174,22 +195,18 @@ pub async fn run(
                 if *interrupt.borrow() {
                     return None;
                 }
-                let binding = pool.acquire(&scenario, &rig).await;
+                let lease = pool.lease(&scenario, &rig).await;
                 if *interrupt.borrow() {
-                    pool.release(&binding);
                     return None;
                 }
+                let binding = &lease.binding;
                 let boards: Vec<String> = binding.values().cloned().collect();
                 events(&RunEvent::ScenarioStarted {
                     scenario: &scenario.name,
                     attempt,
                     boards: &boards,
                 });
-                let (mut result, timeline) = run_scenario(&ctx, &scenario, &binding, &dir).await;
-                pool.release(&binding);
-                result.attempt = attempt;
-                events(&RunEvent::ScenarioFinished { result: &result });
-                let things = binding
+                let things: BTreeMap<String, String> = binding
                     .values()
                     .map(|b| {
                         (
@@ -200,9 +217,19 @@ pub async fn run(
                         )
                     })
                     .collect();
-                let recorded = ScenarioTimeline::new(&scenario.name, timeline.events(), things)
-                    .with_attempt(attempt);
-                Some((result, Some(recorded)))
+                let run = run_scenario(&ctx, &scenario, binding, &dir);
+                let (mut result, timeline) = match caught(run).await {
+                    Ok((result, timeline)) => (result, Some(timeline)),
+                    Err(panic) => (after_panic(&ctx, &scenario, binding, &panic).await, None),
+                };
+                drop(lease);
+                result.attempt = attempt;
+                events(&RunEvent::ScenarioFinished { result: &result });
+                let recorded = timeline.map(|timeline| {
+                    ScenarioTimeline::new(&scenario.name, timeline.events(), things)
+                        .with_attempt(attempt)
+                });
+                Some((result, recorded))
             }));
         }
     }
@@ -216,9 +243,15 @@ pub async fn run(
     };
     let mut timelines = Vec::new();
     for task in tasks {
-        if let Ok(Some((r, t))) = task.await {
-            result.scenarios.push(r);
-            timelines.extend(t);
+        match task.await {
+            Ok(Some((r, t))) => {
+                result.scenarios.push(r);
+                timelines.extend(t);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!("a scenario task of the run failed outside its scenario: {e}")
+            }
         }
     }
     events(&RunEvent::RunFinished);
@@ -254,5 +287,107 @@ fn skipped(scenario: &Scenario, attempt: u32, reason: &SkipReason) -> ScenarioRe
         seeds: Vec::new(),
         boards: Vec::new(),
         skipped: Some(format!("the rig cannot run it: {reason}")),
+    }
+}
+
+/// Runs a scenario, catching a panic of otarig's own code in it: the message.
+async fn caught<T>(run: impl std::future::Future<Output = T>) -> Result<T, String> {
+    use futures::FutureExt;
+    std::panic::AssertUnwindSafe(run)
+        .catch_unwind()
+        .await
+        .map_err(|panic| {
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(a panic without a message)".into())
+        })
+}
+
+/// A scenario whose run panicked: its boards are switched off and their consoles closed
+/// (the teardown did not run), and each is an `error` naming the panic, never a verdict
+/// on the firmware.
+async fn after_panic(
+    ctx: &RunContext,
+    scenario: &Scenario,
+    binding: &BTreeMap<String, String>,
+    panic: &str,
+) -> ScenarioResult {
+    let message = format!(
+        "otarig itself failed while running this scenario (panic: {panic}): no verdict on the firmware; this is a bug in otarig, please report it with this run's reports"
+    );
+    tracing::error!("scenario {}: {message}", scenario.name);
+    let mut boards = Vec::new();
+    for (role, board) in binding {
+        let thing = ctx
+            .boards
+            .get(board)
+            .map(|b| b.config.thing_name.clone())
+            .unwrap_or_default();
+        if let Some(bench) = ctx.boards.get(board) {
+            let events = crate::board::PartEvents {
+                board: board.clone(),
+                sink: Arc::new(crate::timeline::NullSink),
+            };
+            let _ = bench.power_off(&events).await;
+            bench.console.detach().await;
+        }
+        boards.push(BoardResult {
+            message: Some(message.clone()),
+            ..BoardResult::unfinished(role.as_str(), board.as_str(), thing)
+        });
+    }
+    ScenarioResult {
+        name: scenario.name.clone(),
+        summary: scenario.summary.clone(),
+        attempt: 1,
+        started_wall_ms: 0,
+        duration: Duration::ZERO,
+        seeds: Vec::new(),
+        boards,
+        skipped: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_a_scenario_is_caught_with_its_message() {
+        let ok = caught(async { 7 }).await;
+        assert_eq!(ok, Ok(7));
+        let panicked = caught(async {
+            let v: Vec<u8> = Vec::new();
+            v[3]
+        })
+        .await;
+        let message = panicked.unwrap_err();
+        assert!(message.contains("index out of bounds"), "{message}");
+        let formatted = caught(async { panic!("board {} lost", "sim-1") }).await;
+        assert_eq!(formatted, Err("board sim-1 lost".to_string()));
+    }
+
+    #[tokio::test]
+    async fn a_lease_gives_its_boards_back_when_dropped_even_by_a_panicking_task() {
+        let pool = Arc::new(Pool {
+            free: Mutex::new(BTreeSet::from(["sim-1".to_string()])),
+            released: Notify::new(),
+            queue: tokio::sync::Mutex::new(()),
+            spare: BTreeSet::new(),
+        });
+        let binding = BTreeMap::from([("dut".to_string(), "sim-1".to_string())]);
+        pool.free.lock().unwrap().clear();
+        let lease = Lease {
+            pool: pool.clone(),
+            binding,
+        };
+        let task = tokio::spawn(async move {
+            let _lease = lease;
+            panic!("scenario bug");
+        });
+        assert!(task.await.unwrap_err().is_panic());
+        assert!(pool.free.lock().unwrap().contains("sim-1"));
     }
 }

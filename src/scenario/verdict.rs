@@ -1,7 +1,10 @@
 //! A board's verdict, decided from its evidence alone (docs/architecture.md § Verdicts): nothing
 //! here touches a board, the cloud or a clock, so every rule is one row of a table test.
 
+use std::time::Duration;
+
 use super::recovery::Recovery;
+use crate::model::lag::LAG_BOUND;
 use crate::report::model::{Verdict, UNFINISHED};
 
 /// What one scenario run learnt about one board.
@@ -18,11 +21,33 @@ pub struct BoardEvidence {
     pub not_judged: Option<String>,
     /// How the recovery ladder ended; `None` where it could not run.
     pub recovery: Option<Recovery>,
+    /// The worst scheduling lag past the bound that touched the board (its simulator's or
+    /// the runner's): the host was overloaded.
+    pub lag: Option<Duration>,
 }
 
 /// The verdict and the message that explains it. The bench's own trouble is never the
 /// firmware's: it is an error before anything else is considered.
 pub fn decide(evidence: &BoardEvidence) -> (Verdict, Option<String>) {
+    let (verdict, message) = decide_on_firmware(evidence);
+    match evidence.lag {
+        // A board starved of time misses its deadlines: what it failed is the host's doing.
+        Some(lag) if verdict.is_firmware_failure() => (
+            Verdict::Error,
+            Some(format!(
+                "the bench host was overloaded (scheduling lag {:.1} s, past the {} s bound), so this timing-dependent result is not trusted: run fewer boards at once or on a bigger host; it would have been {}: {}",
+                lag.as_secs_f64(),
+                LAG_BOUND.as_secs(),
+                verdict.as_str(),
+                message.unwrap_or_default()
+            )),
+        ),
+        _ => (verdict, message),
+    }
+}
+
+/// The verdict from what the board did, the bench's own trouble first.
+fn decide_on_firmware(evidence: &BoardEvidence) -> (Verdict, Option<String>) {
     if evidence.interrupted {
         return (Verdict::Error, Some(UNFINISHED.into()));
     }
@@ -105,6 +130,7 @@ mod tests {
             failure: failure.map(Into::into),
             not_judged: None,
             recovery,
+            lag: None,
         }
     }
 
@@ -253,5 +279,36 @@ mod tests {
                 "row {row}: {evidence:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_overloaded_host_makes_a_firmware_failure_the_benchs_error_and_leaves_a_pass() {
+        let lag = Some(Duration::from_millis(2500));
+        let failed = BoardEvidence {
+            lag,
+            ..evidence(false, None, Some(FAIL), Some(Recovery::ByItself(V.into())))
+        };
+        let (verdict, message) = decide(&failed);
+        assert_eq!(verdict, Verdict::Error);
+        let message = message.unwrap();
+        assert!(message.contains("scheduling lag 2.5 s"), "{message}");
+        assert!(message.ends_with(&format!("failed: {FAIL}")), "{message}");
+        let bricked = BoardEvidence {
+            lag,
+            ..evidence(
+                false,
+                None,
+                None,
+                Some(Recovery::Never {
+                    tried: vec!["waited"],
+                }),
+            )
+        };
+        assert_eq!(decide(&bricked).0, Verdict::Error);
+        let passed = BoardEvidence {
+            lag,
+            ..evidence(false, None, None, Some(Recovery::ByItself(V.into())))
+        };
+        assert_eq!(decide(&passed), (Verdict::Passed, None));
     }
 }

@@ -23,6 +23,22 @@ pub enum Sink {
     Buffer(Arc<Mutex<Vec<String>>>),
 }
 
+impl Sink {
+    /// One whole line (whole lines never interleave).
+    pub fn line(&self, line: &str) {
+        match self {
+            Sink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                // A closed console (the rig went away) must not kill the board.
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+            Sink::Uart(uart) => uart.lock().expect("uart").send_line(line),
+            Sink::Buffer(buf) => buf.lock().expect("console buffer").push(line.to_string()),
+        }
+    }
+}
+
 pub struct Console {
     sink: Sink,
     boot: Instant,
@@ -54,16 +70,7 @@ impl Console {
 
     /// A line exactly as given (bootloader, banner, faults).
     pub fn raw(&mut self, line: &str) {
-        match &self.sink {
-            Sink::Stdout => {
-                let mut out = std::io::stdout().lock();
-                // A closed console (the rig went away) must not kill the board.
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
-            }
-            Sink::Uart(uart) => uart.lock().expect("uart").send_line(line),
-            Sink::Buffer(buf) => buf.lock().expect("console buffer").push(line.to_string()),
-        }
+        self.sink.line(line);
     }
 
     /// A line the agent (or the PAL on its behalf) logs; `line` carries its own task

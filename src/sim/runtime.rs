@@ -51,6 +51,7 @@ use super::mqtt::{self, Link};
 use super::nvs::{Nvs, NvsError};
 use super::platform::PlatformPal;
 use super::FLASH_FILE;
+use crate::model::lag::report_lag;
 use crate::model::AppOutcome;
 
 /// How long a reset waits for the MQTT disconnect to go out.
@@ -114,6 +115,9 @@ pub async fn run(
             dir: dir.to_path_buf(),
             source,
         })?;
+    // The host's overload is the bench's doing, not the firmware's: say so.
+    let uart = sink.clone();
+    tokio::spawn(report_lag(move |note| uart.line(&note)));
     let mut console = Console::new(sink);
     loop {
         console.reboot();

@@ -1,10 +1,8 @@
 use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
-use tokio::sync::broadcast;
 
 use super::{Event, EventKind, Source};
 
@@ -20,18 +18,29 @@ impl EventSink for NullSink {
     fn emit(&self, _: Source, _: EventKind) {}
 }
 
-struct Inner {
-    events: Vec<Event>,
-    file: Option<BufWriter<File>>,
+/// Told every event as it is recorded, in order, with its index. Called under the
+/// recorder's lock, so it must be quick and must not emit: it keeps an index (what a
+/// waiter needs to know) up to date, instead of anyone rescanning the timeline.
+pub trait Observer: Send + Sync {
+    fn observe(&self, index: usize, event: &Event);
 }
 
-/// The recorder: the one place events are stamped. Every event is appended to
-/// memory, written (and flushed) as a JSON line, and broadcast to live watchers.
+struct Inner {
+    len: usize,
+    file: Option<BufWriter<File>>,
+    /// Only for a timeline without a file: a recorded timeline lives on disk, so the
+    /// runner's memory grows with boards, not with events.
+    kept: Option<Vec<Event>>,
+    observers: Vec<Arc<dyn Observer>>,
+}
+
+/// The recorder: the one place events are stamped. Every event is written (and flushed)
+/// as a JSON line and shown to the observers.
 #[derive(Clone)]
 pub struct Timeline {
     start: Instant,
+    path: Option<Arc<PathBuf>>,
     inner: Arc<Mutex<Inner>>,
-    live: broadcast::Sender<Event>,
 }
 
 impl Timeline {
@@ -40,28 +49,37 @@ impl Timeline {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// A timeline kept in memory only.
+    /// A timeline kept in memory only (tools, tests).
     pub fn in_memory() -> Self {
-        Self::with_file(None)
+        Self::new(None, None)
     }
 
-    /// A timeline that also writes `events.jsonl` at `path` as it happens, so a
-    /// killed run keeps everything seen so far.
+    /// A timeline written to `events.jsonl` at `path` as it happens, so a killed run keeps
+    /// everything seen so far; it is not kept in memory.
     pub fn recording_to(path: &Path) -> std::io::Result<Self> {
         let file = File::create(path)?;
-        Ok(Self::with_file(Some(BufWriter::new(file))))
+        Ok(Self::new(
+            Some(BufWriter::new(file)),
+            Some(path.to_path_buf()),
+        ))
     }
 
-    fn with_file(file: Option<BufWriter<File>>) -> Self {
-        let (live, _) = broadcast::channel(16 * 1024);
+    fn new(file: Option<BufWriter<File>>, path: Option<PathBuf>) -> Self {
         Timeline {
             start: Instant::now(),
             inner: Arc::new(Mutex::new(Inner {
-                events: Vec::new(),
+                len: 0,
+                kept: file.is_none().then(Vec::new),
                 file,
+                observers: Vec::new(),
             })),
-            live,
+            path: path.map(Arc::new),
         }
+    }
+
+    /// The `events.jsonl` the timeline is written to, if it is.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref().map(PathBuf::as_path)
     }
 
     /// Seconds since the timeline started.
@@ -69,34 +87,55 @@ impl Timeline {
         self.start.elapsed().as_secs_f64()
     }
 
-    /// A snapshot of all events so far.
+    /// Every event so far, read back from the file of a recorded timeline.
     pub fn events(&self) -> Vec<Event> {
-        self.inner.lock().expect("timeline lock").events.clone()
+        let mut out = Vec::new();
+        self.replay(0, |_, e| out.push(e));
+        out
     }
 
-    /// Events from index `from` on, and the index to continue from.
-    pub fn events_since(&self, from: usize) -> (Vec<Event>, usize) {
+    /// Calls `f` with each event from index `from` on (read back from the file of a
+    /// recorded timeline; a line that cannot be read back is skipped).
+    pub fn replay(&self, from: usize, mut f: impl FnMut(usize, Event)) {
         let inner = self.inner.lock().expect("timeline lock");
-        let from = from.min(inner.events.len());
-        (inner.events[from..].to_vec(), inner.events.len())
-    }
-
-    /// Runs `f` over the events recorded so far without copying them.
-    pub fn with_events<R>(&self, f: impl FnOnce(&[Event]) -> R) -> R {
-        f(&self.inner.lock().expect("timeline lock").events)
+        if let Some(kept) = &inner.kept {
+            for (i, e) in kept.iter().enumerate().skip(from) {
+                f(i, e.clone());
+            }
+            return;
+        }
+        let len = inner.len;
+        drop(inner);
+        let Some(file) = self.path().and_then(|p| File::open(p).ok()) else {
+            return;
+        };
+        for (i, line) in BufReader::new(file)
+            .lines()
+            .enumerate()
+            .take(len)
+            .skip(from)
+        {
+            if let Some(event) = line.ok().and_then(|l| serde_json::from_str(&l).ok()) {
+                f(i, event);
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.inner.lock().expect("timeline lock").events.len()
+        self.inner.lock().expect("timeline lock").len
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Live events from now on (for progress displays and waiting matchers).
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.live.subscribe()
+    /// `observer` is told every event from now on.
+    pub fn observe(&self, observer: Arc<dyn Observer>) {
+        self.inner
+            .lock()
+            .expect("timeline lock")
+            .observers
+            .push(observer);
     }
 }
 
@@ -114,14 +153,19 @@ impl EventSink for Timeline {
         };
         let mut inner = self.inner.lock().expect("timeline lock");
         if let Some(file) = inner.file.as_mut() {
-            // A failed write must not stop the run; the in-memory copy still holds it.
+            // A failed write must not stop the run: the observers still see the event.
             if let Ok(line) = serde_json::to_string(&event) {
                 let _ = writeln!(file, "{line}").and_then(|_| file.flush());
             }
         }
-        inner.events.push(event.clone());
-        drop(inner);
-        let _ = self.live.send(event);
+        let index = inner.len;
+        inner.len += 1;
+        for observer in &inner.observers {
+            observer.observe(index, &event);
+        }
+        if let Some(kept) = inner.kept.as_mut() {
+            kept.push(event);
+        }
     }
 }
 
@@ -130,7 +174,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn events_are_kept_in_order_and_written_as_json_lines() {
+    fn events_are_written_as_json_lines_and_read_back_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.jsonl");
         let tl = Timeline::recording_to(&path).unwrap();
@@ -147,5 +191,27 @@ mod tests {
         assert_eq!(back, tl.events());
         assert_eq!(back[0].source, Source::board("sim-1"));
         assert!(back[0].t <= back[1].t);
+        let mut later = Vec::new();
+        tl.replay(1, |i, e| later.push((i, e)));
+        assert_eq!(later, vec![(1, back[1].clone())]);
+    }
+
+    #[test]
+    fn observers_see_every_event_with_its_index() {
+        struct Seen(Mutex<Vec<(usize, String)>>);
+        impl Observer for Seen {
+            fn observe(&self, index: usize, event: &Event) {
+                if let EventKind::Note { text } = &event.kind {
+                    self.0.lock().unwrap().push((index, text.clone()));
+                }
+            }
+        }
+        let tl = Timeline::in_memory();
+        tl.emit(Source::Runner, EventKind::Note { text: "x".into() });
+        let seen = Arc::new(Seen(Mutex::new(Vec::new())));
+        tl.observe(seen.clone());
+        tl.emit(Source::Runner, EventKind::Note { text: "y".into() });
+        assert_eq!(*seen.0.lock().unwrap(), vec![(1, "y".to_string())]);
+        assert_eq!(tl.len(), 2);
     }
 }

@@ -10,9 +10,8 @@ use otarig::cloud::jobdoc::{self, ImageFault, JobDocOptions};
 use otarig::cloud::jobs::{ExecutionStatus, JobSpec};
 use otarig::cloud::pki::{self, PkiLayout, PkiOptions};
 use otarig::cloud::CloudServices;
-use otarig::scenario::matchers;
 use otarig::sim::{self, fixture, Endpoint, Nvs};
-use otarig::timeline::Timeline;
+use otarig::timeline::{Direction, Event, EventKind, Timeline};
 
 use super::sim::{fixtures_dir, SimProcess};
 
@@ -111,7 +110,11 @@ impl Bench {
     /// notify-next) and it drops its transfer, as a real board does; the runner waits too.
     pub fn wait_online(&mut self, from: usize) {
         let deadline = Instant::now() + T;
-        while matchers::jobs_answered(&self.transcript.events(), from, "Thing1").is_none() {
+        let answered = |e: &Event| {
+            matches!(&e.kind, EventKind::Mqtt { dir: Direction::Out, topic: Some(t), .. }
+                if t.starts_with("$aws/things/Thing1/jobs/$next/get/"))
+        };
+        while !self.transcript.events()[from..].iter().any(answered) {
             assert!(
                 Instant::now() < deadline,
                 "Thing1 never asked for its job; console:\n{}",

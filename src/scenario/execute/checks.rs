@@ -6,8 +6,6 @@ use futures::future::join_all;
 use super::{Run, Stop};
 use crate::config::scenario::{Expect, Guard};
 use crate::scenario::expect::{self, describe, Unmet};
-use crate::scenario::matchers;
-use crate::scenario::recovery;
 use crate::scenario::BoundBoard;
 use crate::timeline::{EventKind, EventSink, Source};
 
@@ -23,7 +21,7 @@ impl Run<'_> {
         let results = join_all(
             boards
                 .iter()
-                .map(|b| expect::wait_for(&self.timeline, &exp.check, cursor, b, exp.within)),
+                .map(|b| expect::wait_for(&self.watch, &exp.check, cursor, b, exp.within)),
         )
         .await;
         let mut failed = false;
@@ -59,8 +57,8 @@ impl Run<'_> {
                 &format!("job {id} to end"),
                 Some(*window),
             );
-            recovery::wait_until(&self.timeline, *window, move |events| {
-                matchers::job_state(events, &b.thing, Some(id)).filter(|s| s.status.is_terminal())
+            self.watch.wait_until(&b.board, *window, move |s| {
+                s.job(Some(id)).filter(|s| s.status.is_terminal()).cloned()
             })
         }))
         .await;
@@ -69,8 +67,9 @@ impl Run<'_> {
                 continue;
             }
             let last = self
-                .timeline
-                .with_events(|events| matchers::job_state(events, &b.thing, Some(&id)))
+                .watch
+                .state(&b.board)
+                .job(Some(&id))
                 .map_or("no execution update".to_string(), |s| s.status.to_string());
             let msg = format!(
                 "{at}: job {id} was never awaited by an expectation and did not end within {} (last: {last})",
@@ -80,18 +79,22 @@ impl Run<'_> {
         }
     }
 
-    /// A `never` step: its guards watch from here to the end of the scenario.
+    /// `never` guards: each watches its boards from here to the end of the scenario.
     pub(super) fn watch_guards(&mut self, guards: &[Guard]) {
         let at = self.timeline.len();
-        self.guards.extend(guards.iter().map(|g| (at, g.clone())));
+        for guard in guards {
+            for b in self.roles(&guard.roles) {
+                self.watch.arm_guard(&b.board, at, &guard.console);
+            }
+        }
     }
 
     /// Attribution: a board that updates another thing's execution or takes its stream
-    /// (`matchers::foreign_requests`) speaks for a thing that is not its own (an image built
+    /// (`watch::ForeignRequest`) speaks for a thing that is not its own (an image built
     /// with another thing's name), whatever the policy let through. Both boards fail, with a
     /// reason naming both; it comes before what they then failed to see.
     pub(super) fn check_attribution(&mut self) {
-        let foreign = self.timeline.with_events(matchers::foreign_requests);
+        let foreign = self.watch.foreign_requests();
         for f in foreign {
             let by_thing = |thing: &str| self.bound.iter().find(|b| b.thing == thing).cloned();
             let (sender, owner) = (by_thing(&f.sender), by_thing(&f.owner));
@@ -124,27 +127,21 @@ impl Run<'_> {
         }
     }
 
-    /// Each guard's first forbidden line fails its boards (checked once, at the end).
+    /// Each guard's first forbidden line fails its boards (read once, at the end).
     pub(super) fn check_guards(&mut self) {
-        for (from, guard) in self.guards.clone() {
-            for b in self.roles(&guard.roles) {
-                let hit = self.timeline.with_events(|events| {
-                    matchers::find_console(events, from, &b.board, &guard.console).map(|i| {
-                        match &events[i].kind {
-                            EventKind::Console { line } => line.clone(),
-                            _ => String::new(),
-                        }
-                    })
-                });
-                if let Some(line) = hit {
-                    self.failures.entry(b.role.clone()).or_insert_with(|| {
-                        format!(
-                            "never /{}/ was violated by console line {line:?}",
-                            guard.console
-                        )
-                    });
-                }
-            }
+        for b in self.bound.clone() {
+            let Some((guard, (_, line))) = self.watch.guard_hits(&b.board).into_iter().next()
+            else {
+                continue;
+            };
+            let message = format!("never /{guard}/ was violated by console line {line:?}");
+            self.timeline.emit(
+                Source::board(&b.board),
+                EventKind::Note {
+                    text: format!("guard hit: {message}"),
+                },
+            );
+            self.failures.entry(b.role.clone()).or_insert(message);
         }
     }
 }

@@ -3,7 +3,6 @@
 
 use super::Run;
 use crate::scenario::BoundBoard;
-use crate::scenario::{matchers, recovery};
 
 impl Run<'_> {
     /// Flashes `image` onto a board and checks that it prints something afterwards;
@@ -50,13 +49,12 @@ impl Run<'_> {
                     ))
                 }
             }
-            let board_spoke =
-                |events: &[crate::timeline::Event]| matchers::board_spoke(events, from, &b.board);
             let window = bench.config.timeouts.boot;
-            if recovery::wait_until(&self.timeline, window, board_spoke)
-                .await
-                .is_some()
-            {
+            let spoke = self
+                .watch
+                .wait_until(&b.board, window, |s| s.spoke_since(from).then_some(()))
+                .await;
+            if spoke.is_some() {
                 return Ok(());
             }
             self.note(format!(

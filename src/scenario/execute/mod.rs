@@ -29,9 +29,10 @@ use super::cloud_session::CloudSession;
 use super::fixtures::FixtureStore;
 use super::run_cloud::RunCloud;
 use super::verdict::{decide, BoardEvidence};
+use super::watch::Watch;
 use super::BoundBoard;
 use crate::board::PartEvents;
-use crate::config::scenario::{Guard, Scenario};
+use crate::config::scenario::Scenario;
 use crate::config::Rig;
 use crate::report::events::{RunEvent, RunEvents};
 use crate::report::model::{BoardResult, ScenarioResult, Versions};
@@ -81,13 +82,14 @@ struct Run<'a> {
     ctx: &'a RunContext,
     scenario: &'a Scenario,
     timeline: Timeline,
+    /// Each board as its events show it: what every wait and check reads.
+    watch: Arc<Watch>,
     bound: Vec<BoundBoard>,
     cloud: CloudSession,
     /// Console lines are matched from here on: the start of the latest action step.
     cursor: usize,
     failures: BTreeMap<String, String>,
     errors: BTreeMap<String, String>,
-    guards: Vec<(usize, Guard)>,
     /// The jobs the steps created, with where (file:line).
     created_jobs: BTreeMap<String, String>,
     /// Per role, why some of its checks did not run.
@@ -107,6 +109,13 @@ pub async fn run_scenario(
     let started = Instant::now();
     let timeline = open_timeline(scenario, dir);
     let bound = bind(ctx, scenario, binding);
+    let watch = Watch::start(&timeline, &bound);
+    // The runner's own lag delays the cloud for every board of the scenario.
+    let lag_sink = timeline.clone();
+    let lag_monitor = tokio::spawn(crate::model::lag::report_lag(move |text| {
+        lag_sink.emit(Source::Runner, EventKind::Note { text })
+    }));
+    let _lag_monitor = AbortOnDrop(lag_monitor);
     let started_wall_ms = wall_ms_now();
     let result = |boards: Vec<BoardResult>| ScenarioResult {
         name: scenario.name.clone(),
@@ -135,7 +144,7 @@ pub async fn run_scenario(
             };
             let boards = bound
                 .iter()
-                .map(|b| board_result(b, &evidence, &timeline, Versions::default()))
+                .map(|b| board_result(b, &evidence, &watch, Versions::default()))
                 .collect();
             return (result(boards), timeline);
         }
@@ -145,12 +154,12 @@ pub async fn run_scenario(
         ctx,
         scenario,
         timeline: timeline.clone(),
+        watch,
         bound,
         cloud,
         cursor: 0,
         failures: BTreeMap::new(),
         errors: BTreeMap::new(),
-        guards: Vec::new(),
         rebooted_at: BTreeMap::new(),
         not_judged: BTreeMap::new(),
         created_jobs: BTreeMap::new(),
@@ -172,12 +181,7 @@ pub async fn run_scenario(
     };
     // Scenario-level guards watch the steps, not the baseline: re-flashing a board that a
     // previous scenario left bricked (or that is fresh and erased) prints what they forbid.
-    let steps_start = run.timeline.len();
-    run.guards = scenario
-        .never
-        .iter()
-        .map(|g| (steps_start, g.clone()))
-        .collect();
+    run.watch_guards(&scenario.never);
     let stop = if interrupted {
         Some(Stop::Interrupted)
     } else if run.errors.is_empty() {
@@ -212,6 +216,15 @@ pub async fn run_scenario(
         },
         timeline,
     )
+}
+
+/// Stops a background task with the scenario, however the scenario ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The scenario's timeline, recorded to `dir/events.jsonl`; kept in memory only when the
@@ -281,7 +294,7 @@ fn note_cloud(
 fn board_result(
     b: &BoundBoard,
     evidence: &BoardEvidence,
-    timeline: &Timeline,
+    watch: &Watch,
     versions: Versions,
 ) -> BoardResult {
     let (verdict, message) = decide(evidence);
@@ -291,8 +304,7 @@ fn board_result(
         thing: b.thing.clone(),
         verdict,
         message,
-        console_tail: timeline
-            .with_events(|e| crate::timeline::query::console_tail(e, &b.board, TAIL_LINES)),
+        console_tail: watch.state(&b.board).console_tail(TAIL_LINES),
         versions,
         events: Vec::new(),
     }

@@ -219,7 +219,7 @@ impl Run<'_> {
         };
         let reached = match check {
             None => true,
-            Some(check) => expect::wait_for(&self.timeline, &check, self.cursor, &b, limit)
+            Some(check) => expect::wait_for(&self.watch, &check, self.cursor, &b, limit)
                 .await
                 .is_ok(),
         };

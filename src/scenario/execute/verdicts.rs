@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use futures::future::join_all;
 
 use super::{board_result, Run};
+use crate::model::lag::LAG_BOUND;
 use crate::report::model::{BoardResult, Verdict, Versions};
 use crate::scenario::recovery::{self, Recovery};
 use crate::scenario::verdict::{version_after, BoardEvidence};
@@ -40,12 +41,13 @@ impl Run<'_> {
                     failure: self.failures.get(&b.role).cloned(),
                     not_judged: self.not_judged.get(&b.role).cloned(),
                     recovery,
+                    lag: Some(self.watch.lag(&b.board)).filter(|l| *l > LAG_BOUND),
                 };
                 let mut versions = before.get(&b.role).cloned().unwrap_or_default();
                 if let Some(after) = version_after(&evidence) {
                     versions.after = Some(after);
                 }
-                board_result(b, &evidence, &self.timeline, versions)
+                board_result(b, &evidence, &self.watch, versions)
             })
             .collect();
         self.reflash_bricked(&out).await;
@@ -62,7 +64,7 @@ impl Run<'_> {
             .iter()
             .map(|b| {
                 let versions = before.get(&b.role).cloned().unwrap_or_default();
-                board_result(b, &evidence, &self.timeline, versions)
+                board_result(b, &evidence, &self.watch, versions)
             })
             .collect()
     }
@@ -91,7 +93,17 @@ impl Run<'_> {
                 .settle
                 .unwrap_or(recovery::DEFAULT_SETTLE),
         };
-        Some(recovery::recover(&self.timeline, self.bench(b), b, window, settle).await)
+        Some(
+            recovery::recover(
+                &self.timeline,
+                &self.watch,
+                self.bench(b),
+                b,
+                window,
+                settle,
+            )
+            .await,
+        )
     }
 
     /// Bricked boards are re-flashed to the baseline so the next scenario can use them.

@@ -1,0 +1,204 @@
+use super::*;
+use crate::timeline::Source;
+
+fn ev(source: Source, kind: EventKind) -> Event {
+    Event {
+        wall_ms: 0,
+        t: 0.0,
+        source,
+        kind,
+    }
+}
+fn line(text: &str) -> Event {
+    ev(Source::board("a"), EventKind::Console { line: text.into() })
+}
+fn conn(connected: bool) -> Event {
+    ev(
+        Source::Cloud,
+        EventKind::Connection {
+            conn: 1,
+            client_id: "T1".into(),
+            thing: Some("T1".into()),
+            connected,
+            reason: None,
+        },
+    )
+}
+fn job(id: &str, status: &str, details: &[(&str, &str)]) -> Event {
+    ev(
+        Source::Cloud,
+        EventKind::JobExecution {
+            job_id: id.into(),
+            thing: "T1".into(),
+            status: ExecutionStatus::from_wire(status).expect("a status name"),
+            status_details: details
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            version_number: 1,
+            execution_number: 1,
+        },
+    )
+}
+fn mqtt(dir: Direction, topic: &str) -> Event {
+    ev(
+        Source::board("a"),
+        EventKind::Mqtt {
+            conn: 0,
+            client_id: "T1".into(),
+            thing: Some("T1".into()),
+            dir,
+            packet: "PUBLISH".into(),
+            topic: Some(topic.into()),
+            qos: Some(1),
+            payload: None,
+            len: 0,
+        },
+    )
+}
+fn re(s: &str) -> Regex {
+    Regex::new(s).unwrap()
+}
+fn profile() -> Profile {
+    Profile {
+        banner: re("app version"),
+        version: re(r"app version (?P<version>\d+\.\d+\.\d+)"),
+        connected: re("MQTT connection established"),
+    }
+}
+
+/// The board's state after `events`, numbered from 0.
+fn state(events: &[Event]) -> BoardState {
+    let mut s = BoardState::new("a", "T1", profile());
+    for (i, e) in events.iter().enumerate() {
+        s.apply(i, e);
+    }
+    s
+}
+
+#[test]
+fn without_connection_events_a_request_proves_the_thing_online() {
+    // Client mode: the lab's broker owns the connections.
+    assert_eq!(state(&[line("boot")]).online_since(), None);
+    let get = mqtt(Direction::In, "$aws/things/T1/jobs/$next/get");
+    assert_eq!(state(&[line("boot"), get.clone()]).online_since(), Some(1));
+    // Where the gateway reports connections, a closed one is offline whatever came before.
+    assert_eq!(state(&[get, conn(true), conn(false)]).online_since(), None);
+}
+
+#[test]
+fn health_needs_a_banner_and_a_connection_after_it() {
+    let mut events = vec![conn(true), line("app version 0.9.4")];
+    assert_eq!(
+        state(&events).healthy_since(0),
+        None,
+        "the connection is older than the boot"
+    );
+    events.push(conn(false));
+    events.push(conn(true));
+    assert_eq!(
+        state(&events).healthy_since(0),
+        Some(("0.9.4".to_string(), 1))
+    );
+    assert_eq!(state(&events).healthy_since(2), None, "no boot since 2");
+    events.push(conn(false));
+    assert_eq!(state(&events).healthy_since(0), None, "offline now");
+}
+
+#[test]
+fn a_console_read_late_counts_the_connected_line_of_a_board_online_now() {
+    let mut events = vec![conn(true), line("app version 0.9.5")];
+    assert_eq!(state(&events).healthy_since(0), None);
+    events.push(line("MQTT connection established with 127.0.0.1:8883."));
+    assert_eq!(state(&events).running_version(), Some("0.9.5"));
+    assert!(state(&events).healthy_since(0).is_some());
+    // A new banner forgets the old boot's connected line.
+    events.push(line("app version 0.9.4"));
+    assert_eq!(state(&events).healthy_since(0), None);
+}
+
+#[test]
+fn job_state_is_the_latest_execution_of_each_job() {
+    let s = state(&[
+        job("j", "IN_PROGRESS", &[("receive", "64/128")]),
+        job("k", "QUEUED", &[]),
+        job("j", "FAILED", &[("reason", "rejected: 0x23000000")]),
+    ]);
+    let j = s.job(Some("j")).unwrap();
+    assert_eq!(j.status, ExecutionStatus::Failed);
+    assert_eq!(j.status_details["reason"], "rejected: 0x23000000");
+    assert_eq!(s.job(None).unwrap().job_id, "j", "the latest to change");
+    assert!(s.job(Some("other")).is_none());
+    assert!(s.update_pending(), "k is still queued");
+    assert_eq!(s.progress_since(0, Some("j")), 0.5);
+    assert_eq!(s.progress_since(1, None), 0.0, "nothing reported since 1");
+}
+
+#[test]
+fn progress_since_an_index_is_the_best_reported_from_there_on() {
+    let stream = |served: u64| {
+        ev(
+            Source::Cloud,
+            EventKind::StreamProgress {
+                thing: "T1".into(),
+                stream: "s".into(),
+                file_id: 0,
+                blocks_served: served,
+                block_count: 10,
+            },
+        )
+    };
+    let s = state(&[stream(8), stream(2), stream(5), stream(3)]);
+    assert_eq!(s.progress_since(0, None), 0.8);
+    assert_eq!(s.progress_since(1, None), 0.5);
+    assert_eq!(s.progress_since(3, None), 0.3);
+    assert_eq!(s.progress_since(4, None), 0.0);
+}
+
+#[test]
+fn the_agent_has_asked_for_its_job_once_the_cloud_answered_next_get() {
+    let s = state(&[
+        mqtt(Direction::In, "$aws/things/T1/jobs/$next/get"),
+        mqtt(Direction::Out, "$aws/things/T10/jobs/$next/get/accepted"),
+    ]);
+    assert!(!s.jobs_answered_since(0), "another thing's answer");
+    let s = state(&[mqtt(
+        Direction::Out,
+        "$aws/things/T1/jobs/$next/get/accepted",
+    )]);
+    assert!(s.jobs_answered_since(0));
+    assert!(!s.jobs_answered_since(1));
+}
+
+#[test]
+fn a_self_test_is_pending_until_the_agent_decides() {
+    let mut events = vec![job("j", "IN_PROGRESS", &[("self_test", "active")])];
+    assert!(state(&events).self_test_pending());
+    events.push(job("j", "SUCCEEDED", &[]));
+    assert!(!state(&events).self_test_pending());
+    assert!(!state(&events).update_pending());
+}
+
+#[test]
+fn console_lines_beyond_those_kept_say_they_are_incomplete() {
+    let events: Vec<Event> = (0..CONSOLE_KEPT + 10)
+        .map(|i| line(&format!("line {i}")))
+        .collect();
+    let s = state(&events);
+    let (lines, complete) = s.console_since(0);
+    assert!(!complete);
+    assert_eq!(lines.count(), CONSOLE_KEPT);
+    let (mut lines, complete) = s.console_since(20);
+    assert!(complete);
+    assert_eq!(lines.next().map(|(at, _)| *at), Some(20));
+    assert_eq!(s.console_tail(2), vec!["line 2056", "line 2057"]);
+    assert!(s.spoke_since(CONSOLE_KEPT + 9));
+}
+
+#[test]
+fn the_rigs_own_notes_on_a_console_are_not_the_board_speaking() {
+    let note = format!("{} booting app", crate::board::native::RIG_LINE_PREFIX);
+    let s = state(&[line("x"), line(&note)]);
+    assert!(s.spoke_since(0));
+    assert!(!s.spoke_since(1));
+}
