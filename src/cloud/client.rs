@@ -16,7 +16,7 @@ use rumqttc::tokio_rustls::rustls::ClientConfig;
 use rumqttc::{
     AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
 };
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -252,9 +252,8 @@ async fn forward_notifications(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             msg = rx.recv() => match msg {
-                Ok(reply) => ctx.publish(reply.topic, QoS::AtLeastOnce, reply.payload).await,
-                Err(broadcast::error::RecvError::Lagged(n)) => warn!("client mode missed {n} job notifications"),
-                Err(broadcast::error::RecvError::Closed) => return,
+                Some(reply) => ctx.publish(reply.topic, QoS::AtLeastOnce, reply.payload).await,
+                None => return,
             },
             _ = stop.changed() => return,
         }

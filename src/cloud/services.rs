@@ -22,7 +22,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::SystemTime;
 
-use tokio::sync::broadcast;
+use tokio::sync::mpsc;
 
 use super::jobs::{Execution, ExecutionChange, JobSpec, JobView, JobsError, JobsService};
 use super::streams::{self, Progress, ProgressTracker, StreamError, StreamService};
@@ -45,9 +45,6 @@ pub struct Reply {
     pub route: Route,
 }
 
-/// Notifications kept for slow subscribers before they start lagging.
-const NOTIFY_CAPACITY: usize = 1024;
-
 /// The bench's Jobs and stream services, shared (`Arc`) by the gateway,
 /// client mode and the runner.
 pub struct CloudServices {
@@ -55,7 +52,9 @@ pub struct CloudServices {
     jobs: Mutex<JobsService>,
     streams: RwLock<StreamService>,
     progress: Mutex<ProgressTracker>,
-    notifications: broadcast::Sender<Reply>,
+    /// Every subscriber of notifications gets each one: unbounded, as a job for 1,000
+    /// things notifies 2,000 times at once and none may be lost.
+    notifications: Mutex<Vec<mpsc::UnboundedSender<Reply>>>,
 }
 
 /// Locks a mutex even if a panicking thread poisoned it: the state machines
@@ -66,13 +65,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl CloudServices {
     pub fn new(sink: Arc<dyn EventSink>) -> Self {
-        let (notifications, _) = broadcast::channel(NOTIFY_CAPACITY);
         CloudServices {
             sink,
             jobs: Mutex::new(JobsService::new()),
             streams: RwLock::new(StreamService::new()),
             progress: Mutex::new(ProgressTracker::default()),
-            notifications,
+            notifications: Mutex::new(Vec::new()),
         }
     }
 
@@ -125,8 +123,10 @@ impl CloudServices {
     }
 
     /// Unsolicited notify / notify-next publishes caused by admin calls and ticks.
-    pub fn subscribe_notifications(&self) -> broadcast::Receiver<Reply> {
-        self.notifications.subscribe()
+    pub fn subscribe_notifications(&self) -> mpsc::UnboundedReceiver<Reply> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.notifications).push(tx);
+        rx
     }
 
     /// Creates a job and queues an execution for each target thing.
@@ -216,9 +216,10 @@ impl CloudServices {
         let mut jobs = lock(&self.jobs);
         let result = call(&mut jobs);
         self.emit_changes(jobs.take_changes());
+        // No subscriber yet is fine: nobody is connected to be notified.
+        let mut subscribers = lock(&self.notifications);
         for reply in result? {
-            // No subscriber yet is fine: nobody is connected to be notified.
-            let _ = self.notifications.send(reply);
+            subscribers.retain(|s| s.send(reply.clone()).is_ok());
         }
         Ok(())
     }
@@ -307,6 +308,26 @@ mod tests {
     fn the_facade_is_shareable_across_threads() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<CloudServices>();
+    }
+
+    #[test]
+    fn a_job_for_a_thousand_things_notifies_every_one_of_them() {
+        let (cloud, _) = services();
+        let (mut gateway, mut client) = (
+            cloud.subscribe_notifications(),
+            cloud.subscribe_notifications(),
+        );
+        let things: Vec<String> = (1..=1000).map(|i| format!("Thing{i}")).collect();
+        let refs: Vec<&str> = things.iter().map(String::as_str).collect();
+        cloud.create_job(spec("fleet", &refs), t0()).unwrap();
+        for rx in [&mut gateway, &mut client] {
+            let notified: std::collections::BTreeSet<String> =
+                std::iter::from_fn(|| rx.try_recv().ok())
+                    .filter(|r| r.topic.ends_with("/jobs/notify-next"))
+                    .map(|r| r.topic)
+                    .collect();
+            assert_eq!(notified.len(), 1000);
+        }
     }
 
     #[test]

@@ -33,7 +33,7 @@ use rumqttc::mqttbytes::v4::Publish;
 use rumqttc::mqttbytes::QoS;
 use rumqttc::tokio_rustls::TlsAcceptor;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{info, warn};
 
@@ -282,13 +282,10 @@ async fn forward_notifications(shared: Arc<Shared>, mut shutdown: watch::Receive
     loop {
         tokio::select! {
             msg = rx.recv() => match msg {
-                Ok(reply) => {
+                Some(reply) => {
                     shared.broker.route(&Publish::new(reply.topic, QoS::AtLeastOnce, reply.payload));
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    warn!("gateway missed {n} job notifications (too many at once)");
-                }
-                Err(broadcast::error::RecvError::Closed) => break,
+                None => break,
             },
             _ = shutdown.changed() => break,
         }

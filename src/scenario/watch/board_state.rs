@@ -16,7 +16,7 @@ use crate::timeline::{Direction, Event, EventKind};
 
 /// Console lines kept per board. Older lines are read back from the timeline's file by
 /// the rare search that needs them ([`BoardState::console_since`]).
-pub const CONSOLE_KEPT: usize = 2048;
+pub const CONSOLE_KEPT: usize = 256;
 
 /// The latest state of a thing's execution of a job.
 #[derive(Clone, Debug, PartialEq, Eq)]
