@@ -200,8 +200,18 @@ pub async fn run(
                         )
                     })
                     .collect();
-                let recorded = ScenarioTimeline::new(&scenario.name, timeline.events(), things)
-                    .with_attempt(attempt);
+                let events_path = timeline
+                    .path()
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_else(|| dir.join("events.jsonl"));
+                let pinned = scenario
+                    .roles
+                    .iter()
+                    .filter_map(|r| Some((r.name.clone(), r.thing_name.clone()?)))
+                    .collect();
+                let recorded = ScenarioTimeline::new(&scenario.name, events_path, things)
+                    .with_attempt(attempt)
+                    .with_pinned(pinned);
                 Some((result, Some(recorded)))
             }));
         }

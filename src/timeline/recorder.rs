@@ -1,6 +1,6 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,6 +32,8 @@ pub struct Timeline {
     start: Instant,
     inner: Arc<Mutex<Inner>>,
     live: broadcast::Sender<Event>,
+    /// Where the events are written, when they are.
+    path: Option<PathBuf>,
 }
 
 impl Timeline {
@@ -49,7 +51,15 @@ impl Timeline {
     /// killed run keeps everything seen so far.
     pub fn recording_to(path: &Path) -> std::io::Result<Self> {
         let file = File::create(path)?;
-        Ok(Self::with_file(Some(BufWriter::new(file))))
+        Ok(Timeline {
+            path: Some(path.to_path_buf()),
+            ..Self::with_file(Some(BufWriter::new(file)))
+        })
+    }
+
+    /// The `events.jsonl` this timeline is written to (none for one kept in memory only).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     fn with_file(file: Option<BufWriter<File>>) -> Self {
@@ -61,6 +71,7 @@ impl Timeline {
                 file,
             })),
             live,
+            path: None,
         }
     }
 
