@@ -168,25 +168,25 @@ fn junit_reads_back_with_one_suite_per_scenario_and_one_case_per_board() {
         ]
     );
 
-    let failed = case(&report, "wrong-thing-name", "thing1 (sim-1)");
+    let failed = case(&report, "wrong-thing-name", "thing1");
     assert_eq!(failed.classname.as_deref(), Some("wrong-thing-name"));
     let (kind, ty, message, _) = non_success(failed);
     assert_eq!((kind, ty.as_str()), (NonSuccessKind::Failure, "failed"));
     assert!(message.contains("saw IN_PROGRESS ]]>"), "{message}");
     assert!(!message.contains('\u{1b}'));
     assert!(matches!(
-        case(&report, "wrong-thing-name", "thing2 (sim-2)").status,
+        case(&report, "wrong-thing-name", "thing2").status,
         TestCaseStatus::Success { .. }
     ));
 
-    let (kind, ty, ..) = non_success(case(&report, "power-cut", "a (sim-1)"));
+    let (kind, ty, ..) = non_success(case(&report, "power-cut", "a"));
     assert_eq!((kind, ty.as_str()), (NonSuccessKind::Failure, "bricked"));
-    let (kind, ty, ..) = non_success(case(&report, "power-cut", "b (sim-2)"));
+    let (kind, ty, ..) = non_success(case(&report, "power-cut", "b"));
     assert_eq!(
         (kind, ty.as_str()),
         (NonSuccessKind::Failure, "recovered-by-power-cycle")
     );
-    let (kind, ty, ..) = non_success(case(&report, "bench", "a (pic32-a)"));
+    let (kind, ty, ..) = non_success(case(&report, "bench", "a"));
     assert_eq!((kind, ty.as_str()), (NonSuccessKind::Error, "error"));
 
     match &case(&report, "needs-power", "needs-power").status {
@@ -205,7 +205,7 @@ fn console_tails_survive_as_clean_system_out() {
     let xml = junit::to_xml(&fixture()).unwrap();
     assert!(!xml.contains('\0') && !xml.contains('\u{1b}') && !xml.contains('\u{FFFF}'));
     let report = Report::deserialize_from_str(&xml).unwrap();
-    let out = case(&report, "wrong-thing-name", "thing1 (sim-1)")
+    let out = case(&report, "wrong-thing-name", "thing1")
         .system_out
         .as_ref()
         .expect("console tail in system-out");
@@ -244,7 +244,7 @@ fn versions_seeds_and_summary_are_suite_properties() {
 fn repeats_are_flaky_failures_when_mixed_and_reruns_when_always_failing() {
     let xml = junit::to_xml(&fixture()).unwrap();
     let report = Report::deserialize_from_str(&xml).unwrap();
-    let (kind, ty, message, reruns) = non_success(case(&report, "flaky", "a (sim-1)"));
+    let (kind, ty, message, reruns) = non_success(case(&report, "flaky", "a"));
     assert_eq!((kind, ty.as_str()), (NonSuccessKind::Failure, "flaky"));
     assert_eq!(
         message,
@@ -255,7 +255,7 @@ fn repeats_are_flaky_failures_when_mixed_and_reruns_when_always_failing() {
         !xml.contains("<flakyFailure"),
         "a case with only flakyFailure reads as passed"
     );
-    let (kind, ty, message, reruns) = non_success(case(&report, "always", "a (sim-1)"));
+    let (kind, ty, message, reruns) = non_success(case(&report, "always", "a"));
     assert_eq!((kind, ty.as_str()), (NonSuccessKind::Failure, "failed"));
     assert_eq!(
         message, "failed (2 of 2 failed): attempt 2 (seed 7): second",
@@ -268,7 +268,7 @@ fn repeats_are_flaky_failures_when_mixed_and_reruns_when_always_failing() {
 fn cases_an_interrupt_cut_short_are_errors() {
     let xml = junit::to_xml(&fixture()).unwrap();
     let report = Report::deserialize_from_str(&xml).unwrap();
-    let (kind, ty, message, _) = non_success(case(&report, "cut-short", "a (sim-1)"));
+    let (kind, ty, message, _) = non_success(case(&report, "cut-short", "a"));
     assert_eq!(kind, NonSuccessKind::Error);
     assert_eq!(ty, "unfinished");
     assert_eq!(message, UNFINISHED);

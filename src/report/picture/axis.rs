@@ -229,6 +229,12 @@ impl Axis {
             let px = s.x1 - s.x0;
             let per_px = (s.t1 - s.t0) / px.max(1.0);
             let step = tick_step(per_px * 70.0);
+            // Where a stretch after a break starts, when no round tick is near.
+            let first = origin + ((s.t0 - origin) / step).ceil() * step;
+            if self.x(first) - s.x0 > 40.0 && s.x0 - last_x >= 40.0 {
+                out.push((s.t0, label(s.t0 - origin, step.min(0.5))));
+                last_x = s.x0;
+            }
             let mut k = ((s.t0 - origin) / step).ceil();
             while origin + k * step <= s.t1 + 1e-9 {
                 let t = origin + k * step;

@@ -16,7 +16,7 @@ pub const LABEL_W: f64 = 170.0;
 const VERDICT_W: f64 = 200.0;
 pub const PLOT_W: f64 = WIDTH - LABEL_W - VERDICT_W;
 const TOP: f64 = 44.0;
-const BENCH_H: f64 = 30.0;
+const BENCH_H: f64 = 34.0;
 /// A lane's drawing; its failures are spelt out below it.
 const LANE_PLOT_H: f64 = 92.0;
 const NOTE_LINE_H: f64 = 14.0;
@@ -110,7 +110,7 @@ pub fn svg(axis: &Axis, bench: &Track, lanes: &[(Lane, Track)], options: &Pictur
     let mut svg = String::with_capacity(64 * 1024);
     let _ = write!(
         svg,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" font-family="sans-serif" font-size="{FONT}"><defs><pattern id="idle" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff"/><line x1="0" y1="0" x2="0" y2="6" stroke="#d5d8dc" stroke-width="3"/></pattern></defs>"##
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" style="max-width:100%;height:auto" font-family="sans-serif" font-size="{FONT}"><defs><pattern id="idle" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff"/><line x1="0" y1="0" x2="0" y2="6" stroke="#d5d8dc" stroke-width="3"/></pattern></defs>"##
     );
     // Lane backgrounds first, so the grid and breaks show over them.
     let mut y = lanes_top;
@@ -178,23 +178,53 @@ fn bench_row(svg: &mut String, axis: &Axis, bench: &Track) {
         r##"<text x="8" y="{yy:.1}" fill="#444">steps / bench</text>"##,
         yy = y + 4.0
     );
-    for m in &bench.marks {
+    // Step numbers in two rows, placed so that none hides another.
+    let steps: Vec<&Mark> = bench
+        .marks
+        .iter()
+        .filter(|m| matches!(m.shape, Shape::Step { .. }))
+        .collect();
+    let wanted: Vec<Wanted> = steps
+        .iter()
+        .map(|m| Wanted {
+            x: axis.x(m.t) - 9.0 - super::labels::GAP,
+            width: 18.0,
+            priority: 0,
+        })
+        .collect();
+    let placed = place(&wanted, 2, 0.0, WIDTH);
+    for (m, p) in steps.iter().zip(&placed) {
+        let Shape::Step { number } = m.shape else {
+            continue;
+        };
         let x = axis.x(m.t);
         let title = hover(m.t - axis.start(), &m.text);
-        match &m.shape {
-            Shape::Step { number } => {
-                let _ = write!(
-                    svg,
-                    r##"<g class="mark step"><title>{title}</title><line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{y2:.1}" stroke="#9aa" stroke-dasharray="3,3"/><rect x="{rx:.1}" y="{ry:.1}" width="18" height="14" rx="3" fill="#eef" stroke="#99b"/><text x="{x:.1}" y="{ty:.1}" text-anchor="middle" font-size="9">{number}</text></g>"##,
-                    top = TOP + 4.0,
-                    y2 = TOP + BENCH_H,
-                    rx = x - 9.0,
-                    ry = y - 7.0,
-                    ty = y + 3.0,
-                );
-            }
-            shape => draw_mark(svg, x, y, shape, &title, TOP + 2.0, TOP + BENCH_H - 2.0),
-        }
+        let line = format!(
+            r##"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{y2:.1}" stroke="#9aa" stroke-dasharray="3,3"/>"##,
+            top = TOP + 2.0,
+            y2 = TOP + BENCH_H,
+        );
+        let number_box = p.map_or(String::new(), |p| {
+            let (bx, by) = (p.left, TOP + 3.0 + 15.0 * p.row as f64);
+            format!(
+                r##"<rect x="{bx:.1}" y="{by:.1}" width="18" height="13" rx="3" fill="#eef" stroke="#99b"/><text x="{tx:.1}" y="{ty:.1}" text-anchor="middle" font-size="9">{number}</text>"##,
+                tx = bx + 9.0,
+                ty = by + 10.0,
+            )
+        });
+        let _ = write!(
+            svg,
+            r##"<g class="mark step"><title>{title}</title>{line}{number_box}</g>"##
+        );
+    }
+    for m in bench
+        .marks
+        .iter()
+        .filter(|m| !matches!(m.shape, Shape::Step { .. }))
+    {
+        let x = axis.x(m.t);
+        let title = hover(m.t - axis.start(), &m.text);
+        draw_mark(svg, x, y, &m.shape, &title, TOP + 2.0, TOP + BENCH_H - 2.0);
     }
     let mut ny = TOP + BENCH_H + 10.0;
     for (_, line) in note_lines(bench) {
