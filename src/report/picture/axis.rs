@@ -222,7 +222,8 @@ impl Axis {
     /// Tick times with their labels: round steps inside each active stretch, about one
     /// per 70 px, none closer than 40 px to another.
     pub fn ticks(&self) -> Vec<(f64, String)> {
-        let origin = self.start();
+        // Times are seconds since the timeline started, as in the console logs.
+        let origin = 0.0_f64.min(self.start());
         let mut out: Vec<(f64, String)> = Vec::new();
         let mut last_x = f64::NEG_INFINITY;
         for s in self.segments.iter().filter(|s| !s.idle) {

@@ -142,8 +142,8 @@ fn axis_lines(svg: &mut String, axis: &Axis, bottom: f64) {
             title = esc(&format!(
                 "nothing happened for {} ({:.3} s to {:.3} s): the axis skips it",
                 span_text(s.t1 - s.t0),
-                s.t0 - axis.start(),
-                s.t1 - axis.start()
+                s.t0,
+                s.t1
             )),
             x = s.x0,
             y = TOP,
@@ -198,7 +198,7 @@ fn bench_row(svg: &mut String, axis: &Axis, bench: &Track) {
             continue;
         };
         let x = axis.x(m.t);
-        let title = hover(m.t - axis.start(), &m.text);
+        let title = hover(m.t, &m.text);
         let line = format!(
             r##"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{y2:.1}" stroke="#9aa" stroke-dasharray="3,3"/>"##,
             top = TOP + 2.0,
@@ -223,7 +223,7 @@ fn bench_row(svg: &mut String, axis: &Axis, bench: &Track) {
         .filter(|m| !matches!(m.shape, Shape::Step { .. }))
     {
         let x = axis.x(m.t);
-        let title = hover(m.t - axis.start(), &m.text);
+        let title = hover(m.t, &m.text);
         draw_mark(svg, x, y, &m.shape, &title, TOP + 2.0, TOP + BENCH_H - 2.0);
     }
     let mut ny = TOP + BENCH_H + 10.0;
@@ -385,7 +385,6 @@ fn draw_lane(
         ty = y0 + 52.0,
     );
     let (top, plot_bottom) = (y0 + 3.0, y0 + LANE_PLOT_H - 3.0);
-    let start = axis.start();
     for &(a, z) in &track.power_off {
         let (xa, xz) = (axis.x(a), axis.x(z));
         let _ = write!(
@@ -400,7 +399,7 @@ fn draw_lane(
         let _ = write!(
             svg,
             r##"<g class="mark online"><title>{t}</title><rect x="{xa:.1}" y="{y:.1}" width="{w:.1}" height="6" rx="2" fill="#2ecc71"/></g>"##,
-            t = hover(a - start, text),
+            t = hover(*a, text),
             y = y0 + 57.0,
             w = (xz - xa).max(2.0),
         );
@@ -445,7 +444,7 @@ fn draw_lane(
             svg,
             r##"{open}<g class="mark job"><title>{t}</title><circle cx="{x:.1}" cy="{cy:.1}" r="4.5" fill="{colour}"/>{text}</g>{close}"##,
             open = link_open(options, &lane.board, m.line),
-            t = hover(m.t - start, &m.text),
+            t = hover(m.t, &m.text),
             close = link_close(options, m.line),
         );
     }
@@ -461,7 +460,7 @@ fn draw_lane(
             axis.x(m.t),
             mark_y,
             &m.shape,
-            &hover(m.t - start, &m.text),
+            &hover(m.t, &m.text),
             top,
             plot_bottom,
         );
@@ -555,13 +554,12 @@ fn download(svg: &mut String, axis: &Axis, levels: &[Level], base: f64, height: 
         r##"<line x1="{LABEL_W}" y1="{base:.1}" x2="{x2:.1}" y2="{base:.1}" stroke="#aed6f1"/><path class="download" d="{d}" fill="#85c1e9" fill-opacity="0.6" stroke="#2e86de" stroke-width="1"/>"##,
         x2 = LABEL_W + PLOT_W,
     );
-    let start = axis.start();
     for level in levels {
         if let Level::At { t, fraction, text } = level {
             let _ = write!(
                 svg,
                 r##"<g class="mark download-point"><title>{title}</title><circle cx="{x:.1}" cy="{y:.1}" r="3" fill="#2e86de" fill-opacity="0.3"/></g>"##,
-                title = hover(t - start, text),
+                title = hover(*t, text),
                 x = axis.x(*t),
                 y = base - fraction * height,
             );
