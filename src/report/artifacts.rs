@@ -5,6 +5,7 @@
 //!   latest -> <run-id>
 //!   <run-id>/
 //!     index.html             the run at a glance: failures first, links to everything
+//!     otarig.css             the pages' stylesheet (not inline: Jenkins' CSP blocks that)
 //!     junit.xml
 //!     summary.json
 //!     <scenario>/            (attempt 1; attempt n of --repeat: <scenario>.<n>/)
@@ -153,6 +154,10 @@ pub fn write_run(
     })?;
     write_atomic(&summary_path, json.as_bytes())?;
 
+    write_atomic(
+        &dir.join(super::html::STYLESHEET),
+        super::html::stylesheet().as_bytes(),
+    )?;
     let index_path = dir.join("index.html");
     let page = index::render(&run, &dir, &scenarios, &notes);
     write_atomic(&index_path, page.as_bytes())?;

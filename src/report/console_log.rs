@@ -11,7 +11,7 @@ use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat};
 
-use super::html::{esc, page};
+use super::html::{esc, page, Css};
 use crate::model::ExecutionStatus;
 use crate::timeline::{Event, EventKind, PowerState, Source};
 
@@ -194,6 +194,7 @@ pub fn write_html(
     let shell = page(
         title,
         &format!("<h1>{}</h1>\n<p class=\"sub\">{links}</p>\n<pre class=\"console\">\u{0}</pre>\n", esc(title)),
+        Css::Link("../otarig.css"),
     );
     let (head, tail) = shell.split_once('\u{0}').expect("placeholder in the page");
     out.write_all(head.as_bytes())?;

@@ -57,12 +57,36 @@ pub fn attention_rank(v: Option<Verdict>) -> u8 {
     }
 }
 
-/// A coloured verdict badge (`failed`).
-pub fn badge(text: &str, colour: &str) -> String {
-    format!(
-        "<span class=\"badge\" style=\"background:{colour}\">{}</span>",
-        esc(text)
-    )
+/// A coloured badge: `text` on the colour of `kind` (a verdict's name, or `flaky`).
+pub fn badge(text: &str, kind: &str) -> String {
+    format!("<span class=\"badge b-{kind}\">{}</span>", esc(text))
+}
+
+/// The colour of a flaky case.
+const FLAKY: &str = "#b9770e";
+
+/// The stylesheet: [`STYLE`] and the badge colours. Written as `otarig.css` beside the
+/// run's pages, not inline: Jenkins serves archived HTML under a Content-Security-Policy
+/// that blocks inline styles but allows a stylesheet of the same origin.
+pub fn stylesheet() -> String {
+    let mut css = STYLE.to_string();
+    for v in Verdict::ALL {
+        css.push_str(&format!(".b-{}{{background:{}}}", v.as_str(), colour_of(v)));
+    }
+    css.push_str(&format!(".b-flaky{{background:{FLAKY}}}"));
+    css
+}
+
+/// The file name of the stylesheet in a run's folder.
+pub const STYLESHEET: &str = "otarig.css";
+
+/// How a page gets its stylesheet.
+#[derive(Clone, Copy, Debug)]
+pub enum Css<'a> {
+    /// A link to the run's `otarig.css` at this relative path.
+    Link(&'a str),
+    /// Inline, for a page that stands alone.
+    Inline,
 }
 
 /// The stylesheet of every page (inline: one file, nothing fetched).
@@ -80,15 +104,28 @@ pre.console{font-size:12px;line-height:1.4;margin:0}\
 pre.console span.l{display:block;white-space:pre-wrap;word-break:break-all;padding-left:7.5em;text-indent:-7.5em}\
 pre.console span.l:target{background:#ffef9e}pre.console a.n{color:#999;text-decoration:none;display:inline-block;width:6.5em;text-align:right;margin-right:1em;text-indent:0}\
 pre.console span.ann{color:#1f5fa8}pre.console span.bad{color:#b03020;font-weight:bold}\
-svg text{pointer-events:none}svg .mark{cursor:help}svg a .mark{cursor:pointer}";
+svg.timeline{max-width:100%;height:auto}svg text{pointer-events:none}svg .mark{cursor:help}svg a .mark{cursor:pointer}";
 
 /// `<!DOCTYPE html>` … with the title and stylesheet; `body` is HTML.
-pub fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+pub fn page(title: &str, body: &str, css: Css) -> String {
+    let (head, tail) = page_parts(title, css);
+    format!("{head}{body}{tail}")
+}
+
+/// A page's text before and after its body, for pages written piece by piece.
+pub fn page_parts(title: &str, css: Css) -> (String, &'static str) {
+    let style = match css {
+        Css::Link(href) => format!("<link rel=\"stylesheet\" href=\"{}\">", esc(href)),
+        Css::Inline => format!("<style>{}</style>", stylesheet()),
+    };
+    (
+        format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{}</title><style>{STYLE}</style></head><body>\n{body}</body></html>\n",
-        esc(title)
+<title>{}</title>{style}</head><body>\n",
+            esc(title)
+        ),
+        "</body></html>\n",
     )
 }
 

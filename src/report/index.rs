@@ -6,7 +6,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use super::html::{attention_rank, badge, colour_of, esc, href, page};
+use super::html::{attention_rank, badge, esc, href, page, Css, STYLESHEET};
 use super::model::{cases, Case, Outcome, RunResult, ScenarioResult, Verdict};
 use super::scenario_pages::ScenarioPaths;
 
@@ -48,7 +48,7 @@ pub fn render(
     for s in attempts {
         scenario_section(&mut body, s, &links);
     }
-    page(&format!("otarig run {}", run.run_id), &body)
+    page(&format!("otarig run {}", run.run_id), &body, Css::Link(STYLESHEET))
 }
 
 fn exit_meaning(code: u8) -> &'static str {
@@ -130,19 +130,6 @@ impl Links<'_> {
     }
 }
 
-fn outcome_colour(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Flaky => "#b9770e",
-        Outcome::Passed => colour_of(Verdict::Passed),
-        Outcome::Failed => colour_of(Verdict::Failed),
-        Outcome::Bricked => colour_of(Verdict::Bricked),
-        Outcome::RecoveredByPowerCycle => colour_of(Verdict::RecoveredByPowerCycle),
-        Outcome::Error => colour_of(Verdict::Error),
-        Outcome::NotJudged => colour_of(Verdict::NotJudged),
-        Outcome::Skipped => colour_of(Verdict::Skipped),
-    }
-}
-
 /// A flaky case sorts with the failures.
 fn case_rank(c: &Case) -> u8 {
     match c.outcome() {
@@ -178,7 +165,7 @@ fn attention(body: &mut String, run: &RunResult, links: &Links) {
         let _ = writeln!(
             body,
             "<tr><td>{}</td><td>{}{}</td><td>{}</td><td>{} ({})</td><td class=\"reason\">{}</td><td class=\"num\">{:.1} s</td><td class=\"links\">{}</td></tr>",
-            badge(&c.text(), outcome_colour(c.outcome())),
+            badge(&c.text(), c.outcome().as_str()),
             esc(c.scenario),
             esc(&attempt),
             esc(c.role.unwrap_or("")),
@@ -208,7 +195,7 @@ fn scenario_section(body: &mut String, s: &ScenarioResult, links: &Links) {
     let _ = write!(
         body,
         "<details{open}><summary>{} <b>{}</b> · {} of {} boards passed · {:.1} s {}</summary>\n",
-        badge(verdict.as_str(), colour_of(verdict)),
+        badge(verdict.as_str(), verdict.as_str()),
         esc(&title),
         passed,
         s.boards.len(),
@@ -239,7 +226,7 @@ fn scenario_section(body: &mut String, s: &ScenarioResult, links: &Links) {
             let _ = writeln!(
                 body,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"reason\">{}</td><td>{} → {}</td><td class=\"links\">{}</td></tr>",
-                badge(b.verdict.as_str(), colour_of(b.verdict)),
+                badge(b.verdict.as_str(), b.verdict.as_str()),
                 esc(&b.role),
                 esc(&b.board),
                 esc(&b.thing),

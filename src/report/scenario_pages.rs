@@ -90,6 +90,10 @@ pub fn write_scenario(
 ) -> Result<ScenarioPages, ReportError> {
     let dir = scenario_dir(run_dir, &timeline.scenario, timeline.attempt);
     create_dir(&dir)?;
+    super::artifacts::write_atomic(
+        &run_dir.join(super::html::STYLESHEET),
+        super::html::stylesheet().as_bytes(),
+    )?;
     let lanes = lanes(result, timeline);
     let mut outs: Vec<BoardOut> = lanes
         .iter()

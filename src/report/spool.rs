@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::artifacts::ReportError;
 
 /// Buffered bytes per file before they are appended.
-const FLUSH_AT: usize = 16 * 1024;
+const FLUSH_AT: usize = 4 * 1024;
 
 #[derive(Debug)]
 pub struct Spool {

@@ -100,17 +100,23 @@ fn lane_height(track: &Track) -> f64 {
     LANE_PLOT_H + if n > 0 { n as f64 * NOTE_LINE_H + 8.0 } else { 0.0 }
 }
 
-pub fn svg(axis: &Axis, bench: &Track, lanes: &[(Lane, Track)], options: &PictureOptions) -> String {
+/// Appends the picture's SVG to `svg`.
+pub fn svg(
+    svg: &mut String,
+    axis: &Axis,
+    bench: &Track,
+    lanes: &[(Lane, Track)],
+    options: &PictureOptions,
+) {
     let bench_notes = note_lines(bench).len() as f64 * NOTE_LINE_H;
     let lanes_top = TOP + BENCH_H + bench_notes;
     let heights: Vec<f64> = lanes.iter().map(|(_, t)| lane_height(t)).collect();
     let bottom = lanes_top + heights.iter().sum::<f64>();
     let legend_y = bottom + 40.0;
     let height = legend_y + 50.0;
-    let mut svg = String::with_capacity(64 * 1024);
     let _ = write!(
         svg,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" style="max-width:100%;height:auto" font-family="sans-serif" font-size="{FONT}"><defs><pattern id="idle" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff"/><line x1="0" y1="0" x2="0" y2="6" stroke="#d5d8dc" stroke-width="3"/></pattern></defs>"##
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" class="timeline" font-family="sans-serif" font-size="{FONT}"><defs><pattern id="idle" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff"/><line x1="0" y1="0" x2="0" y2="6" stroke="#d5d8dc" stroke-width="3"/></pattern></defs>"##
     );
     // Lane backgrounds first, so the grid and breaks show over them.
     let mut y = lanes_top;
@@ -122,16 +128,15 @@ pub fn svg(axis: &Axis, bench: &Track, lanes: &[(Lane, Track)], options: &Pictur
         );
         y += h;
     }
-    axis_lines(&mut svg, axis, bottom);
-    bench_row(&mut svg, axis, bench);
+    axis_lines(svg, axis, bottom);
+    bench_row(svg, axis, bench);
     let mut y = lanes_top;
     for ((lane, track), h) in lanes.iter().zip(&heights) {
-        draw_lane(&mut svg, axis, lane, track, y, *h, options);
+        draw_lane(svg, axis, lane, track, y, *h, options);
         y += h;
     }
-    legend(&mut svg, legend_y);
+    legend(svg, legend_y);
     svg.push_str("</svg>");
-    svg
 }
 
 fn axis_lines(svg: &mut String, axis: &Axis, bottom: f64) {
@@ -554,8 +559,21 @@ fn download(svg: &mut String, axis: &Axis, levels: &[Level], base: f64, height: 
         r##"<line x1="{LABEL_W}" y1="{base:.1}" x2="{x2:.1}" y2="{base:.1}" stroke="#aed6f1"/><path class="download" d="{d}" fill="#85c1e9" fill-opacity="0.6" stroke="#2e86de" stroke-width="1"/>"##,
         x2 = LABEL_W + PLOT_W,
     );
-    for level in levels {
-        if let Level::At { t, fraction, text } = level {
+    // Hover targets for about a dozen levels per download, and for its last: the exact
+    // reports are in the MQTT transcript, and a fleet's page stays small.
+    let ats: Vec<usize> = levels
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| matches!(l, Level::At { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    let every = (ats.len() / 12).max(1);
+    for (k, &i) in ats.iter().enumerate() {
+        let last_of_run = !matches!(levels.get(i + 1), Some(Level::At { .. }));
+        if k % every != 0 && !last_of_run {
+            continue;
+        }
+        if let Level::At { t, fraction, text } = &levels[i] {
             let _ = write!(
                 svg,
                 r##"<g class="mark download-point"><title>{title}</title><circle cx="{x:.1}" cy="{y:.1}" r="3" fill="#2e86de" fill-opacity="0.3"/></g>"##,

@@ -12,8 +12,8 @@ use crate::timeline::{Event, EventKind, PowerState, Source};
 
 /// At most this many marks per lane (a reboot loop could print thousands of banners).
 const MAX_MARKS: usize = 600;
-/// At most this many download levels per lane; levels closer than 1 % are merged.
-const MAX_LEVELS: usize = 1500;
+/// At most this many download levels per lane; levels closer than 2 % are merged.
+const MAX_LEVELS: usize = 1000;
 /// At most this many spans (power-off bands, connections) per lane.
 const MAX_SPANS: usize = 300;
 /// At most this many failures spelt out per lane.
@@ -292,7 +292,7 @@ impl Track {
         let fraction = fraction.clamp(0.0, 1.0);
         let close = self
             .level_open
-            .is_some_and(|last| (fraction - last).abs() < 0.01 && fraction < 1.0);
+            .is_some_and(|last| (fraction - last).abs() < 0.02 && fraction < 1.0);
         if close || self.levels.len() >= MAX_LEVELS {
             return;
         }

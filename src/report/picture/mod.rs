@@ -18,7 +18,7 @@ use std::fmt::Write;
 
 use regex::Regex;
 
-use super::html::{attention_rank, esc, href, page};
+use super::html::{attention_rank, esc, href, page_parts, Css};
 use crate::timeline::Event;
 use axis::{Activity, Axis};
 pub use lane::Lane;
@@ -136,17 +136,25 @@ impl Picture {
     /// The page: title, summary, `notes` (what could not be read), the picture, and the
     /// boards' verdicts with their whole reasons.
     pub fn render(&self, title: &str, summary: &str, notes: &[String]) -> String {
-        let mut body = String::new();
-        let _ = write!(body, "<h1>{}</h1>\n<p class=\"sub\">{}</p>\n", esc(title), esc(summary));
+        let css = if self.options.links {
+            Css::Link("../otarig.css")
+        } else {
+            Css::Inline
+        };
+        // One string for the whole page: a fleet's picture is megabytes.
+        let (head, tail) = page_parts(&format!("{title}: timeline"), css);
+        let mut html = head;
+        let _ = write!(html, "<h1>{}</h1>\n<p class=\"sub\">{}</p>\n", esc(title), esc(summary));
         if self.options.links {
-            body.push_str("<p class=\"sub\"><a href=\"../index.html\">← the run</a> · <a href=\"events.jsonl\">events.jsonl</a> (the whole timeline)</p>\n");
+            html.push_str("<p class=\"sub\"><a href=\"../index.html\">← the run</a> · <a href=\"events.jsonl\">events.jsonl</a> (the whole timeline)</p>\n");
         }
         for note in notes {
-            let _ = writeln!(body, "<p class=\"note\">{}</p>", esc(note));
+            let _ = writeln!(html, "<p class=\"note\">{}</p>", esc(note));
         }
-        body.push_str(&draw::svg(&self.axis, &self.bench, &self.lanes, &self.options));
-        self.verdict_table(&mut body);
-        page(&format!("{title}: timeline"), &body)
+        draw::svg(&mut html, &self.axis, &self.bench, &self.lanes, &self.options);
+        self.verdict_table(&mut html);
+        html.push_str(tail);
+        html
     }
 
     fn verdict_table(&self, html: &mut String) {
@@ -171,7 +179,7 @@ impl Picture {
                 id = esc(&lane.board),
                 v = verdict.map_or_else(
                     || "no verdict".to_string(),
-                    |v| super::html::badge(v.as_str(), super::html::colour_of(v))
+                    |v| super::html::badge(v.as_str(), v.as_str())
                 ),
                 role = esc(&lane.role),
                 board = esc(&lane.board),
