@@ -11,7 +11,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use otarig::model::ExecutionStatus;
-use otarig::report::{write_run, BoardResult, RunResult, ScenarioResult, ScenarioTimeline, Verdict};
+use otarig::report::{
+    write_run, BoardResult, RunResult, ScenarioResult, ScenarioTimeline, Verdict,
+};
 use otarig::timeline::{Direction, Event, EventKind, PowerState, Source};
 
 fn env(name: &str, default: usize) -> usize {
@@ -72,13 +74,19 @@ fn event(b: usize, i: usize, n: usize) -> Event {
             len: 40,
         },
         i => EventKind::Console {
-            line: format!("{i} {} [OTA Task] [prvIngestDataBlock] Received file block {i}, size 1024", i * 3),
+            line: format!(
+                "{i} {} [OTA Task] [prvIngestDataBlock] Received file block {i}, size 1024",
+                i * 3
+            ),
         },
     };
     Event {
         wall_ms: 1_700_000_000_000 + (t * 1000.0) as u64,
         t,
-        source: if matches!(kind, EventKind::Mqtt { .. } | EventKind::Connection { .. } | EventKind::JobExecution { .. }) {
+        source: if matches!(
+            kind,
+            EventKind::Mqtt { .. } | EventKind::Connection { .. } | EventKind::JobExecution { .. }
+        ) {
             Source::Cloud
         } else {
             Source::board(board)
@@ -152,7 +160,11 @@ fn main() {
             role: format!("b{b:04}"),
             board: format!("sim-{b}"),
             thing: format!("Thing{b}"),
-            verdict: if b % 50 == 0 { Verdict::Failed } else { Verdict::Passed },
+            verdict: if b % 50 == 0 {
+                Verdict::Failed
+            } else {
+                Verdict::Passed
+            },
             message: (b % 50 == 0).then(|| "expected job SUCCEEDED within 5m, saw FAILED".into()),
             console_tail: Vec::new(),
             versions: Default::default(),
@@ -182,7 +194,8 @@ fn main() {
     // Resets the peak (VmHWM) to the current RSS, so the peak below is the writing's.
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let start = Instant::now();
-    let paths = write_run(&reports, &run, std::slice::from_ref(&timeline)).expect("reports written");
+    let paths =
+        write_run(&reports, &run, std::slice::from_ref(&timeline)).expect("reports written");
     let took = start.elapsed();
     let peak = peak_kb();
     let fmt = |kb: Option<u64>| kb.map_or("?".into(), |k| format!("{:.1} MB", k as f64 / 1024.0));
@@ -191,7 +204,11 @@ fn main() {
         took.as_secs_f64(),
         fmt(before),
         fmt(peak),
-        if reset { "" } else { " (peak since start: /proc/self/clear_refs not writable)" }
+        if reset {
+            ""
+        } else {
+            " (peak since start: /proc/self/clear_refs not writable)"
+        }
     );
     println!(
         "reports: {:.1} MB in {} ({} files per board + timeline, index, junit, summary)",

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 pub use super::model::ScenarioTimeline;
 use super::model::{BoardResult, RunResult, ScenarioResult};
 pub use super::scenario_pages::{write_scenario, BoardPaths, ScenarioPaths};
-use super::{index, junit, jsonl, summary};
+use super::{index, jsonl, junit, summary};
 use crate::timeline::{Event, EventKind};
 
 /// Console lines kept in a synthesized (unfinished) board's tail.
@@ -122,7 +122,11 @@ pub fn write_run(
         for board in &pages.paths.boards {
             let tail = pages.tails.get(&board.board).cloned().unwrap_or_default();
             evidence.boards.insert(
-                (timeline.scenario.clone(), timeline.attempt, board.board.clone()),
+                (
+                    timeline.scenario.clone(),
+                    timeline.attempt,
+                    board.board.clone(),
+                ),
                 junit::BoardEvidence {
                     console: tail.lines,
                     total_lines: tail.total,
@@ -192,8 +196,11 @@ pub fn with_unfinished(run: &RunResult, timelines: &[ScenarioTimeline]) -> RunRe
         }
         let mut first: Option<(f64, u64)> = None;
         let mut last_t: Option<f64> = None;
-        let mut tails: BTreeMap<&str, VecDeque<String>> =
-            tl.things.keys().map(|b| (b.as_str(), VecDeque::new())).collect();
+        let mut tails: BTreeMap<&str, VecDeque<String>> = tl
+            .things
+            .keys()
+            .map(|b| (b.as_str(), VecDeque::new()))
+            .collect();
         // An unreadable timeline leaves the cases without tails; they stay errors.
         let _ = jsonl::for_each_event(&tl.events_path, |e: &Event| {
             first.get_or_insert((e.t, e.wall_ms));

@@ -66,9 +66,7 @@ impl Annotator {
                 }
             )),
             EventKind::Fault { what } if mine => Some(format!("## fault: {what}")),
-            EventKind::BenchError { message } if mine => {
-                Some(format!("## bench error: {message}"))
-            }
+            EventKind::BenchError { message } if mine => Some(format!("## bench error: {message}")),
             EventKind::Verdict { verdict, message } if mine => Some(format!(
                 "## verdict {verdict}{}",
                 message
@@ -98,8 +96,7 @@ impl Annotator {
             } if my_thing => {
                 let phase = status_details.get("self_test").cloned();
                 let key = (*status, phase);
-                if self.jobs.get(job_id) == Some(&key) && !status_details.contains_key("reason")
-                {
+                if self.jobs.get(job_id) == Some(&key) && !status_details.contains_key("reason") {
                     return None; // progress only: in the MQTT transcript
                 }
                 self.jobs.insert(job_id.clone(), key);
@@ -193,7 +190,10 @@ pub fn write_html(
 ) -> std::io::Result<()> {
     let shell = page(
         title,
-        &format!("<h1>{}</h1>\n<p class=\"sub\">{links}</p>\n<pre class=\"console\">\u{0}</pre>\n", esc(title)),
+        &format!(
+            "<h1>{}</h1>\n<p class=\"sub\">{links}</p>\n<pre class=\"console\">\u{0}</pre>\n",
+            esc(title)
+        ),
         Css::Link("../otarig.css"),
     );
     let (head, tail) = shell.split_once('\u{0}').expect("placeholder in the page");
@@ -219,9 +219,15 @@ pub fn write_html(
 fn line_class(line: &str) -> Option<&'static str> {
     let text = line.split_once("] ").map(|(_, t)| t)?;
     let ann = text.strip_prefix("## ")?;
-    let bad = ["expectation failed:", "guard hit:", "bench error:", "fault:", "flash "]
-        .iter()
-        .any(|p| ann.starts_with(p) && (!p.starts_with("flash") || ann.contains("FAILED")))
+    let bad = [
+        "expectation failed:",
+        "guard hit:",
+        "bench error:",
+        "fault:",
+        "flash ",
+    ]
+    .iter()
+    .any(|p| ann.starts_with(p) && (!p.starts_with("flash") || ann.contains("FAILED")))
         || (ann.starts_with("verdict ") && !ann.starts_with("verdict passed"));
     Some(if bad { "bad" } else { "ann" })
 }
@@ -241,8 +247,14 @@ mod tests {
     #[test]
     fn failures_stand_out_in_the_html_view() {
         let at = "2026-01-01T00:00:00.000Z [     1.000] ";
-        assert_eq!(line_class(&format!("{at}## expectation failed: x")), Some("bad"));
-        assert_eq!(line_class(&format!("{at}## flash a: FAILED (gone)")), Some("bad"));
+        assert_eq!(
+            line_class(&format!("{at}## expectation failed: x")),
+            Some("bad")
+        );
+        assert_eq!(
+            line_class(&format!("{at}## flash a: FAILED (gone)")),
+            Some("bad")
+        );
         assert_eq!(line_class(&format!("{at}## flash a: ok")), Some("ann"));
         assert_eq!(line_class(&format!("{at}## verdict passed")), Some("ann"));
         assert_eq!(line_class(&format!("{at}app version 1")), None);

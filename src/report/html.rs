@@ -143,7 +143,10 @@ mod tests {
 
     #[test]
     fn hrefs_keep_paths_and_anchors_and_encode_the_rest() {
-        assert_eq!(href("a-1/sim_2.console.html#L7"), "a-1/sim_2.console.html#L7");
+        assert_eq!(
+            href("a-1/sim_2.console.html#L7"),
+            "a-1/sim_2.console.html#L7"
+        );
         assert_eq!(href("a b/\"x\""), "a%20b/%22x%22");
     }
 
@@ -159,7 +162,10 @@ mod tests {
             Some(Verdict::Skipped),
         ];
         for pair in order.windows(2) {
-            assert!(attention_rank(pair[0]) > attention_rank(pair[1]), "{pair:?}");
+            assert!(
+                attention_rank(pair[0]) > attention_rank(pair[1]),
+                "{pair:?}"
+            );
         }
     }
 }

@@ -48,7 +48,11 @@ pub fn render(
     for s in attempts {
         scenario_section(&mut body, s, &links);
     }
-    page(&format!("otarig run {}", run.run_id), &body, Css::Link(STYLESHEET))
+    page(
+        &format!("otarig run {}", run.run_id),
+        &body,
+        Css::Link(STYLESHEET),
+    )
 }
 
 fn exit_meaning(code: u8) -> &'static str {
@@ -99,7 +103,13 @@ impl Links<'_> {
     }
 
     fn rel(&self, path: &Path) -> String {
-        href(&path.strip_prefix(self.run_dir).unwrap_or(path).display().to_string())
+        href(
+            &path
+                .strip_prefix(self.run_dir)
+                .unwrap_or(path)
+                .display()
+                .to_string(),
+        )
     }
 
     fn timeline(&self, s: &ScenarioResult) -> String {
@@ -152,11 +162,9 @@ fn attention(body: &mut String, run: &RunResult, links: &Links) {
     body.push_str("<table><tr><th>outcome</th><th>scenario</th><th>role</th><th>board (thing)</th><th>reason</th><th>time</th><th>evidence</th></tr>\n");
     for c in &needing {
         let primary = c.primary();
-        let (board, thing) = primary
-            .board
-            .map_or((String::new(), String::new()), |b| {
-                (b.board.clone(), b.thing.clone())
-            });
+        let (board, thing) = primary.board.map_or((String::new(), String::new()), |b| {
+            (b.board.clone(), b.thing.clone())
+        });
         let attempt = if c.attempts.len() > 1 {
             format!(" (attempt {})", primary.scenario.attempt)
         } else {
@@ -191,10 +199,14 @@ fn scenario_section(body: &mut String, s: &ScenarioResult, links: &Links) {
     } else {
         s.name.clone()
     };
-    let passed = s.boards.iter().filter(|b| b.verdict == Verdict::Passed).count();
-    let _ = write!(
+    let passed = s
+        .boards
+        .iter()
+        .filter(|b| b.verdict == Verdict::Passed)
+        .count();
+    let _ = writeln!(
         body,
-        "<details{open}><summary>{} <b>{}</b> · {} of {} boards passed · {:.1} s {}</summary>\n",
+        "<details{open}><summary>{} <b>{}</b> · {} of {} boards passed · {:.1} s {}</summary>",
         badge(verdict.as_str(), verdict.as_str()),
         esc(&title),
         passed,

@@ -257,7 +257,9 @@ fn system_out(a: &Attempt, evidence: &Evidence) -> Option<XmlString> {
 /// Jenkins' junit-attachments plugin reads).
 fn attachment_path(file: &Path) -> String {
     let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-    if let Some(project) = std::env::var_os("CI_PROJECT_DIR").filter(|_| std::env::var_os("GITLAB_CI").is_some()) {
+    if let Some(project) =
+        std::env::var_os("CI_PROJECT_DIR").filter(|_| std::env::var_os("GITLAB_CI").is_some())
+    {
         if let Ok(relative) = absolute.strip_prefix(Path::new(&project)) {
             return relative.display().to_string();
         }

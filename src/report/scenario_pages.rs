@@ -222,7 +222,10 @@ fn write_console_html(
     };
     let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
     let mut out = BufWriter::new(file);
-    let title = format!("{scenario}: {} ({}, thing {})", lane.role, lane.board, lane.thing);
+    let title = format!(
+        "{scenario}: {} ({}, thing {})",
+        lane.role, lane.board, lane.thing
+    );
     let name = safe_name(&lane.board);
     let links = format!(
         "<a href=\"../index.html\">← the run</a> · <a href=\"timeline.html\">timeline</a> · <a href=\"{log}\">plain text</a> · <a href=\"{mqtt}\">MQTT transcript</a> · lines starting <code>##</code> are otarig's",

@@ -57,10 +57,11 @@ impl Spool {
                 source,
             })?;
         self.started = true;
-        file.write_all(&self.buf).map_err(|source| ReportError::Io {
-            path: self.tmp.clone(),
-            source,
-        })?;
+        file.write_all(&self.buf)
+            .map_err(|source| ReportError::Io {
+                path: self.tmp.clone(),
+                source,
+            })?;
         self.buf.clear();
         Ok(())
     }
@@ -93,7 +94,11 @@ mod tests {
         spool.finish().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 50);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
     }
 
     #[test]

@@ -69,7 +69,10 @@ fn a_real_runs_index_links_only_to_files_that_exist() {
     assert!(
         run.out.stdout.contains(&format!(
             "reports: {}",
-            run.reports.join(run.summary_file().run.run_id).join("index.html").display()
+            run.reports
+                .join(run.summary_file().run.run_id)
+                .join("index.html")
+                .display()
         )),
         "the run prints where its index is:\n{}",
         run.out.stdout
@@ -81,20 +84,37 @@ fn a_real_runs_index_links_only_to_files_that_exist() {
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     for page in ["index.html", "timeline.html"] {
-        assert!(pages.iter().any(|p| p == page), "{page} not reached: {pages:?}");
+        assert!(
+            pages.iter().any(|p| p == page),
+            "{page} not reached: {pages:?}"
+        );
     }
     assert!(
-        pages.iter().filter(|p| p.ends_with(".console.html")).count() >= 2,
+        pages
+            .iter()
+            .filter(|p| p.ends_with(".console.html"))
+            .count()
+            >= 2,
         "each board's console view is reached: {pages:?}"
     );
 
     // Failures first, with their whole reason.
     let html = std::fs::read_to_string(&index).unwrap();
-    let attention = html.find("Needs attention (1)").expect("one case needs attention");
+    let attention = html
+        .find("Needs attention (1)")
+        .expect("one case needs attention");
     let failure = html.find("recovered-by-power-cycle").unwrap();
     let passed = html.find("greater-version").unwrap();
-    assert!(attention < failure && failure < passed, "the failure comes first");
-    let reason = run.summary_file().cases.iter().find_map(|c| c.message.clone()).unwrap();
+    assert!(
+        attention < failure && failure < passed,
+        "the failure comes first"
+    );
+    let reason = run
+        .summary_file()
+        .cases
+        .iter()
+        .find_map(|c| c.message.clone())
+        .unwrap();
     assert!(
         html.contains(&otarig::report::html::esc(&reason)),
         "the whole reason is on the page: {reason}"
@@ -122,7 +142,11 @@ fn junit_attachments_name_files_that_exist() {
         .map(|l| l.trim_end_matches("</system-out>"))
         .filter_map(|l| l.strip_suffix("]]"))
         .collect();
-    assert_eq!(attached.len(), 3, "console log, MQTT transcript, timeline:\n{xml}");
+    assert_eq!(
+        attached.len(),
+        3,
+        "console log, MQTT transcript, timeline:\n{xml}"
+    );
     for file in attached {
         assert!(Path::new(file).is_absolute(), "{file}");
         assert!(Path::new(file).is_file(), "{file} does not exist");

@@ -362,9 +362,10 @@ fn junitparser() -> bool {
 /// attachments for `thing1` of wrong-thing-name.
 fn with_evidence(dir: &Path) -> (RunResult, junit::Evidence) {
     let mut evidence = junit::Evidence::default();
-    evidence
-        .pinned
-        .insert(("wrong-thing-name".into(), "thing1".into()), "Thing1".into());
+    evidence.pinned.insert(
+        ("wrong-thing-name".into(), "thing1".into()),
+        "Thing1".into(),
+    );
     let log = dir.join("sim-1.console.log");
     std::fs::write(&log, "x\n").unwrap();
     evidence.boards.insert(
@@ -394,7 +395,13 @@ fn the_annotated_console_and_attachments_go_to_system_out() {
     assert!(lines[1].ends_with("## power off: power_cut"), "{out}");
     assert_eq!(
         lines.last().copied(),
-        Some(format!("[[ATTACHMENT|{}]]", dir.path().join("sim-1.console.log").display()).as_str()),
+        Some(
+            format!(
+                "[[ATTACHMENT|{}]]",
+                dir.path().join("sim-1.console.log").display()
+            )
+            .as_str()
+        ),
         "an attachment line of its own, absolute"
     );
     validate_if_xmllint(&xml);
@@ -424,7 +431,11 @@ for suite in JUnitXml.fromfile(sys.argv[1]):
         .arg(&file)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
     let row = |suite: &str, name: &str| {

@@ -337,7 +337,9 @@ fn failed_expectations_and_guard_hits_are_marked_where_they_happened() {
     let html = render("s", "", &events, &lanes());
     assert_eq!(html.matches(r#"class="mark failure""#).count(), 2);
     let titles = titles(svg_of(&html));
-    assert!(titles.iter().any(|t| t.starts_with("t=9.600s  expectation failed:")));
+    assert!(titles
+        .iter()
+        .any(|t| t.starts_with("t=9.600s  expectation failed:")));
     assert!(titles.iter().any(|t| t.starts_with("t=9.700s  guard hit:")));
     // Spelt out under the lane, whole, numbered like the marks.
     let svg = svg_of(&html);
@@ -346,9 +348,16 @@ fn failed_expectations_and_guard_hits_are_marked_where_they_happened() {
         .captures_iter(svg)
         .map(|c| format!("{} ", &c[1]))
         .collect();
-    assert!(text.contains("1  at 9.600 s  expectation failed:"), "{text}");
+    assert!(
+        text.contains("1  at 9.600 s  expectation failed:"),
+        "{text}"
+    );
     assert!(text.contains("2  at 9.700 s  guard hit:"), "{text}");
-    let words = |s: &str| s.split_whitespace().filter(|w| w.contains("0x23000000")).count();
+    let words = |s: &str| {
+        s.split_whitespace()
+            .filter(|w| w.contains("0x23000000"))
+            .count()
+    };
     assert_eq!(words(&text), 10, "the whole message, wrapped, nothing cut");
 }
 

@@ -139,10 +139,7 @@ impl Axis {
         let busy: f64 = active.iter().map(|(a, b)| b - a).sum::<f64>().max(1e-9);
         let room = (width - BREAK_W * gaps.len() as f64).max(MIN_SEGMENT_W * active.len() as f64);
         // Each active stretch its share of the room, at least MIN_SEGMENT_W.
-        let mut widths: Vec<f64> = active
-            .iter()
-            .map(|(a, b)| room * (b - a) / busy)
-            .collect();
+        let mut widths: Vec<f64> = active.iter().map(|(a, b)| room * (b - a) / busy).collect();
         let short: f64 = widths.iter().map(|w| (MIN_SEGMENT_W - w).max(0.0)).sum();
         if short > 0.0 {
             let long: f64 = widths.iter().filter(|w| **w > MIN_SEGMENT_W).sum();
@@ -323,7 +320,11 @@ mod tests {
 
     #[test]
     fn a_short_burst_between_breaks_keeps_a_readable_width() {
-        let axis = Axis::new(&activity(&[0.0, 1.0, 300.0, 300.05, 600.0, 601.0]), 0.0, 900.0);
+        let axis = Axis::new(
+            &activity(&[0.0, 1.0, 300.0, 300.05, 600.0, 601.0]),
+            0.0,
+            900.0,
+        );
         assert_eq!(axis.segments.iter().filter(|s| s.idle).count(), 2);
         for s in axis.segments.iter().filter(|s| !s.idle) {
             assert!(s.x1 - s.x0 >= MIN_SEGMENT_W - 1e-6, "{s:?}");

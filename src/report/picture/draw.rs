@@ -97,7 +97,12 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
 
 fn lane_height(track: &Track) -> f64 {
     let n = note_lines(track).len();
-    LANE_PLOT_H + if n > 0 { n as f64 * NOTE_LINE_H + 8.0 } else { 0.0 }
+    LANE_PLOT_H
+        + if n > 0 {
+            n as f64 * NOTE_LINE_H + 8.0
+        } else {
+            0.0
+        }
 }
 
 /// Appends the picture's SVG to `svg`.
@@ -132,7 +137,7 @@ pub fn svg(
     bench_row(svg, axis, bench);
     let mut y = lanes_top;
     for ((lane, track), h) in lanes.iter().zip(&heights) {
-        draw_lane(svg, axis, lane, track, y, *h, options);
+        draw_lane(svg, axis, lane, track, y, options);
         y += h;
     }
     legend(svg, legend_y);
@@ -319,7 +324,10 @@ fn draw_mark(svg: &mut String, x: f64, y: f64, shape: &Shape, title: &str, top: 
         Shape::Step { .. } => "step",
         Shape::Job { .. } => "job",
     };
-    let _ = write!(svg, r##"<g class="mark {class}"><title>{title}</title>{body}</g>"##);
+    let _ = write!(
+        svg,
+        r##"<g class="mark {class}"><title>{title}</title>{body}</g>"##
+    );
 }
 
 fn job_colour(status: ExecutionStatus) -> &'static str {
@@ -366,7 +374,6 @@ fn draw_lane(
     lane: &Lane,
     track: &Track,
     y0: f64,
-    height: f64,
     options: &PictureOptions,
 ) {
     let b = esc(&lane.board);
@@ -523,7 +530,6 @@ fn draw_lane(
             );
         }
     }
-    let _ = height;
     svg.push_str("</g>");
 }
 
@@ -588,18 +594,55 @@ fn download(svg: &mut String, axis: &Axis, levels: &[Level], base: f64, height: 
 fn legend(svg: &mut String, y: f64) {
     let red = failure_red();
     let items: Vec<(String, &str)> = vec![
-        (r##"<rect x="0" y="-5" width="10" height="10" fill="#2e86de"/>"##.into(), "flash"),
-        (r##"<path d="M5,-7 L-1,5 L11,5 Z" fill="#27ae60"/>"##.into(), "boot banner"),
-        (r##"<line x1="5" y1="-7" x2="5" y2="7" stroke="#e67e22" stroke-width="3"/>"##.into(), "reset"),
-        (r##"<circle cx="5" cy="0" r="5" fill="#333"/>"##.into(), "power off/on"),
-        (r##"<rect x="0" y="-3" width="14" height="6" fill="#2ecc71"/>"##.into(), "connected"),
-        (r##"<circle cx="5" cy="0" r="5" fill="#d68910"/>"##.into(), "job status"),
-        (r##"<rect x="0" y="-6" width="14" height="12" fill="#85c1e9"/>"##.into(), "download %"),
-        (r##"<path d="M0,-5 L10,5 M0,5 L10,-5" stroke="#c0392b" stroke-width="3"/>"##.into(), "fault"),
-        (r##"<path d="M5,-6 L11,0 L5,6 L-1,0 Z" fill="#8e44ad"/>"##.into(), "bench error"),
-        (format!(r##"<rect x="0" y="-7" width="14" height="14" rx="2" fill="{red}"/>"##), "expectation failed / guard hit"),
-        (r##"<rect x="0" y="-6" width="14" height="12" fill="#555" opacity="0.3"/>"##.into(), "powered off"),
-        (r##"<rect x="0" y="-7" width="14" height="14" fill="url(#idle)" stroke="#ccc"/>"##.into(), "idle (axis skips)"),
+        (
+            r##"<rect x="0" y="-5" width="10" height="10" fill="#2e86de"/>"##.into(),
+            "flash",
+        ),
+        (
+            r##"<path d="M5,-7 L-1,5 L11,5 Z" fill="#27ae60"/>"##.into(),
+            "boot banner",
+        ),
+        (
+            r##"<line x1="5" y1="-7" x2="5" y2="7" stroke="#e67e22" stroke-width="3"/>"##.into(),
+            "reset",
+        ),
+        (
+            r##"<circle cx="5" cy="0" r="5" fill="#333"/>"##.into(),
+            "power off/on",
+        ),
+        (
+            r##"<rect x="0" y="-3" width="14" height="6" fill="#2ecc71"/>"##.into(),
+            "connected",
+        ),
+        (
+            r##"<circle cx="5" cy="0" r="5" fill="#d68910"/>"##.into(),
+            "job status",
+        ),
+        (
+            r##"<rect x="0" y="-6" width="14" height="12" fill="#85c1e9"/>"##.into(),
+            "download %",
+        ),
+        (
+            r##"<path d="M0,-5 L10,5 M0,5 L10,-5" stroke="#c0392b" stroke-width="3"/>"##.into(),
+            "fault",
+        ),
+        (
+            r##"<path d="M5,-6 L11,0 L5,6 L-1,0 Z" fill="#8e44ad"/>"##.into(),
+            "bench error",
+        ),
+        (
+            format!(r##"<rect x="0" y="-7" width="14" height="14" rx="2" fill="{red}"/>"##),
+            "expectation failed / guard hit",
+        ),
+        (
+            r##"<rect x="0" y="-6" width="14" height="12" fill="#555" opacity="0.3"/>"##.into(),
+            "powered off",
+        ),
+        (
+            r##"<rect x="0" y="-7" width="14" height="14" fill="url(#idle)" stroke="#ccc"/>"##
+                .into(),
+            "idle (axis skips)",
+        ),
     ];
     let mut x = 8.0;
     let mut yy = y;

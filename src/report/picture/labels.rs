@@ -76,10 +76,26 @@ mod tests {
     fn close_labels_never_overprint() {
         // QUEUED, IN_PROGRESS and FAILED within a few pixels of each other.
         let wanted = [
-            Wanted { x: 100.0, width: 40.0, priority: 0 },
-            Wanted { x: 104.0, width: 70.0, priority: 1 },
-            Wanted { x: 108.0, width: 160.0, priority: 3 },
-            Wanted { x: 112.0, width: 50.0, priority: 1 },
+            Wanted {
+                x: 100.0,
+                width: 40.0,
+                priority: 0,
+            },
+            Wanted {
+                x: 104.0,
+                width: 70.0,
+                priority: 1,
+            },
+            Wanted {
+                x: 108.0,
+                width: 160.0,
+                priority: 3,
+            },
+            Wanted {
+                x: 112.0,
+                width: 50.0,
+                priority: 1,
+            },
         ];
         let placed = place(&wanted, 3, 0.0, 1000.0);
         let spans: Vec<(usize, (f64, f64))> = placed
@@ -92,15 +108,27 @@ mod tests {
                 assert!(a.0 != b.0 || !overlaps(a.1, b.1), "{a:?} overprints {b:?}");
             }
         }
-        assert_eq!(placed[2].map(|p| p.row), Some(0), "the failure takes the first row");
-        assert_eq!(placed.iter().flatten().count(), 3, "three rows, four labels: one is left out");
+        assert_eq!(
+            placed[2].map(|p| p.row),
+            Some(0),
+            "the failure takes the first row"
+        );
+        assert_eq!(
+            placed.iter().flatten().count(),
+            3,
+            "three rows, four labels: one is left out"
+        );
         assert!(placed[0].is_none(), "the least important label gives way");
     }
 
     #[test]
     fn a_label_at_the_right_edge_goes_left_of_its_mark() {
         let placed = place(
-            &[Wanted { x: 990.0, width: 100.0, priority: 0 }],
+            &[Wanted {
+                x: 990.0,
+                width: 100.0,
+                priority: 0,
+            }],
             1,
             0.0,
             1000.0,
@@ -112,8 +140,16 @@ mod tests {
     #[test]
     fn far_apart_labels_share_the_first_row() {
         let wanted = [
-            Wanted { x: 10.0, width: 50.0, priority: 0 },
-            Wanted { x: 200.0, width: 50.0, priority: 0 },
+            Wanted {
+                x: 10.0,
+                width: 50.0,
+                priority: 0,
+            },
+            Wanted {
+                x: 200.0,
+                width: 50.0,
+                priority: 0,
+            },
         ];
         let placed = place(&wanted, 2, 0.0, 1000.0);
         assert_eq!(placed[0].unwrap().row, 0);

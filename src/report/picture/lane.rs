@@ -33,15 +33,26 @@ pub struct Lane {
 pub enum Shape {
     Boot,
     Reset,
-    Flash { ok: bool },
-    Power { on: bool },
+    Flash {
+        ok: bool,
+    },
+    Power {
+        on: bool,
+    },
     Fault,
     BenchError,
-    Step { number: usize },
+    Step {
+        number: usize,
+    },
     Verdict(Verdict),
-    Job { status: ExecutionStatus, label: String },
+    Job {
+        status: ExecutionStatus,
+        label: String,
+    },
     /// An expectation failed or a guard was hit: numbered, spelt out under the lane.
-    Failure { number: usize },
+    Failure {
+        number: usize,
+    },
 }
 
 /// One thing to draw at time `t`, with its exact text and the console line it is on.
@@ -178,7 +189,12 @@ impl Track {
                     self.end_level(t);
                 }
                 let word = if on { "on" } else { "off" };
-                self.mark(t, Shape::Power { on }, format!("power {word}: {reason}"), line);
+                self.mark(
+                    t,
+                    Shape::Power { on },
+                    format!("power {word}: {reason}"),
+                    line,
+                );
             }
             EventKind::Fault { what } => self.mark(t, Shape::Fault, format!("fault: {what}"), line),
             EventKind::BenchError { message } => self.mark(
@@ -237,7 +253,9 @@ impl Track {
                 }
                 self.last_job.insert(job_id.clone(), key);
                 let label = match (phase, reason) {
-                    (_, Some(r)) if status.is_terminal() && *status != ExecutionStatus::Succeeded => {
+                    (_, Some(r))
+                        if status.is_terminal() && *status != ExecutionStatus::Succeeded =>
+                    {
                         format!("{status} ({r})")
                     }
                     (Some(p), _) if *status == ExecutionStatus::InProgress => p,
@@ -272,7 +290,11 @@ impl Track {
         }
         let text = format!(
             "{} conn {conn} ({client}){}",
-            if connected { "connected" } else { "disconnected" },
+            if connected {
+                "connected"
+            } else {
+                "disconnected"
+            },
             why.map(|r| format!(": {r}")).unwrap_or_default()
         );
         match (was_online, self.open.is_empty()) {
@@ -326,6 +348,9 @@ pub fn lane_of(
 ) -> Option<usize> {
     match &e.source {
         Source::Board(b) => by_board.get(b).copied(),
-        _ => e.kind.thing_or_client().and_then(|t| by_thing.get(t).copied()),
+        _ => e
+            .kind
+            .thing_or_client()
+            .and_then(|t| by_thing.get(t).copied()),
     }
 }

@@ -144,14 +144,25 @@ impl Picture {
         // One string for the whole page: a fleet's picture is megabytes.
         let (head, tail) = page_parts(&format!("{title}: timeline"), css);
         let mut html = head;
-        let _ = write!(html, "<h1>{}</h1>\n<p class=\"sub\">{}</p>\n", esc(title), esc(summary));
+        let _ = write!(
+            html,
+            "<h1>{}</h1>\n<p class=\"sub\">{}</p>\n",
+            esc(title),
+            esc(summary)
+        );
         if self.options.links {
             html.push_str("<p class=\"sub\"><a href=\"../index.html\">← the run</a> · <a href=\"events.jsonl\">events.jsonl</a> (the whole timeline)</p>\n");
         }
         for note in notes {
             let _ = writeln!(html, "<p class=\"note\">{}</p>", esc(note));
         }
-        draw::svg(&mut html, &self.axis, &self.bench, &self.lanes, &self.options);
+        draw::svg(
+            &mut html,
+            &self.axis,
+            &self.bench,
+            &self.lanes,
+            &self.options,
+        );
         self.verdict_table(&mut html);
         html.push_str(tail);
         html
