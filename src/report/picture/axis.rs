@@ -258,7 +258,9 @@ pub fn tick_step(min: f64) -> f64 {
 }
 
 fn label(t: f64, step: f64) -> String {
-    if step < 0.1 {
+    if (t - t.round()).abs() < 1e-6 {
+        format!("{t:.0}s")
+    } else if step < 0.1 {
         format!("{t:.2}s")
     } else if step < 1.0 {
         format!("{t:.1}s")
