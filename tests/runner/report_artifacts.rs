@@ -331,3 +331,45 @@ fn a_real_directory_named_latest_is_left_alone_with_a_clear_error() {
     assert!(matches!(err, ReportError::LatestNotALink { .. }));
     assert!(err.to_string().contains("latest"), "{err}");
 }
+
+#[test]
+fn a_truncated_last_line_is_skipped_and_noted_on_the_pages() {
+    let reports = tempfile::tempdir().unwrap();
+    let recorded = tempfile::tempdir().unwrap();
+    let tl = timeline(recorded.path(), "wrong-thing-name");
+    // A run killed while writing: half an event at the end.
+    let whole = serde_json::to_string(&line(5.0, "sim-1", "never finished")).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&tl.events_path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, &whole.as_bytes()[..whole.len() / 2]).unwrap();
+    let paths = write_run(
+        reports.path(),
+        &run("run-cut", false, vec![finished()]),
+        &[tl],
+    )
+    .unwrap();
+    let lines = timeline_events().len() + 1;
+    assert_eq!(paths.notes.len(), 1, "{:?}", paths.notes);
+    assert!(
+        paths.notes[0].contains(&format!(
+            "events.jsonl:{lines}: skipped an unreadable event"
+        )),
+        "{}",
+        paths.notes[0]
+    );
+    for page in [&paths.index, &paths.scenarios[0].timeline_html] {
+        let html = std::fs::read_to_string(page).unwrap();
+        assert!(
+            html.contains("skipped an unreadable event"),
+            "{}",
+            page.display()
+        );
+    }
+    let log = std::fs::read_to_string(&paths.scenarios[0].boards[0].console_log).unwrap();
+    assert!(
+        log.contains("otarig-sim app version 0.9.4"),
+        "the readable events are kept"
+    );
+}
