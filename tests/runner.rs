@@ -17,6 +17,8 @@ mod config_corpus_cli;
 mod report_artifacts;
 #[path = "runner/report_flaky.rs"]
 mod report_flaky;
+#[path = "runner/report_index.rs"]
+mod report_index;
 #[path = "runner/report_junit.rs"]
 mod report_junit;
 #[path = "runner/report_model.rs"]

@@ -238,7 +238,7 @@ async fn run_async(plan: RunPlan, report_dir: &Path) -> u8 {
     };
     println!("{}", report::table::render(&output.result));
     match report::write_run(report_dir, &output.result, &output.timelines) {
-        Ok(paths) => println!("reports: {}", paths.dir.display()),
+        Ok(paths) => println!("reports: {}", paths.index.display()),
         Err(e) => {
             eprintln!("error: writing reports under {}: {e}", report_dir.display());
             return exit::BENCH;

@@ -4,29 +4,33 @@
 //! reports/
 //!   latest -> <run-id>
 //!   <run-id>/
+//!     index.html             the run at a glance: failures first, links to everything
+//!     otarig.css             the pages' stylesheet (not inline: Jenkins' CSP blocks that)
 //!     junit.xml
 //!     summary.json
 //!     <scenario>/            (attempt 1; attempt n of --repeat: <scenario>.<n>/)
 //!       events.jsonl         written live by the runner (see scenario_dir)
 //!       timeline.html
-//!       <board>.console.log
+//!       <board>.console.log  the annotated console (console.html: the same, with anchors)
+//!       <board>.console.html
 //!       <board>.mqtt.jsonl
 //! ```
 //!
-//! Every file is written to a temporary name and renamed, so a reader (or a run killed
-//! mid-write) never sees half a file. [`write_run`] may be called again and again with
-//! the results so far (after each scenario), and once more on SIGINT/SIGTERM with
+//! Every report is read from the scenarios' `events.jsonl` in one streaming pass each
+//! ([`super::scenario_pages`]), so writing them needs memory for the boards, not the
+//! events. Every file is written to a temporary name and renamed, so a reader (or a run
+//! killed mid-write) never sees half a file. [`write_run`] may be called again and again
+//! with the results so far (after each scenario), and once more on SIGINT/SIGTERM with
 //! `interrupted = true`: started scenarios without a result become error cases.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
-
-use chrono::{DateTime, SecondsFormat};
 
 pub use super::model::ScenarioTimeline;
 use super::model::{BoardResult, RunResult, ScenarioResult};
-use super::picture::{self, Lane};
-use super::{junit, summary};
-use crate::timeline::{Event, EventKind, Source};
+pub use super::scenario_pages::{write_scenario, BoardPaths, ScenarioPaths};
+use super::{index, jsonl, junit, summary};
+use crate::timeline::{Event, EventKind};
 
 /// Console lines kept in a synthesized (unfinished) board's tail.
 const TAIL_LINES: usize = 20;
@@ -35,6 +39,12 @@ const TAIL_LINES: usize = 20;
 pub enum ReportError {
     #[error("cannot write report file {path}: {source} (check that the report directory is writable and the disk is not full)")]
     Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the timeline {path}: {source} (the reports are written from it; check that it is readable)")]
+    Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -59,26 +69,14 @@ pub enum ReportError {
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunPaths {
     pub dir: PathBuf,
+    /// The run at a glance: open it first.
+    pub index: PathBuf,
     pub junit: PathBuf,
     pub summary: PathBuf,
     pub latest: PathBuf,
     pub scenarios: Vec<ScenarioPaths>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct ScenarioPaths {
-    pub scenario: String,
-    pub attempt: u32,
-    pub dir: PathBuf,
-    pub timeline_html: PathBuf,
-    pub boards: Vec<BoardPaths>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct BoardPaths {
-    pub board: String,
-    pub console_log: PathBuf,
-    pub mqtt_jsonl: PathBuf,
+    /// What could not be read while writing (unreadable timeline lines), as sentences.
+    pub notes: Vec<String>,
 }
 
 /// `reports/<run-id>`.
@@ -108,20 +106,50 @@ pub fn write_run(
     let run = with_unfinished(run, timelines);
 
     let mut scenarios = Vec::new();
+    let mut notes = Vec::new();
+    let mut evidence = junit::Evidence::default();
     for timeline in timelines {
         let result = run
             .scenarios
             .iter()
             .find(|s| s.name == timeline.scenario && s.attempt == timeline.attempt);
-        scenarios.push(write_scenario(&dir, result, timeline)?);
+        let pages = write_scenario(&dir, result, timeline)?;
+        for (role, thing) in &timeline.pinned {
+            evidence
+                .pinned
+                .insert((timeline.scenario.clone(), role.clone()), thing.clone());
+        }
+        for board in &pages.paths.boards {
+            let tail = pages.tails.get(&board.board).cloned().unwrap_or_default();
+            evidence.boards.insert(
+                (
+                    timeline.scenario.clone(),
+                    timeline.attempt,
+                    board.board.clone(),
+                ),
+                junit::BoardEvidence {
+                    console: tail.lines,
+                    total_lines: tail.total,
+                    attachments: vec![
+                        board.console_log.clone(),
+                        board.mqtt_jsonl.clone(),
+                        pages.paths.timeline_html.clone(),
+                    ],
+                },
+            );
+        }
+        notes.extend(pages.notes);
+        scenarios.push(pages.paths);
     }
 
     let junit_path = dir.join("junit.xml");
-    let xml = junit::to_xml(&run).map_err(|source| ReportError::Junit {
+    let xml = junit::to_xml_with(&run, &evidence).map_err(|source| ReportError::Junit {
         path: junit_path.clone(),
         source,
     })?;
+    drop(evidence);
     write_atomic(&junit_path, xml.as_bytes())?;
+    drop(xml);
 
     let summary_path = dir.join("summary.json");
     let json = summary::to_json(&run).map_err(|source| ReportError::Json {
@@ -130,18 +158,29 @@ pub fn write_run(
     })?;
     write_atomic(&summary_path, json.as_bytes())?;
 
+    write_atomic(
+        &dir.join(super::html::STYLESHEET),
+        super::html::stylesheet().as_bytes(),
+    )?;
+    let index_path = dir.join("index.html");
+    let page = index::render(&run, &dir, &scenarios, &notes);
+    write_atomic(&index_path, page.as_bytes())?;
+
     let latest = point_latest(report_dir, &dir)?;
     Ok(RunPaths {
         dir,
+        index: index_path,
         junit: junit_path,
         summary: summary_path,
         latest,
         scenarios,
+        notes,
     })
 }
 
 /// The run with a result for every timeline the interrupt cut short: each board of such
-/// a scenario is an error case saying it was unfinished.
+/// a scenario is an error case saying it was unfinished, with its last console lines
+/// and the time its timeline covers (read from its `events.jsonl`, streaming).
 pub fn with_unfinished(run: &RunResult, timelines: &[ScenarioTimeline]) -> RunResult {
     let mut run = run.clone();
     if !run.interrupted {
@@ -155,13 +194,31 @@ pub fn with_unfinished(run: &RunResult, timelines: &[ScenarioTimeline]) -> RunRe
         if known {
             continue;
         }
-        let first = tl.events.first();
-        let last = tl.events.last();
+        let mut first: Option<(f64, u64)> = None;
+        let mut last_t: Option<f64> = None;
+        let mut tails: BTreeMap<&str, VecDeque<String>> = tl
+            .things
+            .keys()
+            .map(|b| (b.as_str(), VecDeque::new()))
+            .collect();
+        // An unreadable timeline leaves the cases without tails; they stay errors.
+        let _ = jsonl::for_each_event(&tl.events_path, |e: &Event| {
+            first.get_or_insert((e.t, e.wall_ms));
+            last_t = Some(e.t);
+            if let (Some(board), EventKind::Console { line }) = (e.source.board_name(), &e.kind) {
+                if let Some(tail) = tails.get_mut(board) {
+                    if tail.len() == TAIL_LINES {
+                        tail.pop_front();
+                    }
+                    tail.push_back(line.clone());
+                }
+            }
+        });
         let boards = tl
             .things
             .iter()
             .map(|(board, thing)| BoardResult {
-                console_tail: crate::timeline::query::console_tail(&tl.events, board, TAIL_LINES),
+                console_tail: tails.remove(board.as_str()).unwrap_or_default().into(),
                 ..BoardResult::unfinished(board.as_str(), board.as_str(), thing.as_str())
             })
             .collect();
@@ -169,10 +226,10 @@ pub fn with_unfinished(run: &RunResult, timelines: &[ScenarioTimeline]) -> RunRe
             name: tl.scenario.clone(),
             summary: String::new(),
             attempt: tl.attempt,
-            started_wall_ms: first.map_or(0, |e| e.wall_ms),
+            started_wall_ms: first.map_or(0, |f| f.1),
             duration: std::time::Duration::from_secs_f64(
-                match (first, last) {
-                    (Some(a), Some(b)) => b.t - a.t,
+                match (first, last_t) {
+                    (Some(a), Some(b)) => b - a.0,
                     _ => 0.0,
                 }
                 .max(0.0),
@@ -185,136 +242,20 @@ pub fn with_unfinished(run: &RunResult, timelines: &[ScenarioTimeline]) -> RunRe
     run
 }
 
-fn write_scenario(
-    run_dir: &Path,
-    result: Option<&ScenarioResult>,
-    timeline: &ScenarioTimeline,
-) -> Result<ScenarioPaths, ReportError> {
-    let dir = scenario_dir(run_dir, &timeline.scenario, timeline.attempt);
-    create_dir(&dir)?;
-    let lanes = lanes(result, timeline);
-
-    let mut boards = Vec::new();
-    for lane in &lanes {
-        let name = safe_name(&lane.board);
-        let console_log = dir.join(format!("{name}.console.log"));
-        write_atomic(
-            &console_log,
-            console_log_text(&timeline.events, &lane.board).as_bytes(),
-        )?;
-        let mqtt_jsonl = dir.join(format!("{name}.mqtt.jsonl"));
-        let transcript =
-            mqtt_transcript(&timeline.events, &lane.thing).map_err(|source| ReportError::Json {
-                path: mqtt_jsonl.clone(),
-                source,
-            })?;
-        write_atomic(&mqtt_jsonl, transcript.as_bytes())?;
-        boards.push(BoardPaths {
-            board: lane.board.clone(),
-            console_log,
-            mqtt_jsonl,
-        });
-    }
-
-    let timeline_html = dir.join("timeline.html");
-    let title = if timeline.attempt > 1 {
-        format!("{} (attempt {})", timeline.scenario, timeline.attempt)
-    } else {
-        timeline.scenario.clone()
-    };
-    let summary = result.map_or("", |r| r.summary.as_str());
-    let page = picture::render(&title, summary, &timeline.events, &lanes);
-    write_atomic(&timeline_html, page.as_bytes())?;
-
-    Ok(ScenarioPaths {
-        scenario: timeline.scenario.clone(),
-        attempt: timeline.attempt,
-        dir,
-        timeline_html,
-        boards,
-    })
-}
-
-/// Lanes in the result's role order; boards only the timeline knows come after.
-fn lanes(result: Option<&ScenarioResult>, timeline: &ScenarioTimeline) -> Vec<Lane> {
-    let mut lanes: Vec<Lane> = result
-        .map(|r| {
-            r.boards
-                .iter()
-                .map(|b| Lane {
-                    role: b.role.clone(),
-                    board: b.board.clone(),
-                    thing: b.thing.clone(),
-                    verdict: Some(b.verdict),
-                    message: b.message.clone(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    for (board, thing) in &timeline.things {
-        if !lanes.iter().any(|l| &l.board == board) {
-            lanes.push(Lane {
-                role: board.clone(),
-                board: board.clone(),
-                thing: thing.clone(),
-                verdict: None,
-                message: None,
-            });
-        }
-    }
-    lanes
-}
-
-/// A board's slice of the timeline: what it printed, what the rig did to it, and what
+/// A board's slice of a timeline: what it printed, what the rig did to it, and what
 /// the cloud saw of its thing.
 pub fn board_events(events: &[Event], board: &str, thing: &str) -> Vec<Event> {
     events
         .iter()
         .filter(|e| match &e.source {
-            Source::Board(b) if b == board => true,
+            crate::timeline::Source::Board(b) if b == board => true,
             _ => e.kind.thing_or_client() == Some(thing),
         })
         .cloned()
         .collect()
 }
 
-/// The board's console, one timestamped line per console event, with what the rig did
-/// to the board (flash, power, faults, verdict) interleaved as `##` lines. Escape
-/// sequences are kept (`less -R` shows colours); NUL becomes U+2400 so tools treat the
-/// file as text.
-pub fn console_log_text(events: &[Event], board: &str) -> String {
-    let mut out = String::new();
-    for e in events {
-        if e.source.board_name() != Some(board) {
-            continue;
-        }
-        let text = match &e.kind {
-            EventKind::Console { line } => line.replace('\0', "\u{2400}"),
-            EventKind::Flash { image, ok, detail } => format!(
-                "## flash {image}: {}{}",
-                if *ok { "ok" } else { "FAILED" },
-                detail
-                    .as_deref()
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default()
-            ),
-            EventKind::Power { state, reason } => format!("## power {state:?}: {reason}"),
-            EventKind::Fault { what } => format!("## fault: {what}"),
-            EventKind::BenchError { message } => format!("## bench error: {message}"),
-            EventKind::Verdict { verdict, message } => format!(
-                "## verdict {verdict}{}",
-                message
-                    .as_deref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            ),
-            EventKind::Note { text } => format!("## {text}"),
-            _ => continue,
-        };
-        out.push_str(&format!("{} [{:>10.3}] {text}\n", wall(e.wall_ms), e.t));
-    }
-    out
-}
+pub use super::console_log::console_log_text;
 
 /// The thing's MQTT packets and connection changes, one JSON event per line.
 pub fn mqtt_transcript(events: &[Event], thing: &str) -> serde_json::Result<String> {
@@ -330,14 +271,6 @@ pub fn mqtt_transcript(events: &[Event], thing: &str) -> serde_json::Result<Stri
         }
     }
     Ok(out)
-}
-
-fn wall(ms: u64) -> String {
-    i64::try_from(ms)
-        .ok()
-        .and_then(DateTime::from_timestamp_millis)
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
-        .unwrap_or_else(|| "-".to_string())
 }
 
 /// A file or folder name from a scenario, board or run id: no separators, no dot-names.
@@ -359,23 +292,28 @@ pub fn safe_name(name: &str) -> String {
     }
 }
 
-fn create_dir(dir: &Path) -> Result<(), ReportError> {
+pub(crate) fn create_dir(dir: &Path) -> Result<(), ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Io {
         path: dir.to_path_buf(),
         source,
     })
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+/// `a.log` → `a.log.tmp-<pid>`: where a file is written before it is renamed into place.
+pub(crate) fn temp_name(path: &Path) -> PathBuf {
+    path.with_extension(format!(
+        "{}.tmp-{}",
+        path.extension().and_then(|e| e.to_str()).unwrap_or(""),
+        std::process::id()
+    ))
+}
+
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     let io = |source| ReportError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let tmp = path.with_extension(format!(
-        "{}.tmp-{}",
-        path.extension().and_then(|e| e.to_str()).unwrap_or(""),
-        std::process::id()
-    ));
+    let tmp = temp_name(path);
     std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }

@@ -6,11 +6,21 @@
 //! `<rerunFailure>`/`<rerunError>` with its own message. No `<flakyFailure>` is written:
 //! readers count a test case with only those as passed.
 //!
+//! Test case names are stable across runs, whatever boards a run bound: the class is the
+//! scenario, the name its role (`dut`), with the thing when the role pins one
+//! (`thing1 (thing Thing1)`). The bound board is the suite property `<role>.board`.
+//! `system-out` carries the board's annotated console (its lines with otarig's `##`
+//! annotations: flash, power, resets, faults, job changes, failed expectations, waits),
+//! then its evidence files as `[[ATTACHMENT|path]]` lines, the convention of Jenkins'
+//! junit-attachments plugin and GitLab. Failure texts are whole.
+//!
 //! The output validates against the Jenkins xUnit plugin's `junit-10.xsd` (committed
 //! under tests/schema/): no testcase timestamps or properties (the schema has none;
-//! board versions go in the suite's properties), and testsuite's skip count written
+//! boards and versions go in the suite's properties), and testsuite's skip count written
 //! as `skipped` (read by Jenkins and GitLab) instead of quick-junit's `disabled`.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
@@ -23,14 +33,55 @@ use super::model::{
     cases, Attempt, BoardResult, Case, Outcome, RunResult, ScenarioResult, Verdict, UNFINISHED,
 };
 
-/// Serializes the run as JUnit XML.
+/// What the timelines add to the results: which roles pin a thing, and each board run's
+/// annotated console and evidence files.
+#[derive(Clone, Debug, Default)]
+pub struct Evidence {
+    /// (scenario, role) → the thing the role pins.
+    pub pinned: BTreeMap<(String, String), String>,
+    /// (scenario, attempt, board) → its console and files.
+    pub boards: BTreeMap<(String, u32, String), BoardEvidence>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct BoardEvidence {
+    /// The annotated console's last lines.
+    pub console: Vec<String>,
+    /// How many lines the whole console log has.
+    pub total_lines: usize,
+    /// Files to attach (console log, MQTT transcript, timeline).
+    pub attachments: Vec<PathBuf>,
+}
+
+/// A test case's name: the role, and the thing when the role pins one. Never the board:
+/// which board a run binds changes from run to run, and CI keeps history by name.
+pub fn case_name(role: &str, pinned: Option<&str>) -> String {
+    match pinned {
+        Some(thing) => format!("{role} (thing {thing})"),
+        None => role.to_string(),
+    }
+}
+
+/// Serializes the run as JUnit XML (console tails from the results, no attachments).
 pub fn to_xml(run: &RunResult) -> Result<String, quick_junit::SerializeError> {
-    let xml = build(run).to_string()?;
+    to_xml_with(run, &Evidence::default())
+}
+
+/// Serializes the run as JUnit XML with what the timelines add.
+pub fn to_xml_with(
+    run: &RunResult,
+    evidence: &Evidence,
+) -> Result<String, quick_junit::SerializeError> {
+    let xml = build_with(run, evidence).to_string()?;
     Ok(skipped_not_disabled(&xml))
 }
 
 /// The quick-junit model of the run.
 pub fn build(run: &RunResult) -> Report {
+    build_with(run, &Evidence::default())
+}
+
+pub fn build_with(run: &RunResult, evidence: &Evidence) -> Report {
     let mut report = Report::new(format!("otarig {} on {}", run.run_id, run.rig));
     report.set_time(run.duration);
     let all = cases(run);
@@ -51,7 +102,7 @@ pub fn build(run: &RunResult) -> Report {
             suite.add_test_case(match case.role {
                 // A scenario skipped before its roles were bound still shows up as one case.
                 None => scenario_only_case(case.primary().scenario),
-                Some(_) => board_case(case),
+                Some(_) => board_case(case, evidence),
             });
         }
         report.add_test_suite(suite);
@@ -173,29 +224,72 @@ pub fn console_text(lines: &[String]) -> XmlString {
     XmlString::new(text)
 }
 
+/// An attempt's `system-out`: its board's annotated console and evidence files when the
+/// timeline was read, else the console tail of its result.
+fn system_out(a: &Attempt, evidence: &Evidence) -> Option<XmlString> {
+    let b = a.board?;
+    let key = (a.scenario.name.clone(), a.scenario.attempt, b.board.clone());
+    let Some(ev) = evidence.boards.get(&key) else {
+        return (!b.console_tail.is_empty()).then(|| console_text(&b.console_tail));
+    };
+    let shown = ev.console.len();
+    let mut lines = vec![format!(
+        "otarig: board {} (thing {}), attempt {}: {} of its annotated console ({}; lines starting `##` are otarig's); the whole log, the MQTT transcript and the timeline are attached below",
+        b.board,
+        b.thing,
+        a.scenario.attempt,
+        if shown < ev.total_lines {
+            format!("the last {shown} of {} lines", ev.total_lines)
+        } else {
+            format!("all {shown} lines")
+        },
+        if shown < ev.total_lines { "the start is in the attached log" } else { "nothing left out" },
+    )];
+    lines.extend(ev.console.iter().cloned());
+    for file in &ev.attachments {
+        lines.push(format!("[[ATTACHMENT|{}]]", attachment_path(file)));
+    }
+    Some(console_text(&lines))
+}
+
+/// How an attachment is named: relative to `$CI_PROJECT_DIR` when GitLab runs otarig
+/// and the file is inside it (GitLab resolves attachments there), else absolute (what
+/// Jenkins' junit-attachments plugin reads).
+fn attachment_path(file: &Path) -> String {
+    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    if let Some(project) =
+        std::env::var_os("CI_PROJECT_DIR").filter(|_| std::env::var_os("GITLAB_CI").is_some())
+    {
+        if let Ok(relative) = absolute.strip_prefix(Path::new(&project)) {
+            return relative.display().to_string();
+        }
+    }
+    absolute.display().to_string()
+}
+
 /// Another attempt of the case that did not pass.
-fn rerun(a: &Attempt, attempts: usize) -> TestRerun {
+fn rerun(a: &Attempt, attempts: usize, evidence: &Evidence) -> TestRerun {
     let mut r = TestRerun::new(kind_of(a.verdict));
     let message = a.message(attempts);
     r.set_type(type_of(a.verdict, a.board))
         .set_message(message.as_str())
         .set_description(message.as_str());
     // No time: junit-10.xsd's rerunType has no `time` attribute.
-    if let Some(b) = a.board.filter(|b| !b.console_tail.is_empty()) {
-        r.set_system_out(console_text(&b.console_tail));
+    if let Some(out) = system_out(a, evidence) {
+        r.set_system_out(out);
     }
     r
 }
 
 /// One role across its attempts, written as its [`Outcome`].
-fn board_case(case: &Case) -> TestCase {
+fn board_case(case: &Case, evidence: &Evidence) -> TestCase {
     let primary = case.primary();
     let n = case.attempts.len();
     let others: Vec<TestRerun> = case
         .attempts
         .iter()
         .filter(|a| a.failed() && a.scenario.attempt != primary.scenario.attempt)
-        .map(|a| rerun(a, n))
+        .map(|a| rerun(a, n, evidence))
         .collect();
     let message = case.message().unwrap_or_default();
     let status = match case.outcome() {
@@ -222,15 +316,21 @@ fn board_case(case: &Case) -> TestCase {
             st
         }
     };
-    let name = case
-        .display_name()
-        .unwrap_or_else(|| case.scenario.to_string());
+    let name = match case.role {
+        Some(role) => {
+            let pinned = evidence
+                .pinned
+                .get(&(case.scenario.to_string(), role.to_string()));
+            case_name(role, pinned.map(String::as_str))
+        }
+        None => case.scenario.to_string(),
+    };
     let mut case_out = TestCase::new(name, status);
     case_out
         .set_classname(case.scenario)
         .set_time(case.duration());
-    if let Some(b) = primary.board.filter(|b| !b.console_tail.is_empty()) {
-        case_out.set_system_out(console_text(&b.console_tail));
+    if let Some(out) = system_out(primary, evidence) {
+        case_out.set_system_out(out);
     }
     case_out
 }
@@ -248,6 +348,12 @@ fn skipped_not_disabled(xml: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn case_names_never_carry_the_board() {
+        assert_eq!(case_name("dut", None), "dut");
+        assert_eq!(case_name("thing1", Some("Thing1")), "thing1 (thing Thing1)");
+    }
 
     #[test]
     fn disabled_becomes_skipped_only_in_testsuite_tags() {

@@ -2,6 +2,7 @@
 //! the numbers derived from them (counts, exit code) are computed, never stored.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -543,33 +544,43 @@ pub(crate) mod secs {
     }
 }
 
-/// One scenario attempt's recorded timeline, as the runner holds it.
+/// One scenario attempt's recorded timeline, as the runner hands it to the reports: where
+/// its `events.jsonl` is, not a copy of its events (the reports read the file, streaming).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScenarioTimeline {
     pub scenario: String,
     /// 1-based repeat index.
     pub attempt: u32,
-    pub events: Vec<Event>,
+    /// The attempt's `events.jsonl`, written by the recorder as the scenario ran.
+    pub events_path: PathBuf,
     /// Rig board name → thing name, for every board bound in the scenario.
     pub things: BTreeMap<String, String>,
+    /// Roles that pin a thing name (role → thing): their JUnit names carry the thing.
+    pub pinned: BTreeMap<String, String>,
 }
 
 impl ScenarioTimeline {
     pub fn new(
         scenario: impl Into<String>,
-        events: Vec<Event>,
+        events_path: impl Into<PathBuf>,
         things: BTreeMap<String, String>,
     ) -> Self {
         ScenarioTimeline {
             scenario: scenario.into(),
             attempt: 1,
-            events,
+            events_path: events_path.into(),
             things,
+            pinned: BTreeMap::new(),
         }
     }
 
     pub fn with_attempt(mut self, attempt: u32) -> Self {
         self.attempt = attempt;
+        self
+    }
+
+    pub fn with_pinned(mut self, pinned: BTreeMap<String, String>) -> Self {
+        self.pinned = pinned;
         self
     }
 }

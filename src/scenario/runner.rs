@@ -225,11 +225,21 @@ pub async fn run(
                 drop(lease);
                 result.attempt = attempt;
                 events(&RunEvent::ScenarioFinished { result: &result });
-                let recorded = timeline.map(|timeline| {
-                    ScenarioTimeline::new(&scenario.name, timeline.events(), things)
-                        .with_attempt(attempt)
-                });
-                Some((result, recorded))
+                // What a panicking scenario recorded is still in its folder.
+                let events_path = timeline
+                    .as_ref()
+                    .and_then(|t| t.path())
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_else(|| dir.join("events.jsonl"));
+                let pinned = scenario
+                    .roles
+                    .iter()
+                    .filter_map(|r| Some((r.name.clone(), r.thing_name.clone()?)))
+                    .collect();
+                let recorded = ScenarioTimeline::new(&scenario.name, events_path, things)
+                    .with_attempt(attempt)
+                    .with_pinned(pinned);
+                Some((result, Some(recorded)))
             }));
         }
     }

@@ -13,7 +13,7 @@ use otarig::report::{
 };
 use otarig::timeline::{Event, EventKind, PowerState, Source};
 
-use crate::support::events::{self, conn, ev, line, mqtt};
+use crate::support::events::{self, conn, ev, events_file, line, mqtt};
 use quick_junit::{Report, TestCaseStatus};
 
 fn timeline_events() -> Vec<Event> {
@@ -49,6 +49,12 @@ fn things() -> BTreeMap<String, String> {
         ("sim-1".to_string(), "Thing1".to_string()),
         ("sim-2".to_string(), "Thing2".to_string()),
     ])
+}
+
+/// The story above recorded as scenario `name`'s timeline (in `dir`, not the reports).
+fn timeline(dir: &Path, name: &str) -> ScenarioTimeline {
+    let path = events_file(dir, name, &timeline_events());
+    ScenarioTimeline::new(name, path, things())
 }
 
 fn board(role: &str, board: &str, thing: &str, verdict: Verdict) -> BoardResult {
@@ -92,7 +98,8 @@ fn finished() -> ScenarioResult {
 #[test]
 fn a_run_writes_the_documented_layout_and_points_latest_at_it() {
     let reports = tempfile::tempdir().unwrap();
-    let tl = ScenarioTimeline::new("wrong-thing-name", timeline_events(), things());
+    let recorded = tempfile::tempdir().unwrap();
+    let tl = timeline(recorded.path(), "wrong-thing-name");
     let paths = write_run(
         reports.path(),
         &run("run-1", false, vec![finished()]),
@@ -103,12 +110,15 @@ fn a_run_writes_the_documented_layout_and_points_latest_at_it() {
     let dir = reports.path().join("run-1");
     assert_eq!(paths.dir, dir);
     for file in [
+        "index.html",
         "junit.xml",
         "summary.json",
         "wrong-thing-name/timeline.html",
         "wrong-thing-name/sim-1.console.log",
+        "wrong-thing-name/sim-1.console.html",
         "wrong-thing-name/sim-1.mqtt.jsonl",
         "wrong-thing-name/sim-2.console.log",
+        "wrong-thing-name/sim-2.console.html",
         "wrong-thing-name/sim-2.mqtt.jsonl",
     ] {
         assert!(dir.join(file).is_file(), "{file} missing");
@@ -152,16 +162,16 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn console_logs_are_timestamped_per_board_and_keep_the_raw_line() {
-    let log = console_log_text(&timeline_events(), "sim-1");
+    let log = console_log_text(&timeline_events(), "sim-1", "Thing1");
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(
         lines.len(),
-        3,
-        "power marker and two console lines of sim-1 only:\n{log}"
+        5,
+        "power, two console lines and the connection's two changes, sim-1 only:\n{log}"
     );
     assert_eq!(
         lines[0],
-        "2023-11-14T22:13:20.000Z [     0.000] ## power On: start"
+        "2023-11-14T22:13:20.000Z [     0.000] ## power on: start"
     );
     assert_eq!(
         lines[1],
@@ -172,6 +182,11 @@ fn console_logs_are_timestamped_per_board_and_keep_the_raw_line() {
         "{}",
         lines[2]
     );
+    assert_eq!(
+        lines[3],
+        "2023-11-14T22:13:21.000Z [     1.000] ## mqtt connected (connection 1, client id Thing1)"
+    );
+    assert!(lines[4].ends_with("## mqtt disconnected (connection 1, client id Thing1): taken over"));
 }
 
 #[test]
@@ -225,8 +240,9 @@ fn summary_json_round_trips_with_stats_and_exit_code() {
 #[test]
 fn an_interrupted_run_marks_every_board_of_unfinished_scenarios_as_an_error() {
     let reports = tempfile::tempdir().unwrap();
-    let done = ScenarioTimeline::new("wrong-thing-name", timeline_events(), things());
-    let cut = ScenarioTimeline::new("power-cut-mid-download", timeline_events(), things());
+    let recorded = tempfile::tempdir().unwrap();
+    let done = timeline(recorded.path(), "wrong-thing-name");
+    let cut = timeline(recorded.path(), "power-cut-mid-download");
     let paths = write_run(
         reports.path(),
         &run("run-int", true, vec![finished()]),
@@ -256,7 +272,7 @@ fn an_interrupted_run_marks_every_board_of_unfinished_scenarios_as_an_error() {
         .as_ref()
         .expect("tail from the timeline");
     assert!(
-        tail.as_str().contains("green with a  NUL"),
+        tail.as_str().contains("green with a \u{2400} NUL"),
         "{}",
         tail.as_str()
     );
@@ -277,7 +293,8 @@ fn an_interrupted_run_marks_every_board_of_unfinished_scenarios_as_an_error() {
 #[test]
 fn an_interrupt_before_any_verdict_exits_as_a_bench_error() {
     let reports = tempfile::tempdir().unwrap();
-    let cut = ScenarioTimeline::new("s", timeline_events(), things());
+    let recorded = tempfile::tempdir().unwrap();
+    let cut = timeline(recorded.path(), "s");
     let paths = write_run(reports.path(), &run("r", true, vec![]), &[cut]).unwrap();
     let back = summary::from_json(&std::fs::read_to_string(&paths.summary).unwrap()).unwrap();
     assert_eq!(back.exit_code, 3);
@@ -288,9 +305,10 @@ fn repeats_get_their_own_folders() {
     let reports = tempfile::tempdir().unwrap();
     let mut second = finished();
     second.attempt = 2;
+    let recorded = tempfile::tempdir().unwrap();
     let tls = [
-        ScenarioTimeline::new("wrong-thing-name", timeline_events(), things()),
-        ScenarioTimeline::new("wrong-thing-name", timeline_events(), things()).with_attempt(2),
+        timeline(recorded.path(), "wrong-thing-name"),
+        timeline(recorded.path(), "wrong-thing-name").with_attempt(2),
     ];
     let paths = write_run(
         reports.path(),
@@ -312,4 +330,46 @@ fn a_real_directory_named_latest_is_left_alone_with_a_clear_error() {
     let err = write_run(reports.path(), &run("r", false, vec![]), &[]).unwrap_err();
     assert!(matches!(err, ReportError::LatestNotALink { .. }));
     assert!(err.to_string().contains("latest"), "{err}");
+}
+
+#[test]
+fn a_truncated_last_line_is_skipped_and_noted_on_the_pages() {
+    let reports = tempfile::tempdir().unwrap();
+    let recorded = tempfile::tempdir().unwrap();
+    let tl = timeline(recorded.path(), "wrong-thing-name");
+    // A run killed while writing: half an event at the end.
+    let whole = serde_json::to_string(&line(5.0, "sim-1", "never finished")).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&tl.events_path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, &whole.as_bytes()[..whole.len() / 2]).unwrap();
+    let paths = write_run(
+        reports.path(),
+        &run("run-cut", false, vec![finished()]),
+        &[tl],
+    )
+    .unwrap();
+    let lines = timeline_events().len() + 1;
+    assert_eq!(paths.notes.len(), 1, "{:?}", paths.notes);
+    assert!(
+        paths.notes[0].contains(&format!(
+            "events.jsonl:{lines}: skipped an unreadable event"
+        )),
+        "{}",
+        paths.notes[0]
+    );
+    for page in [&paths.index, &paths.scenarios[0].timeline_html] {
+        let html = std::fs::read_to_string(page).unwrap();
+        assert!(
+            html.contains("skipped an unreadable event"),
+            "{}",
+            page.display()
+        );
+    }
+    let log = std::fs::read_to_string(&paths.scenarios[0].boards[0].console_log).unwrap();
+    assert!(
+        log.contains("otarig-sim app version 0.9.4"),
+        "the readable events are kept"
+    );
 }

@@ -168,25 +168,25 @@ fn junit_reads_back_with_one_suite_per_scenario_and_one_case_per_board() {
         ]
     );
 
-    let failed = case(&report, "wrong-thing-name", "thing1 (sim-1)");
+    let failed = case(&report, "wrong-thing-name", "thing1");
     assert_eq!(failed.classname.as_deref(), Some("wrong-thing-name"));
     let (kind, ty, message, _) = non_success(failed);
     assert_eq!((kind, ty.as_str()), (NonSuccessKind::Failure, "failed"));
     assert!(message.contains("saw IN_PROGRESS ]]>"), "{message}");
     assert!(!message.contains('\u{1b}'));
     assert!(matches!(
-        case(&report, "wrong-thing-name", "thing2 (sim-2)").status,
+        case(&report, "wrong-thing-name", "thing2").status,
         TestCaseStatus::Success { .. }
     ));
 
-    let (kind, ty, ..) = non_success(case(&report, "power-cut", "a (sim-1)"));
+    let (kind, ty, ..) = non_success(case(&report, "power-cut", "a"));
     assert_eq!((kind, ty.as_str()), (NonSuccessKind::Failure, "bricked"));
-    let (kind, ty, ..) = non_success(case(&report, "power-cut", "b (sim-2)"));
+    let (kind, ty, ..) = non_success(case(&report, "power-cut", "b"));
     assert_eq!(
         (kind, ty.as_str()),
         (NonSuccessKind::Failure, "recovered-by-power-cycle")
     );
-    let (kind, ty, ..) = non_success(case(&report, "bench", "a (pic32-a)"));
+    let (kind, ty, ..) = non_success(case(&report, "bench", "a"));
     assert_eq!((kind, ty.as_str()), (NonSuccessKind::Error, "error"));
 
     match &case(&report, "needs-power", "needs-power").status {
@@ -205,7 +205,7 @@ fn console_tails_survive_as_clean_system_out() {
     let xml = junit::to_xml(&fixture()).unwrap();
     assert!(!xml.contains('\0') && !xml.contains('\u{1b}') && !xml.contains('\u{FFFF}'));
     let report = Report::deserialize_from_str(&xml).unwrap();
-    let out = case(&report, "wrong-thing-name", "thing1 (sim-1)")
+    let out = case(&report, "wrong-thing-name", "thing1")
         .system_out
         .as_ref()
         .expect("console tail in system-out");
@@ -244,7 +244,7 @@ fn versions_seeds_and_summary_are_suite_properties() {
 fn repeats_are_flaky_failures_when_mixed_and_reruns_when_always_failing() {
     let xml = junit::to_xml(&fixture()).unwrap();
     let report = Report::deserialize_from_str(&xml).unwrap();
-    let (kind, ty, message, reruns) = non_success(case(&report, "flaky", "a (sim-1)"));
+    let (kind, ty, message, reruns) = non_success(case(&report, "flaky", "a"));
     assert_eq!((kind, ty.as_str()), (NonSuccessKind::Failure, "flaky"));
     assert_eq!(
         message,
@@ -255,7 +255,7 @@ fn repeats_are_flaky_failures_when_mixed_and_reruns_when_always_failing() {
         !xml.contains("<flakyFailure"),
         "a case with only flakyFailure reads as passed"
     );
-    let (kind, ty, message, reruns) = non_success(case(&report, "always", "a (sim-1)"));
+    let (kind, ty, message, reruns) = non_success(case(&report, "always", "a"));
     assert_eq!((kind, ty.as_str()), (NonSuccessKind::Failure, "failed"));
     assert_eq!(
         message, "failed (2 of 2 failed): attempt 2 (seed 7): second",
@@ -268,7 +268,7 @@ fn repeats_are_flaky_failures_when_mixed_and_reruns_when_always_failing() {
 fn cases_an_interrupt_cut_short_are_errors() {
     let xml = junit::to_xml(&fixture()).unwrap();
     let report = Report::deserialize_from_str(&xml).unwrap();
-    let (kind, ty, message, _) = non_success(case(&report, "cut-short", "a (sim-1)"));
+    let (kind, ty, message, _) = non_success(case(&report, "cut-short", "a"));
     assert_eq!(kind, NonSuccessKind::Error);
     assert_eq!(ty, "unfinished");
     assert_eq!(message, UNFINISHED);
@@ -321,6 +321,15 @@ fn validate(xml: &str) -> Result<(), String> {
     }
 }
 
+/// Validates `xml` against junit-10.xsd where xmllint is installed (required in CI).
+pub fn validate_if_xmllint(xml: &str) {
+    if xmllint().is_none() {
+        eprintln!("skipped: xmllint not installed (apt-get install libxml2-utils)");
+        return;
+    }
+    validate(xml).unwrap_or_else(|e| panic!("junit.xml is not valid junit-10.xsd:\n{e}\n{xml}"));
+}
+
 #[test]
 fn junit_validates_against_the_jenkins_xunit_schema() {
     if xmllint().is_none() {
@@ -334,4 +343,113 @@ fn junit_validates_against_the_jenkins_xunit_schema() {
     let raw = junit::build(&fixture()).to_string().unwrap();
     let err = validate(&raw).expect_err("raw quick-junit output has `disabled`");
     assert!(err.contains("disabled"), "{err}");
+}
+
+/// Python's junitparser (`pip install junitparser`); CI installs it and sets
+/// OTARIG_REQUIRE_JUNITPARSER=1.
+fn junitparser() -> bool {
+    let found = Command::new("python3")
+        .args(["-c", "import junitparser"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found && std::env::var_os("OTARIG_REQUIRE_JUNITPARSER").is_some() {
+        panic!("junitparser is required (OTARIG_REQUIRE_JUNITPARSER is set): python3 -m pip install junitparser");
+    }
+    found
+}
+
+/// The fixture with what the timelines add: a pinned role, an annotated console and
+/// attachments for `thing1` of wrong-thing-name.
+fn with_evidence(dir: &Path) -> (RunResult, junit::Evidence) {
+    let mut evidence = junit::Evidence::default();
+    evidence.pinned.insert(
+        ("wrong-thing-name".into(), "thing1".into()),
+        "Thing1".into(),
+    );
+    let log = dir.join("sim-1.console.log");
+    std::fs::write(&log, "x\n").unwrap();
+    evidence.boards.insert(
+        ("wrong-thing-name".into(), 1, "sim-1".into()),
+        junit::BoardEvidence {
+            console: vec![
+                "2026-01-01T00:00:00.000Z [     1.000] ## power off: power_cut".into(),
+                NASTY.into(),
+            ],
+            total_lines: 500,
+            attachments: vec![log],
+        },
+    );
+    (fixture(), evidence)
+}
+
+#[test]
+fn the_annotated_console_and_attachments_go_to_system_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, evidence) = with_evidence(dir.path());
+    let xml = junit::to_xml_with(&run, &evidence).unwrap();
+    let report = Report::deserialize_from_str(&xml).unwrap();
+    let case = case(&report, "wrong-thing-name", "thing1 (thing Thing1)");
+    let out = case.system_out.as_ref().unwrap().as_str();
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].contains("the last 2 of 500 lines"), "{out}");
+    assert!(lines[1].ends_with("## power off: power_cut"), "{out}");
+    assert_eq!(
+        lines.last().copied(),
+        Some(
+            format!(
+                "[[ATTACHMENT|{}]]",
+                dir.path().join("sim-1.console.log").display()
+            )
+            .as_str()
+        ),
+        "an attachment line of its own, absolute"
+    );
+    validate_if_xmllint(&xml);
+}
+
+#[test]
+fn junitparser_reads_names_results_and_attachments() {
+    if !junitparser() {
+        eprintln!("skipped: junitparser not installed (python3 -m pip install junitparser)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (run, evidence) = with_evidence(dir.path());
+    let file = dir.path().join("junit.xml");
+    std::fs::write(&file, junit::to_xml_with(&run, &evidence).unwrap()).unwrap();
+    let script = r#"
+import sys
+from junitparser import JUnitXml
+for suite in JUnitXml.fromfile(sys.argv[1]):
+    for case in suite:
+        kinds = ",".join(type(r).__name__ for r in case.result) or "passed"
+        out = case.system_out or ""
+        print("\t".join([suite.name, case.classname, case.name, kinds, str(out.count("[[ATTACHMENT|"))]))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    let row = |suite: &str, name: &str| {
+        rows.iter()
+            .find(|r| r[0] == suite && r[2] == name)
+            .unwrap_or_else(|| panic!("{suite} :: {name} not read:\n{text}"))
+    };
+    assert_eq!(
+        row("wrong-thing-name", "thing1 (thing Thing1)")[3..],
+        ["Failure", "1"]
+    );
+    assert_eq!(row("wrong-thing-name", "thing2")[3], "passed");
+    assert_eq!(row("bench", "a")[3], "Error");
+    assert_eq!(row("needs-power", "needs-power")[3], "Skipped");
+    assert_eq!(row("flaky", "a")[3], "Failure");
+    assert_eq!(rows.len(), 9, "{text}");
 }

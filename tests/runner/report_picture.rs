@@ -291,3 +291,91 @@ fn the_picture_is_a_pure_function_of_its_input() {
     titles(svg_of(&empty));
     assert!(empty.contains(r#"data-verdict="bricked""#));
 }
+
+#[test]
+fn lanes_that_need_attention_come_first() {
+    use otarig::report::picture::{Builder, PictureOptions};
+    let mut lanes = lanes();
+    lanes.reverse(); // spare (no verdict), passed, bricked
+    lanes.push(Lane {
+        role: "late".into(),
+        board: "sim-4".into(),
+        thing: "Thing4".into(),
+        verdict: Some(Verdict::Error),
+        message: Some("port gone".into()),
+    });
+    let mut builder = Builder::new(lanes, PictureOptions::default());
+    for e in story() {
+        builder.add(&e, None);
+    }
+    assert_eq!(
+        builder.finish().lane_order(),
+        ["sim-1", "sim-4", "sim-3", "sim-2"],
+        "bricked, then the bench error, then no verdict, then passed"
+    );
+}
+
+#[test]
+fn failed_expectations_and_guard_hits_are_marked_where_they_happened() {
+    let mut events = story();
+    let long = format!(
+        "expectation failed: wrong-thing-name.yaml:22: expected job SUCCEEDED within 5m, seen {}",
+        "FAILED (rejected: 0x23000000) ".repeat(10)
+    );
+    events.push(ev(
+        9.6,
+        Source::board("sim-1"),
+        EventKind::Note { text: long.clone() },
+    ));
+    events.push(ev(
+        9.7,
+        Source::board("sim-1"),
+        EventKind::Note {
+            text: "guard hit: console matched /Hard fault/: Hard fault at 0x9d001234".into(),
+        },
+    ));
+    let html = render("s", "", &events, &lanes());
+    assert_eq!(html.matches(r#"class="mark failure""#).count(), 2);
+    let titles = titles(svg_of(&html));
+    assert!(titles
+        .iter()
+        .any(|t| t.starts_with("t=9.600s  expectation failed:")));
+    assert!(titles.iter().any(|t| t.starts_with("t=9.700s  guard hit:")));
+    // Spelt out under the lane, whole, numbered like the marks.
+    let svg = svg_of(&html);
+    let red = regex::Regex::new(r##"<text[^>]*fill="#d0021b"[^>]*>([^<]*)</text>"##).unwrap();
+    let text: String = red
+        .captures_iter(svg)
+        .map(|c| format!("{} ", &c[1]))
+        .collect();
+    assert!(
+        text.contains("1  at 9.600 s  expectation failed:"),
+        "{text}"
+    );
+    assert!(text.contains("2  at 9.700 s  guard hit:"), "{text}");
+    let words = |s: &str| {
+        s.split_whitespace()
+            .filter(|w| w.contains("0x23000000"))
+            .count()
+    };
+    assert_eq!(words(&text), 10, "the whole message, wrapped, nothing cut");
+}
+
+#[test]
+fn a_failed_jobs_label_is_shown_even_beside_a_crowd_of_labels() {
+    let mut events = story();
+    // Many status changes of another job within a few milliseconds of the failure.
+    for (i, status) in ["QUEUED", "IN_PROGRESS"].iter().enumerate() {
+        let mut e = job(9.49 + i as f64 * 0.001, "Thing1", status, &[]);
+        if let EventKind::JobExecution { job_id, .. } = &mut e.kind {
+            *job_id = "other".into();
+        }
+        events.push(e);
+    }
+    events.sort_by(|a, b| a.t.total_cmp(&b.t));
+    let html = render("s", "", &events, &lanes());
+    assert!(
+        html.contains(">FAILED (rejected: 0x23000000)</text>"),
+        "the failure's label is drawn"
+    );
+}

@@ -3,6 +3,7 @@
 //! syntax (`BoardResult { message: …, ..board("dut", Verdict::Failed) }`).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use std::sync::Arc;
@@ -134,4 +135,17 @@ pub fn part_events(board: &str) -> (Arc<Timeline>, PartEvents) {
         sink: timeline.clone(),
     };
     (timeline, events)
+}
+
+/// Writes `events` as `dir/<name>/events.jsonl`, as the recorder would; returns its path.
+pub fn events_file(dir: &Path, name: &str, events: &[Event]) -> PathBuf {
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    let path = folder.join("events.jsonl");
+    let text: String = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    path
 }
