@@ -10,6 +10,8 @@ pub mod flash_checks;
 pub mod flash_presets;
 #[cfg(test)]
 mod flash_presets_doc;
+pub mod labgrid;
+mod labgrid_resolve;
 pub mod locate;
 pub mod rig;
 pub mod rig_raw;
