@@ -297,7 +297,61 @@ fn a_killed_run_leaves_no_lock_after_the_documented_ci_cleanup() {
     );
     assert_eq!(
         lab.held(),
-        [("ci-runner/someone-else".to_string(), other)],
+        [("ci-runner/someone-else".to_string(), other.clone())],
         "only the killed job's lock is gone"
     );
+
+    // `board list` and `doctor` show the places with who holds them.
+    let list = Command::new(BIN)
+        .args(["board", "list", "--rig", "rigs/lab.yaml"])
+        .current_dir(bench.path())
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(list.status.code(), Some(0), "{table}");
+    assert!(
+        table.contains("labgrid NetworkSerialPort of a place with board=otarig-sim"),
+        "{table}"
+    );
+    let row = table
+        .lines()
+        .find(|l| l.contains(&other))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("ci-runner/someone-else"), "{table}");
+    let doctor = Command::new(BIN)
+        .args([
+            "doctor",
+            "--rig",
+            "rigs/lab.yaml",
+            "--state-dir",
+            s(&work.path().join("state")),
+        ])
+        .current_dir(bench.path())
+        .output()
+        .unwrap();
+    let rows = String::from_utf8_lossy(&doctor.stdout);
+    for (check, detail) in [
+        (
+            format!("coordinator {}", lab.coordinator),
+            "2 place(s)".to_string(),
+        ),
+        (
+            "places matching board=otarig-sim".into(),
+            "2 for 1 board(s)".into(),
+        ),
+        (
+            format!("place {other}"),
+            "held by ci-runner/someone-else".into(),
+        ),
+        (
+            "place board-".into(),
+            "console RawSerialPort on lab-exporter, power NetworkPowerPort".into(),
+        ),
+    ] {
+        assert!(
+            rows.lines()
+                .any(|l| l.contains(&check) && l.contains(" ok ") && l.contains(&detail)),
+            "no ok row `{check}` … `{detail}`:\n{rows}"
+        );
+    }
 }
