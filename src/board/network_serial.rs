@@ -185,6 +185,10 @@ impl NetworkStream {
                 },
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // Closed hard: what it said before is all there is.
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                    return Err(Settle::Closed(String::from_utf8_lossy(&early).into()))
+                }
                 Err(e) => return Err(Settle::Io(e)),
             }
         }
@@ -464,56 +468,90 @@ mod tests {
         assert!(hello.windows(baud.len()).any(|w| w == baud), "{hello:?}");
     }
 
-    /// A fake ser2net on loopback: the open handshake, then `script` bytes.
-    fn fake_server(script: &'static [u8]) -> NetworkSerialPort {
+    /// A fake ser2net on loopback: sends `script`, then closes (a refused device) or
+    /// reads until the client goes away (an open one).
+    fn fake_server(
+        protocol: NetworkSerialProtocol,
+        script: &'static [u8],
+        close: bool,
+    ) -> NetworkSerialPort {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
             s.write_all(script).unwrap();
-            // Read what the client sends until it goes away.
+            if close {
+                // As ser2net: read what the client sent before closing (closing on unread
+                // bytes would reset the connection).
+                s.set_read_timeout(Some(Duration::from_millis(200)))
+                    .unwrap();
+                let _ = s.read(&mut [0u8; 256]);
+                return;
+            }
             let mut buf = [0u8; 256];
             while let Ok(1..) = s.read(&mut buf) {}
         });
         NetworkSerialPort {
-            protocol: NetworkSerialProtocol::Rfc2217,
+            protocol,
             host: "127.0.0.1".into(),
             port,
         }
     }
 
+    const FRAMING: Framing = Framing {
+        baud: 115_200,
+        data_bits: 8,
+        parity: 1,
+        stop_bits: 1,
+    };
+
+    /// Reads from an open port until `len` bytes came.
+    fn read_some(stream: &mut NetworkStream, len: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while got.len() < len {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        got
+    }
+
     #[test]
     fn open_refuses_a_device_ser2net_could_not_open_and_names_it() {
-        let url = fake_server(SER2NET_NO_DEVICE);
-        let framing = Framing::new(115_200, 8, serialport::Parity::None, 1);
-        let e = match open(&url, framing, Duration::from_millis(100)) {
-            Err(e) => e.to_string(),
-            Ok(_) => panic!("a refused device opened"),
-        };
-        assert!(
-            e.contains("Device open failure: Value or file not found")
-                && e.contains(&url.to_string()),
-            "{e}"
-        );
+        for protocol in [NetworkSerialProtocol::Rfc2217, NetworkSerialProtocol::Raw] {
+            let script = match protocol {
+                NetworkSerialProtocol::Rfc2217 => SER2NET_NO_DEVICE,
+                NetworkSerialProtocol::Raw => b"Device open failure: Value or file not found\r\n",
+            };
+            let url = fake_server(protocol, script, true);
+            let e = match open(&url, FRAMING, Duration::from_millis(100)) {
+                Err(e) => e.to_string(),
+                Ok(_) => panic!("{url}: a refused device opened"),
+            };
+            assert!(
+                e.contains("Device open failure: Value or file not found")
+                    && e.contains(&url.to_string()),
+                "{e}"
+            );
+        }
     }
 
     #[test]
     fn open_reads_the_boards_bytes_only() {
-        let url = fake_server(SER2NET_OPEN);
-        let framing = Framing::new(115_200, 8, serialport::Parity::None, 1);
-        let Ok(mut stream) = open(&url, framing, Duration::from_millis(100)) else {
+        let url = fake_server(NetworkSerialProtocol::Rfc2217, SER2NET_OPEN, false);
+        let Ok(mut stream) = open(&url, FRAMING, Duration::from_millis(100)) else {
             panic!("did not open");
         };
-        let mut got = Vec::new();
-        let mut buf = [0u8; 64];
-        while got.len() < 8 {
-            match stream.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {}
-                Err(e) => panic!("{e}"),
-            }
-        }
-        assert_eq!(got, b"line 0\r\n");
+        assert_eq!(read_some(&mut stream, 8), b"line 0\r\n");
+        // Raw: every byte is the board's.
+        let url = fake_server(NetworkSerialProtocol::Raw, b"boot\r\n\xff", false);
+        let Ok(mut stream) = open(&url, FRAMING, Duration::from_millis(100)) else {
+            panic!("did not open");
+        };
+        assert_eq!(read_some(&mut stream, 7), b"boot\r\n\xff");
     }
 }

@@ -23,6 +23,8 @@ pub mod values;
 pub mod yaml_index;
 
 #[cfg(test)]
+mod labgrid_tests;
+#[cfg(test)]
 mod resolve_tests;
 
 use std::collections::BTreeMap;

@@ -526,7 +526,16 @@ impl Resolver<'_, '_, '_> {
                             &ap,
                             format!(
                                 "unknown placeholder `{{{name}}}` in `{a}` (known: {})",
-                                PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+                                PLACEHOLDERS
+                                    .iter()
+                                    .chain(if self.labgrid_board {
+                                        &super::labgrid::PLACEHOLDERS[..]
+                                    } else {
+                                        &[]
+                                    })
+                                    .map(|p| format!("{{{p}}}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         );
                         ok = false;

@@ -144,3 +144,98 @@ pub fn compose(
     }
     Ok(board)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::labgrid::THING_FROM_TAG;
+    use crate::config::rig::Rig;
+
+    fn lab_rig() -> Rig {
+        let text = r#"labgrid:
+  boards:
+    - name: lab
+      match: board=pic32mz
+      reset: 'ssh {exporter} reset-board {place}'
+      flash: { command: { program: ssh, args: ['{exporter}', 'flash', '{place}', '{image}'] } }
+"#;
+        crate::config::load_rig_str(text, std::path::Path::new("/repo/rigs/lab.yaml"))
+            .unwrap_or_else(|d| panic!("{d}"))
+    }
+
+    fn place(resources: &str) -> PlaceInfo {
+        let env = format!("targets:\n  bench2-a:\n    resources:\n{resources}");
+        PlaceInfo {
+            name: "bench2-a".into(),
+            tags: [("thing".to_string(), "Thing7".to_string())].into(),
+            resources: super::super::output::env(&env, "bench2-a").unwrap(),
+        }
+    }
+
+    const SERIAL: &str =
+        "    - NetworkSerialPort: { host: bench2.lab, port: 5001, speed: 57600 }\n";
+    const POWER: &str = "    - NetworkPowerPort: { model: gude, host: pdu, index: 1 }\n";
+
+    #[test]
+    fn a_place_fills_the_template() {
+        let rig = lab_rig();
+        let (template, request) = (&rig.boards[0], &rig.labgrid.as_ref().unwrap().requests[0]);
+        assert_eq!(template.thing_name, THING_FROM_TAG);
+        let place = place(&format!("{SERIAL}{POWER}"));
+        let console = place.console(None).unwrap().unwrap();
+        assert_eq!(
+            (console.0.to_string().as_str(), console.1),
+            ("rfc2217://bench2.lab:5001", 57600)
+        );
+        let board = compose(template, request, &place, (&console.0, console.1)).unwrap();
+        assert_eq!(board.thing_name, "Thing7");
+        let BoardParts::Hardware {
+            flash: FlashConfig::Command(flash),
+            console: ConsoleConfig::Serial(serial),
+            power: Some(PowerConfig::Command(power)),
+        } = &board.parts
+        else {
+            panic!("{:?}", board.parts)
+        };
+        assert_eq!(
+            flash.args.as_deref().unwrap(),
+            ["bench2.lab", "flash", "bench2-a", "{image}"]
+        );
+        assert_eq!(
+            serial.port,
+            SerialPortRef::Path("rfc2217://bench2.lab:5001".into())
+        );
+        assert_eq!(serial.baud, 57600);
+        assert_eq!(power.on, "labgrid-client -p bench2-a power on");
+        assert_eq!(
+            power.reset.as_deref(),
+            Some("ssh bench2.lab reset-board bench2-a")
+        );
+    }
+
+    #[test]
+    fn a_place_that_cannot_serve_says_what_to_add() {
+        let rig = lab_rig();
+        let (template, request) = (&rig.boards[0], &rig.labgrid.as_ref().unwrap().requests[0]);
+        let no_power = place(SERIAL);
+        let console = no_power.console(None).unwrap().unwrap();
+        let e = compose(template, request, &no_power, (&console.0, console.1)).unwrap_err();
+        assert!(
+            e.contains("no power resource") && e.contains("power: none"),
+            "{e}"
+        );
+        let e = place(POWER).console(None).unwrap_err();
+        assert!(e.contains("no NetworkSerialPort"), "{e}");
+        let waiting = place("    - NetworkSerialPort: { host: h, port: null }\n");
+        assert_eq!(
+            waiting.console(None).unwrap(),
+            None,
+            "ser2net not started yet"
+        );
+        let raw = place("    - NetworkSerialPort: { host: h, port: 9, protocol: raw }\n");
+        assert_eq!(
+            raw.console(None).unwrap().unwrap().0.to_string(),
+            "socket://h:9"
+        );
+    }
+}

@@ -89,13 +89,12 @@ impl Lab {
         let root = dir.path().to_path_buf();
         let port = free_port();
         let coordinator = format!("127.0.0.1:{port}");
-        let mut groups = Vec::new();
-        groups.push(spawn_group(
+        let groups = vec![spawn_group(
             Command::new("labgrid-coordinator")
                 .args(["-l", &coordinator])
                 .current_dir(&root),
             &root.join("coordinator.log"),
-        ));
+        )];
         let mut lab = Lab {
             dir,
             coordinator,
