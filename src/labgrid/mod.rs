@@ -37,6 +37,13 @@ pub enum LabgridError {
         got: usize,
         others: String,
     },
+    #[error("request `{request}` wants {wanted} board(s) but only {matching} place(s) have the tags {tags}: tag more places (`labgrid-client -p PLACE set-tags …`) or lower its `count`")]
+    TooFewPlaces {
+        request: String,
+        tags: String,
+        wanted: usize,
+        matching: usize,
+    },
     #[error(
         "interrupted while waiting for labgrid places; everything was released and nothing ran"
     )]

@@ -75,6 +75,23 @@ pub async fn take(
         humantime::format_duration(labgrid.wait),
         labgrid.priority
     );
+    // A request more places could never serve would wait out `wait` for nothing.
+    let listed = output::places(&client.run(None, &["-v", "places"], QUICK).await?);
+    for request in &labgrid.requests {
+        let wanted = slots
+            .iter()
+            .filter(|s| s.request.name == request.name)
+            .count();
+        let matching = listed.iter().filter(|p| p.matches(&request.tags)).count();
+        if matching < wanted {
+            return Err(LabgridError::TooFewPlaces {
+                request: request.name.clone(),
+                tags: request.tags_text(),
+                wanted,
+                matching,
+            });
+        }
+    }
     let progress = Arc::new(Mutex::new(Progress::default()));
     let all = futures::future::try_join_all(
         slots

@@ -355,3 +355,133 @@ fn a_killed_run_leaves_no_lock_after_the_documented_ci_cleanup() {
         );
     }
 }
+
+/// `labgrid-client -p PLACE acquire|release` as another CI job.
+fn as_other_job(lab: &Lab, place: &str, action: &str) {
+    let out = Command::new("labgrid-client")
+        .args(["-x", &lab.coordinator, "-p", place, action])
+        .env("LG_USERNAME", "someone-else")
+        .env("LG_HOSTNAME", OWNER_HOST)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_run_gives_everything_back_when_it_times_out_or_is_interrupted() {
+    if !lab::available("labgrid interrupted runs") {
+        return;
+    }
+    let lab = Lab::start(2);
+    for place in &lab.places {
+        as_other_job(&lab, place, "acquire");
+    }
+    let rig = lab.rig(1);
+    let bench = bench_folder(
+        true,
+        &[
+            ("rigs/lab.yaml", rig.as_str()),
+            ("rigs/short.yaml", &rig.replace("wait: 10m", "wait: 3s")),
+            (
+                "rigs/three.yaml",
+                &rig.replace("count: 1", "count: 3")
+                    .replace("[Thing1]", "[Thing1, Thing2, Thing3]"),
+            ),
+        ],
+    );
+    let work = tempfile::tempdir().unwrap();
+    let run_with = |rig: &str| {
+        let out = Command::new(BIN)
+            .args([
+                "run",
+                "--rig",
+                rig,
+                s(&Path::new(ROOT).join("scenarios/same-version.yaml")),
+            ])
+            .args([
+                "--state-dir",
+                s(&work.path().join("state")),
+                "--report-dir",
+                s(&work.path().join("reports")),
+            ])
+            .current_dir(bench.path())
+            .env("LG_USERNAME", "job-t")
+            .env("LG_HOSTNAME", OWNER_HOST)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    // More boards than places with the tags: refused at once, nothing reserved.
+    let (code, stderr) = run_with("rigs/three.yaml");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("wants 3 board(s) but only 2 place(s) have the tags board=otarig-sim"),
+        "{stderr}"
+    );
+
+    // Both places held by another job: the wait runs out, saying who holds them.
+    let (code, stderr) = run_with("rigs/short.yaml");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("waited 3s for 1 labgrid place(s) and locked 0"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("board-1 is held by ci-runner/someone-else"),
+        "{stderr}"
+    );
+    assert!(
+        !lab.reservations().contains("job-t"),
+        "{}",
+        lab.reservations()
+    );
+
+    // Ctrl-C while waiting: the reservation is cancelled.
+    let start = || start_run(bench.path(), work.path(), "job-t", &["same-version"]);
+    let mut run = start();
+    run.wait_for_stderr("otarig: labgrid: taking 1 board(s)");
+    let waiting = Instant::now();
+    while !lab.reservations().contains("ci-runner/job-t") {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(60),
+            "no reservation of job-t"
+        );
+    }
+    assert_eq!(run.interrupt().code(), Some(3), "{}", run.context());
+    assert!(run
+        .stderr_text()
+        .contains("interrupted while waiting for labgrid places"));
+    assert!(
+        !lab.reservations().contains("job-t"),
+        "{}",
+        lab.reservations()
+    );
+
+    // Ctrl-C while running scenarios: boards off, reports written, then the place released.
+    as_other_job(&lab, "board-2", "release");
+    let mut run = start();
+    run.wait_for_stderr("board lab-1 is place board-2");
+    assert_eq!(run.interrupt().code(), Some(3), "{}", run.context());
+    assert!(
+        run.stderr_text().contains("released place board-2"),
+        "{}",
+        run.context()
+    );
+    assert_eq!(
+        lab.held(),
+        [("ci-runner/someone-else".to_string(), "board-1".to_string())]
+    );
+    assert!(
+        !lab.reservations().contains("job-t"),
+        "{}",
+        lab.reservations()
+    );
+}
