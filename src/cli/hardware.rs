@@ -451,8 +451,10 @@ async fn check_console(
         rig::SerialPortRef::Path(p) => PortSpec::Path(vars.expand(&p.display().to_string()).into()),
         rig::SerialPortRef::Usb(id) => PortSpec::Usb(id.clone()),
     };
+    let network = crate::model::NetworkSerialPort::looks_like_url(&port.to_string());
     if let PortSpec::Path(path) = &port {
-        if switchable && !path.exists() {
+        // A network port is checked by connecting (below), not by its path.
+        if switchable && !network && !path.exists() {
             rows.push(Row {
                 subject: board.into(),
                 check: format!("console {port}"),
