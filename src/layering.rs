@@ -15,7 +15,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "scenario", "report", "faults", "cloud", "board", "sim", "timeline", "config", "model",
+            "scenario", "report", "faults", "cloud", "board", "sim", "labgrid", "timeline",
+            "config", "model",
         ],
     ),
     // The runner: drives the cloud, the boards and the faults; hands results to the
@@ -32,6 +33,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("sim", &["board", "timeline", "config", "model"]),
     ("cloud", &["timeline", "config", "model"]),
     ("board", &["timeline", "config", "model"]),
+    // Boards from a labgrid coordinator: rig boards composed from locked places, for the CLI.
+    ("labgrid", &["config", "model"]),
     // Views of the timeline and the results; never calls back into the runner or the CLI.
     ("report", &["timeline", "config", "model"]),
     ("timeline", &["config", "model"]),

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cloud;
 pub mod config;
 pub mod faults;
+pub mod labgrid;
 pub mod model;
 pub mod report;
 pub mod scenario;

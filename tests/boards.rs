@@ -1,7 +1,7 @@
 //! Boards: the simulated board (`otarig sim`: flash, bootloader, agents, power cuts, its
 //! wiring as hardware), the hardware parts (command flashers, serial consoles, probes, power,
-//! `doctor`), `otarig board`, the catalog on boards wired as hardware, and a foreign POSIX
-//! firmware. Modules under tests/boards/, helpers in tests/support/.
+//! `doctor`), `otarig board`, the catalog on boards wired as hardware, boards from a labgrid
+//! coordinator, and a foreign POSIX firmware. Modules under tests/boards/, helpers in tests/support/.
 
 mod support;
 
@@ -19,6 +19,8 @@ mod hardware_doctor;
 mod hardware_probe;
 #[path = "boards/hardware_serial.rs"]
 mod hardware_serial;
+#[path = "boards/labgrid.rs"]
+mod labgrid;
 #[path = "boards/sim_fixtures.rs"]
 mod sim_fixtures;
 #[path = "boards/sim_power_cut.rs"]

@@ -8,6 +8,7 @@ mod error;
 pub mod fake;
 pub mod identity;
 pub mod native;
+pub mod network_serial;
 pub mod probe;
 pub mod probe_power;
 pub mod pty;

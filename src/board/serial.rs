@@ -1,7 +1,8 @@
-//! A board's console on a serial port (`serialport`): by path or USB identity, read on a
-//! blocking thread and split into lines without losing a byte. A port that vanishes (the
-//! board lost power, the USB adapter re-enumerated) is re-opened when it comes back,
-//! within the same run.
+//! A board's console on a serial port (`serialport`): by path or USB identity, or over
+//! the network through ser2net (`rfc2217://`, `socket://`: [`super::network_serial`]),
+//! read on a blocking thread and split into lines without losing a byte. A port that
+//! vanishes (the board lost power, the USB adapter re-enumerated, ser2net closed the
+//! connection) is re-opened when it comes back, within the same run.
 //!
 //! Also here: the flash robustness check of the AWS harness, which needs only "did a
 //! console line arrive": flash, and if the console stays silent for a boot window, flash
@@ -16,12 +17,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serialport::{DataBits, Parity, StopBits, TTYPort};
+use serialport::{DataBits, Parity, StopBits};
 use tokio::sync::{mpsc, watch};
 
 use super::discovery::{list_serial_ports, resolve_usb_port, UsbId};
 use super::native::RIG_LINE_PREFIX;
+use super::network_serial::{self, Framing};
 use super::{BoardError, Console, FlashImage, Flasher, LineTx, PartEvents};
+use crate::model::NetworkSerialPort;
 use crate::timeline::EventKind;
 
 /// A line longer than this is delivered in pieces (binary garbage has no line endings).
@@ -30,11 +33,13 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// How long a blocking read waits before the reader checks whether it should stop.
 const READ_POLL: Duration = Duration::from_millis(100);
 
-/// Which port: a device path (best: `/dev/serial/by-id/...`) or a USB identity.
+/// Which port: a device path (best: `/dev/serial/by-id/...`), a USB identity, or ser2net
+/// on the network. A path written as a URL (`rfc2217://HOST:PORT`) is the network's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PortSpec {
     Path(PathBuf),
     Usb(UsbId),
+    Network(NetworkSerialPort),
 }
 
 impl std::fmt::Display for PortSpec {
@@ -42,6 +47,7 @@ impl std::fmt::Display for PortSpec {
         match self {
             PortSpec::Path(p) => write!(f, "{}", p.display()),
             PortSpec::Usb(id) => write!(f, "usb {id}"),
+            PortSpec::Network(url) => write!(f, "{url}"),
         }
     }
 }
@@ -60,8 +66,16 @@ pub struct SerialConsoleOptions {
 }
 
 impl SerialConsoleOptions {
-    /// 8N1 at `baud`, re-opening every 200 ms.
+    /// 8N1 at `baud`, re-opening every 200 ms. A path written as a URL
+    /// (`rfc2217://HOST:PORT`) is a network port.
     pub fn new(board: impl Into<String>, port: PortSpec, baud: u32) -> Self {
+        let port = match port {
+            PortSpec::Path(p) => match p.to_str().map(str::parse::<NetworkSerialPort>) {
+                Some(Ok(url)) => PortSpec::Network(url),
+                _ => PortSpec::Path(p),
+            },
+            other => other,
+        };
         SerialConsoleOptions {
             board: board.into(),
             port,
@@ -220,9 +234,21 @@ impl SerialConsole {
     }
 }
 
+/// What the reader reads: a local port or a network connection.
+type PortReader = Box<dyn Read + Send>;
+
 /// Resolves the port (by USB identity, each time: the ttyUSBn number may change) and opens it.
-fn open_port(o: &SerialConsoleOptions) -> Result<(String, TTYPort), BoardError> {
+fn open_port(o: &SerialConsoleOptions) -> Result<(String, PortReader), BoardError> {
     let path = match &o.port {
+        PortSpec::Network(url) => return open_network(o, url),
+        PortSpec::Path(p) if NetworkSerialPort::looks_like_url(&p.to_string_lossy()) => {
+            let text = p.to_string_lossy();
+            let url = text.parse().map_err(|e| BoardError::PortMissing {
+                port: text.to_string(),
+                message: format!("board {}: {e}", o.board),
+            })?;
+            return open_network(o, &url);
+        }
         PortSpec::Path(p) => p.display().to_string(),
         PortSpec::Usb(id) => {
             let ports = list_serial_ports().map_err(|e| BoardError::PortMissing {
@@ -259,11 +285,35 @@ fn open_port(o: &SerialConsoleOptions) -> Result<(String, TTYPort), BoardError> 
                 message: format!("board {}: {e} ({hint})", o.board),
             }
         })?;
-    Ok((path, port))
+    Ok((path, Box::new(port)))
+}
+
+/// ser2net on the network, with the console's framing asked of it (RFC 2217).
+fn open_network(
+    o: &SerialConsoleOptions,
+    url: &NetworkSerialPort,
+) -> Result<(String, PortReader), BoardError> {
+    let data_bits = match o.data_bits {
+        DataBits::Five => 5,
+        DataBits::Six => 6,
+        DataBits::Seven => 7,
+        DataBits::Eight => 8,
+    };
+    let stop_bits = match o.stop_bits {
+        StopBits::One => 1,
+        StopBits::Two => 2,
+    };
+    let framing = Framing::new(o.baud, data_bits, o.parity, stop_bits);
+    let stream =
+        network_serial::open(url, framing, READ_POLL).map_err(|e| BoardError::PortMissing {
+            port: url.to_string(),
+            message: format!("board {}: {e}", o.board),
+        })?;
+    Ok((url.to_string(), Box::new(stream)))
 }
 
 /// Reads until told to stop; survives the port vanishing and coming back.
-fn read_loop(shared: Arc<Shared>, mut path: String, mut port: TTYPort, tx: LineTx) {
+fn read_loop(shared: Arc<Shared>, mut path: String, mut port: PortReader, tx: LineTx) {
     let mut splitter = LineSplitter::new();
     let mut buf = vec![0u8; 16 * 1024];
     loop {

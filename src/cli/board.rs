@@ -220,9 +220,31 @@ struct Listed {
     power: String,
     /// Whether the rig can remove the board's power (power cycles, `power on|off`).
     power_cycle: bool,
+    /// The labgrid request it comes from, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labgrid: Option<String>,
 }
 
-fn describe(board: &crate::config::rig::Board) -> Listed {
+fn describe(rig: &Rig, board: &crate::config::rig::Board) -> Listed {
+    let mut listed = describe_parts(board);
+    if let Some(request) = rig.labgrid_request(&board.name) {
+        listed.console = format!(
+            "labgrid NetworkSerialPort of a place with {}",
+            request.tags_text()
+        );
+        listed.power = match request.power {
+            crate::config::labgrid::LabgridPower::Labgrid => "labgrid power".into(),
+            crate::config::labgrid::LabgridPower::None => "none".into(),
+        };
+        if listed.thing == crate::config::labgrid::THING_FROM_TAG {
+            listed.thing = "(place tag)".into();
+        }
+        listed.labgrid = Some(request.name.clone());
+    }
+    listed
+}
+
+fn describe_parts(board: &crate::config::rig::Board) -> Listed {
     let (native, flash, console, power) = match &board.parts {
         BoardParts::Native(NativeKind::Sim) => (
             true,
@@ -275,27 +297,108 @@ fn describe(board: &crate::config::rig::Board) -> Listed {
         console,
         power,
         power_cycle: board.can_power_cycle(),
+        labgrid: None,
     }
 }
 
 fn list(args: ListArgs) -> Outcome {
     let rig = load_rig(&args.rig)?;
-    let boards: Vec<Listed> = rig.boards.iter().map(describe).collect();
+    let boards: Vec<Listed> = rig.boards.iter().map(|b| describe(&rig, b)).collect();
+    let places = lab_places(&rig);
     match args.format {
         Format::Json => {
-            let value = serde_json::json!({
+            let mut value = serde_json::json!({
                 "rig": rig.name,
                 "file": rig.file,
                 "boards": boards,
             });
+            if let Some(places) = &places {
+                value["labgrid_places"] = serde_json::json!(places);
+            }
             println!(
                 "{}",
                 serde_json::to_string_pretty(&value).unwrap_or_default()
             );
         }
-        Format::Table => print!("{}", table(&boards)),
+        Format::Table => {
+            print!("{}", table(&boards));
+            if let Some(places) = &places {
+                print!("\n{}", places_table(places));
+            }
+        }
     }
     Ok(())
+}
+
+/// A place a labgrid request of the rig could take, and who holds it now.
+#[derive(serde::Serialize)]
+struct LabPlace {
+    request: String,
+    place: String,
+    held_by: Option<String>,
+    reserved: bool,
+}
+
+/// The places the rig's labgrid requests match, from the coordinator; `None` without
+/// labgrid boards. An unreachable coordinator is said on stderr, not fatal: the rig's
+/// boards are listed all the same.
+fn lab_places(rig: &Rig) -> Option<Vec<LabPlace>> {
+    let labgrid = rig.labgrid.as_ref()?;
+    let places = match crate::labgrid::status::places(labgrid) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("otarig: labgrid places unknown: {e}");
+            return Some(Vec::new());
+        }
+    };
+    Some(
+        labgrid
+            .requests
+            .iter()
+            .flat_map(|r| {
+                crate::labgrid::status::matching(&places, r)
+                    .into_iter()
+                    .map(|p| LabPlace {
+                        request: r.name.clone(),
+                        place: p.name.clone(),
+                        held_by: p.acquired.clone(),
+                        reserved: p.reservation.is_some(),
+                    })
+            })
+            .collect(),
+    )
+}
+
+fn places_table(places: &[LabPlace]) -> String {
+    let rows: Vec<[String; 3]> = places
+        .iter()
+        .map(|p| {
+            let held = match (&p.held_by, p.reserved) {
+                (Some(who), _) => who.clone(),
+                (None, true) => "free (reserved)".into(),
+                (None, false) => "free".into(),
+            };
+            [p.request.clone(), p.place.clone(), held]
+        })
+        .collect();
+    let head = [
+        "REQUEST".to_string(),
+        "PLACE".to_string(),
+        "HELD BY".to_string(),
+    ];
+    let w = |i: usize| {
+        rows.iter()
+            .chain([&head])
+            .map(|r| r[i].len())
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1) = (w(0), w(1));
+    let mut out = String::new();
+    for r in std::iter::once(&head).chain(&rows) {
+        out.push_str(&format!("{:w0$}  {:w1$}  {}\n", r[0], r[1], r[2]));
+    }
+    out
 }
 
 fn table(boards: &[Listed]) -> String {
@@ -365,6 +468,13 @@ impl Session {
                 names.join(", ")
             )));
         };
+        if let Some(request) = rig.labgrid_request(name) {
+            return Err(Fail::Usage(format!(
+                "board {name} is taken from a labgrid place (request `{}`: {}) only for a run; by hand, lock a place and drive it with labgrid-client (`labgrid-client -p PLACE acquire`, `… power on`, `… console`), docs/labgrid.md",
+                request.name,
+                request.tags_text()
+            )));
+        }
         let state_dir = match &args.state_dir {
             Some(dir) => {
                 rig.cloud.pki = dir.join("pki");

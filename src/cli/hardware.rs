@@ -184,6 +184,13 @@ async fn check_rig(rig: &Rig, state_dir: &Path) -> Vec<Row> {
     let otarig = std::env::current_exe().unwrap_or_else(|_| "otarig".into());
     for board in &rig.boards {
         let vars = BenchVars::new(&state_dir.join("boards").join(&board.name), &otarig);
+        if rig.labgrid_request(&board.name).is_some() {
+            // Its console and power come from a place: checked with the places below.
+            if let BoardParts::Hardware { flash, .. } = &board.parts {
+                check_flash(&board.name, flash, &probes, &vars, &mut rows).await;
+            }
+            continue;
+        }
         match &board.parts {
             BoardParts::Native(NativeKind::Sim) => rows.push(Row {
                 subject: board.name.clone(),
@@ -208,8 +215,80 @@ async fn check_rig(rig: &Rig, state_dir: &Path) -> Vec<Row> {
             }
         }
     }
+    if let Some(labgrid) = &rig.labgrid {
+        let (rig, labgrid) = (rig.clone(), labgrid.clone());
+        match tokio::task::spawn_blocking(move || check_labgrid(&rig, &labgrid)).await {
+            Ok(more) => rows.extend(more),
+            Err(e) => rows.push(Row::from("labgrid", "coordinator", Err(e.to_string()))),
+        }
+    }
     check_pki(rig, &mut rows);
     check_endpoint(rig, &mut rows).await;
+    rows
+}
+
+/// The coordinator answers; each request has enough places, and each place would make a
+/// board (a console, power where wanted, a thing name): docs/labgrid.md.
+fn check_labgrid(rig: &Rig, labgrid: &crate::config::labgrid::Labgrid) -> Vec<Row> {
+    use crate::labgrid::status;
+    let mut rows = Vec::new();
+    let client = find_program(&labgrid.client)
+        .map(|p| p.display().to_string())
+        .ok_or_else(|| {
+            format!(
+                "`{}` not found: `pip install labgrid` (25.0 or newer), or set `labgrid.client`",
+                labgrid.client
+            )
+        });
+    let found = client.is_ok();
+    rows.push(Row::from("labgrid", labgrid.client.clone(), client));
+    if !found {
+        return rows;
+    }
+    let coordinator = format!("coordinator {}", labgrid.coordinator_text());
+    let places = match status::places(labgrid) {
+        Ok(places) => {
+            rows.push(Row::from(
+                "labgrid",
+                coordinator,
+                Ok(format!("{} place(s)", places.len())),
+            ));
+            places
+        }
+        Err(e) => {
+            rows.push(Row::from("labgrid", coordinator, Err(e.to_string())));
+            return rows;
+        }
+    };
+    for request in &labgrid.requests {
+        let matching = status::matching(&places, request);
+        let listed: Vec<String> = matching
+            .iter()
+            .map(|p| format!("{} ({})", p.name, status::holder(p)))
+            .collect();
+        let count = request.boards.len();
+        let detail = format!(
+            "{} for {count} board(s): {}",
+            matching.len(),
+            listed.join(", ")
+        );
+        rows.push(Row::from(
+            &request.name,
+            format!("places matching {}", request.tags_text()),
+            if matching.len() >= count {
+                Ok(detail)
+            } else {
+                Err(format!("only {detail}: tag more places (`labgrid-client -p PLACE set-tags …`) or lower `count`"))
+            },
+        ));
+        for place in matching {
+            rows.push(Row::from(
+                &request.name,
+                format!("place {}", place.name),
+                status::check_place(labgrid, rig, request, &place.name),
+            ));
+        }
+    }
     rows
 }
 
@@ -372,8 +451,10 @@ async fn check_console(
         rig::SerialPortRef::Path(p) => PortSpec::Path(vars.expand(&p.display().to_string()).into()),
         rig::SerialPortRef::Usb(id) => PortSpec::Usb(id.clone()),
     };
+    let network = crate::model::NetworkSerialPort::looks_like_url(&port.to_string());
     if let PortSpec::Path(path) = &port {
-        if switchable && !path.exists() {
+        // A network port is checked by connecting (below), not by its path.
+        if switchable && !network && !path.exists() {
             rows.push(Row {
                 subject: board.into(),
                 check: format!("console {port}"),

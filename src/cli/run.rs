@@ -189,6 +189,15 @@ pub fn run(args: RunArgs) -> u8 {
         return exit::USAGE;
     }
     eprint!("{bound}");
+    // Boards from a labgrid coordinator: locked and composed here, released when `_lease`
+    // is dropped, after the reports (docs/labgrid.md).
+    let _lease = match crate::labgrid::take_blocking(&mut rig, None) {
+        Ok(lease) => lease,
+        Err(e) => {
+            eprintln!("error: {e}\n  (a bench error: no scenario ran, no firmware was judged)");
+            return exit::BENCH;
+        }
+    };
     let run_id = run_id();
     let plan = RunPlan {
         rig,

@@ -10,6 +10,8 @@ pub mod flash_checks;
 pub mod flash_presets;
 #[cfg(test)]
 mod flash_presets_doc;
+pub mod labgrid;
+mod labgrid_resolve;
 pub mod locate;
 pub mod rig;
 pub mod rig_raw;
@@ -20,6 +22,8 @@ mod scenario_resolve;
 pub mod values;
 pub mod yaml_index;
 
+#[cfg(test)]
+mod labgrid_tests;
 #[cfg(test)]
 mod resolve_tests;
 

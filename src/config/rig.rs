@@ -25,8 +25,11 @@ pub struct Rig {
     pub cloud: Cloud,
     /// Fixture flashed before a scenario that names none, and onto bricked boards.
     pub baseline: Option<String>,
-    /// In file order; binding follows it.
+    /// In file order; binding follows it. Boards of `labgrid` requests come last, as
+    /// templates until a run has locked their places.
     pub boards: Vec<Board>,
+    /// Boards taken from a labgrid coordinator (docs/labgrid.md).
+    pub labgrid: Option<super::labgrid::Labgrid>,
 }
 
 impl Rig {
@@ -47,6 +50,11 @@ impl Rig {
 
     pub fn board(&self, name: &str) -> Option<&Board> {
         self.boards.iter().find(|b| b.name == name)
+    }
+
+    /// The labgrid request `board` comes from, if it is a labgrid board.
+    pub fn labgrid_request(&self, board: &str) -> Option<&super::labgrid::BoardRequest> {
+        self.labgrid.as_ref().and_then(|l| l.request_of(board))
     }
 }
 

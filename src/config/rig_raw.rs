@@ -6,13 +6,64 @@ use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRig<B = RawBoard> {
+pub struct RawRig<B = RawBoard, L = RawLabgrid> {
     pub name: Option<String>,
     #[serde(default)]
     pub cloud: RawCloud,
     #[serde(default)]
     pub defaults: RawDefaults,
+    /// May be empty when `labgrid:` provides the boards.
+    #[serde(default)]
     pub boards: Vec<B>,
+    pub labgrid: Option<L>,
+}
+
+/// Boards taken from a labgrid coordinator for each run (docs/labgrid.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLabgrid<R = RawLabgridBoards> {
+    /// `HOST:PORT`; default: labgrid's own (`LG_COORDINATOR`, else 127.0.0.1:20408).
+    pub coordinator: Option<String>,
+    /// The `labgrid-client` program.
+    pub client: Option<String>,
+    /// How long a run waits for its places.
+    pub wait: Option<String>,
+    /// Reservation priority: higher is served first.
+    pub priority: Option<i32>,
+    pub boards: Vec<R>,
+}
+
+/// `count` boards from places whose tags match.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLabgridBoards {
+    pub name: String,
+    /// `key=value` pairs, as `labgrid-client reserve` takes them.
+    #[serde(rename = "match")]
+    pub tags: String,
+    pub count: Option<usize>,
+    pub thing_names: Option<Vec<String>>,
+    pub platform: Option<String>,
+    /// The NetworkSerialPort's resource name, when a place has several.
+    pub console: Option<String>,
+    pub power: Option<LabgridPower>,
+    pub reset: Option<String>,
+    pub flash: RawFlasher,
+    #[serde(default)]
+    pub profile: RawProfile,
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+    pub flash_retries: Option<u32>,
+}
+
+/// How a labgrid board's power is switched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabgridPower {
+    /// `labgrid-client power on|off`: the place's power resource.
+    Labgrid,
+    /// No power control (resets through `reset:` or the flasher).
+    None,
 }
 
 #[derive(Debug, Default, Deserialize)]

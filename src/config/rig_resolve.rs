@@ -57,7 +57,7 @@ pub fn load_file(
 fn parse_and_resolve(ctx: &mut Ctx<'_>, chip_check: Option<ChipCheck<'_>>) -> Option<Rig> {
     let text = &ctx.file.text;
     // Top level with boards as values, then each board alone (errors don't hide each other).
-    let top = match super::locate::from_str::<RawRig<yaml_serde::Value>>(text) {
+    let top = match super::locate::from_str::<RawRig<yaml_serde::Value, yaml_serde::Value>>(text) {
         Ok(t) => Some(t),
         Err(e) => {
             ctx.yaml_error(&e);
@@ -75,18 +75,33 @@ fn parse_and_resolve(ctx: &mut Ctx<'_>, chip_check: Option<ChipCheck<'_>>) -> Op
             }
         }
     }
+    let labgrid = match top.as_ref().and_then(|t| t.labgrid.as_ref()) {
+        Some(_) => super::labgrid_resolve::parse(ctx),
+        None => Ok(None),
+    };
     let top = top?;
-    let mut r = Resolver { ctx, chip_check };
-    Some(r.rig(top, boards))
+    let mut r = Resolver {
+        ctx,
+        chip_check,
+        labgrid_board: false,
+    };
+    Some(r.rig(top, boards, labgrid))
 }
 
-struct Resolver<'c, 'f, 'x> {
-    ctx: &'c mut Ctx<'f>,
+pub(super) struct Resolver<'c, 'f, 'x> {
+    pub(super) ctx: &'c mut Ctx<'f>,
     chip_check: Option<ChipCheck<'x>>,
+    /// Resolving a labgrid request: its commands may also use `{place}` and `{exporter}`.
+    pub(super) labgrid_board: bool,
 }
 
 impl Resolver<'_, '_, '_> {
-    fn rig(&mut self, raw: RawRig<yaml_serde::Value>, boards: Vec<Option<RawBoard>>) -> Rig {
+    fn rig(
+        &mut self,
+        raw: RawRig<yaml_serde::Value, yaml_serde::Value>,
+        boards: Vec<Option<RawBoard>>,
+        labgrid: super::labgrid_resolve::Parsed,
+    ) -> Rig {
         let root_path = YamlPath::root();
         let file = self.ctx.file.path.clone();
         let root = repo_root(&file);
@@ -106,9 +121,11 @@ impl Resolver<'_, '_, '_> {
                 self.ctx.error(&dp.key("baseline"), e);
             }
         }
-        if boards.is_empty() {
-            self.ctx
-                .error(&root_path.key("boards"), "a rig needs at least one board");
+        if boards.is_empty() && raw.labgrid.is_none() {
+            self.ctx.error(
+                &root_path.key("boards"),
+                "a rig needs at least one board (under `boards:`, or from a labgrid coordinator under `labgrid:`)",
+            );
         }
         let mut out = Vec::new();
         let mut names = BTreeSet::new();
@@ -134,6 +151,12 @@ impl Resolver<'_, '_, '_> {
                 }
             }
         }
+        let labgrid = match (labgrid, &profile, &timeouts) {
+            (Ok(Some(raw)), Some(profile), Some(timeouts)) => {
+                self.labgrid(raw, profile, timeouts, flash_retries, &mut out, &mut names)
+            }
+            _ => None,
+        };
         // Boards told their credentials at each start lose nothing to a new CA; a board
         // with credentials built into its firmware would have to be re-flashed.
         cloud.create_pki = raw
@@ -147,6 +170,7 @@ impl Resolver<'_, '_, '_> {
             cloud,
             baseline: raw.defaults.baseline,
             boards: out,
+            labgrid,
         }
     }
 
@@ -225,7 +249,7 @@ impl Resolver<'_, '_, '_> {
     }
 
     /// `base` = the rig defaults (already resolved) when resolving a board's override.
-    fn profile(
+    pub(super) fn profile(
         &mut self,
         p: &YamlPath,
         raw: &RawProfile,
@@ -275,7 +299,7 @@ impl Resolver<'_, '_, '_> {
         })
     }
 
-    fn timeouts(
+    pub(super) fn timeouts(
         &mut self,
         p: &YamlPath,
         raw: &RawTimeouts,
@@ -389,7 +413,7 @@ impl Resolver<'_, '_, '_> {
 
     /// A simulated board's platform is `sim` (its fixtures' images are built for it); a
     /// firmware program's defaults to `posix`, a chip's to `pic32mz`.
-    fn platform(
+    pub(super) fn platform(
         &mut self,
         p: &YamlPath,
         given: Option<String>,
@@ -410,7 +434,7 @@ impl Resolver<'_, '_, '_> {
         }
     }
 
-    fn flasher(&mut self, p: &YamlPath, f: RawFlasher) -> Option<FlashConfig> {
+    pub(super) fn flasher(&mut self, p: &YamlPath, f: RawFlasher) -> Option<FlashConfig> {
         match f {
             RawFlasher::Command(c) => self
                 .command_flasher(&p.key("command"), c)
@@ -493,12 +517,25 @@ impl Resolver<'_, '_, '_> {
                     "tool" => tool.clone(),
                     "serial" => c.serial.clone(),
                     "device" => c.device.clone(),
+                    // Filled when a run has locked the board's labgrid place.
+                    n if self.labgrid_board && super::labgrid::PLACEHOLDERS.contains(&n) => {
+                        Some(String::new())
+                    }
                     _ => {
                         self.ctx.error(
                             &ap,
                             format!(
                                 "unknown placeholder `{{{name}}}` in `{a}` (known: {})",
-                                PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+                                PLACEHOLDERS
+                                    .iter()
+                                    .chain(if self.labgrid_board {
+                                        &super::labgrid::PLACEHOLDERS[..]
+                                    } else {
+                                        &[]
+                                    })
+                                    .map(|p| format!("{{{p}}}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         );
                         ok = false;
@@ -647,7 +684,12 @@ impl Resolver<'_, '_, '_> {
         }))
     }
 
-    fn duration(&mut self, p: &YamlPath, s: &str, b: DurationBounds) -> Option<Duration> {
+    pub(super) fn duration(
+        &mut self,
+        p: &YamlPath,
+        s: &str,
+        b: DurationBounds,
+    ) -> Option<Duration> {
         values::parse_duration_in(p.field(), s, b)
             .map_err(|e| self.ctx.error(p, e))
             .ok()

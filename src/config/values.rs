@@ -85,6 +85,8 @@ pub mod bounds {
     pub const POWER_TIMEOUT: DurationBounds =
         b(ms(100), secs(10 * MINUTE), "a power command's timeout");
     pub const PACE: DurationBounds = b(ms(0), secs(10), "the stream pace");
+    pub const LABGRID_WAIT: DurationBounds =
+        b(secs(1), secs(24 * HOUR), "the wait for labgrid places");
     // Fixture files (the simulator's delays).
     pub const FIXTURE_DELAY: DurationBounds = b(ms(0), secs(HOUR), "a simulated firmware delay");
 }

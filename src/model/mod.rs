@@ -7,11 +7,13 @@ mod image_fault;
 mod job;
 pub mod lag;
 pub mod mqtt;
+mod network_serial;
 mod usb;
 mod verdict;
 
 pub use firmware::{AgentKind, AppOutcome};
 pub use image_fault::ImageFault;
 pub use job::{ExecutionStatus, JobStatus};
+pub use network_serial::{NetworkSerialError, NetworkSerialPort, NetworkSerialProtocol};
 pub use usb::{UsbId, UsbIdError};
 pub use verdict::Verdict;
