@@ -15,10 +15,67 @@ use crate::cloud::jobdoc::{self, JobDocument};
 use crate::cloud::pki::{self, PkiLayout, PkiOptions};
 use crate::cloud::CloudServices;
 use crate::config::rig::Policy;
-use crate::timeline::NullSink;
+use crate::timeline::{EventKind, EventSink, Source};
 
 /// Where the PKI lives when neither `--pki` nor a rig names one.
 const DEFAULT_PKI: &str = ".otarig/pki";
+
+/// The log target of what `otarig cloud`'s devices and jobs do, shown at info level by
+/// default (`-q` hides it; `OTARIG_LOG=otarig_cloud=off` too).
+pub(super) const ACTIVITY: &str = "otarig_cloud";
+
+/// Says, one log line each, when a device connects or disconnects and when a job
+/// execution changes: what a person watching `otarig cloud` needs to follow a board.
+struct ActivityLog;
+
+impl EventSink for ActivityLog {
+    fn emit(&self, _source: Source, kind: EventKind) {
+        match kind {
+            EventKind::Connection {
+                conn,
+                client_id,
+                thing,
+                connected,
+                reason,
+            } => {
+                let who = match thing {
+                    Some(t) if t != client_id => {
+                        format!("{client_id} (thing {t}, connection {conn})")
+                    }
+                    _ => format!("{client_id} (connection {conn})"),
+                };
+                if connected {
+                    tracing::info!(target: ACTIVITY, "connected: {who}");
+                } else {
+                    let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
+                    tracing::info!(target: ACTIVITY, "disconnected: {who}{why}");
+                }
+            }
+            EventKind::JobExecution {
+                job_id,
+                thing,
+                status,
+                status_details,
+                ..
+            } => {
+                let details = if status_details.is_empty() {
+                    String::new()
+                } else {
+                    let pairs: Vec<String> = status_details
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    format!(" ({})", pairs.join(", "))
+                };
+                tracing::info!(target: ACTIVITY, "job {job_id} on {thing}: {status}{details}");
+            }
+            EventKind::BenchError { message } => {
+                tracing::warn!(target: ACTIVITY, "{message}");
+            }
+            _ => {}
+        }
+    }
+}
 
 #[derive(Args)]
 pub struct CloudArgs {
@@ -237,7 +294,7 @@ async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
     super::pki::print_tightened(&report.tightened);
     let layout = PkiLayout::new(&plan.pki);
     let things = pki::things_in(&plan.pki).map_err(|e| CloudFailure::Bench(e.into()))?;
-    let sink: Arc<dyn crate::timeline::EventSink> = Arc::new(NullSink);
+    let sink: Arc<dyn EventSink> = Arc::new(ActivityLog);
     let services = Arc::new(CloudServices::new(sink.clone()));
 
     // The admin socket first: a second cloud on this PKI stops here, before it
