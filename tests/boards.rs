@@ -19,6 +19,8 @@ mod hardware_doctor;
 mod hardware_probe;
 #[path = "boards/hardware_serial.rs"]
 mod hardware_serial;
+#[path = "boards/native_console.rs"]
+mod native_console;
 #[path = "boards/sim_fixtures.rs"]
 mod sim_fixtures;
 #[path = "boards/sim_power_cut.rs"]

@@ -23,6 +23,8 @@ mod report_junit;
 mod report_model;
 #[path = "runner/report_picture.rs"]
 mod report_picture;
+#[path = "runner/run_cli.rs"]
+mod run_cli;
 #[path = "runner/run_exit_codes.rs"]
 mod run_exit_codes;
 #[path = "runner/run_seeds.rs"]

@@ -161,7 +161,10 @@ pub fn list(
         Ok(c) => c,
         Err(d) => return fail(d),
     };
-    let paths = choice.paths(paths);
+    let paths = match choice.paths(paths) {
+        Ok(p) => p,
+        Err(d) => return fail(d),
+    };
     let misplaced = project::misplaced_files(&paths);
     if misplaced.has_errors() {
         return fail(misplaced);

@@ -306,7 +306,10 @@ async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
     let mut client = None;
     match plan.client.clone() {
         Some(cfg) => {
-            println!("client mode: attached to broker {}:{}", cfg.host, cfg.port);
+            super::say(format!(
+                "client mode: attached to broker {}:{}",
+                cfg.host, cfg.port
+            ));
             client = Some(ClientMode::start(cfg, services.clone(), sink.clone()));
         }
         None => {
@@ -318,21 +321,21 @@ async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
             } else {
                 "mqtt (plain TCP)"
             };
-            println!(
+            super::say(format!(
                 "endpoint: {} {scheme}, policy {}",
                 gw.local_addr(),
                 plan.gateway.policy
-            );
+            ));
             gateway = Some(gw);
         }
     }
     print_credentials(&layout, &things);
-    println!(
+    super::say(format!(
         "admin socket: {} (otarig job create|cancel|status --pki {})",
         admin.path().display(),
         plan.pki.display()
-    );
-    println!("press Ctrl-C to stop");
+    ));
+    super::say("press Ctrl-C to stop");
 
     // Execution timeouts fire on ticks.
     let ticker = {
@@ -358,21 +361,21 @@ async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
 }
 
 fn print_credentials(layout: &PkiLayout, things: &[String]) {
-    println!("CA certificate: {}", layout.ca_cert().display());
+    super::say(format!("CA certificate: {}", layout.ca_cert().display()));
     if things.is_empty() {
-        println!("things: none (add some with --things or `otarig pki`)");
+        super::say("things: none (add some with --things or `otarig pki`)");
     }
     for thing in things {
-        println!(
+        super::say(format!(
             "thing {thing}: certificate {} key {}",
             layout.thing_cert(thing).display(),
             layout.thing_key(thing).display()
-        );
+        ));
     }
-    println!(
+    super::say(format!(
         "code signing certificate: {}",
         layout.codesign_cert().display()
-    );
+    ));
 }
 
 pub fn job(cmd: JobCommand) -> u8 {

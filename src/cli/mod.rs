@@ -125,6 +125,8 @@ impl Command {
             self,
             Command::List(_)
                 | Command::Validate(_)
+                | Command::Doctor(_)
+                | Command::Board(board::BoardCommand::List(_))
                 | Command::Job(_)
                 | Command::Pki(_)
                 | Command::Sign(_)
@@ -185,6 +187,16 @@ impl Drop for LogLine {
             let _ = std::io::Write::write_all(&mut std::io::stderr(), &self.0);
         }
     }
+}
+
+/// A line on stdout for commands that hold boards or a cloud (`run`, `cloud`): a reader
+/// that went away (`otarig run | head`) must not stop them (a panic in `println!`)
+/// before they power boards off and write their reports.
+pub(crate) fn say(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
 }
 
 /// Prints an error with its cause chain, the way every subcommand reports failures.

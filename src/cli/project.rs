@@ -42,12 +42,23 @@ impl RigChoice {
     }
 
     /// The scenario paths: those given, else the project's `scenarios/` (with `--rig`:
-    /// `scenarios/` here, as before).
-    pub fn paths(&self, given: &[PathBuf]) -> Vec<PathBuf> {
+    /// `scenarios/` here, as before); an error when that folder does not exist.
+    pub fn paths(&self, given: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostics> {
         if !given.is_empty() {
-            return given.to_vec();
+            return Ok(given.to_vec());
         }
-        vec![under(self.builtin_root.as_deref(), "scenarios")]
+        let dir = under(self.builtin_root.as_deref(), "scenarios");
+        if dir.is_dir() {
+            return Ok(vec![dir]);
+        }
+        let mut diags = Diagnostics::new();
+        diags.push(Diagnostic::error(
+            &dir,
+            1,
+            1,
+            "no scenarios/ folder here or in a folder above: give scenario files or folders (`otarig run PATH…`), or run in the project folder",
+        ));
+        Err(diags)
     }
 
     /// A line for stderr when the built-in rig works in another folder than this one.

@@ -151,7 +151,10 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> u8 {
     if let (Some(note), false) = (choice.note(), verbosity == Verbosity::Quiet) {
         eprintln!("{note}");
     }
-    let paths = choice.paths(&args.paths);
+    let paths = match choice.paths(&args.paths) {
+        Ok(p) => p,
+        Err(d) => return config_error(&d),
+    };
     let report_dir = args
         .report_dir
         .clone()
@@ -176,7 +179,7 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> u8 {
     if scenarios.is_empty() {
         if let (Some(p), false) = (select.partition, loaded.is_empty()) {
             // CI shards more scenarios than there are: an empty shard has nothing to do.
-            println!(
+            super::say(format!(
                 "nothing to run: shard {p} has none of the {} scenario(s) selected",
                 Selection {
                     partition: None,
@@ -184,7 +187,7 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> u8 {
                 }
                 .apply(&loaded)
                 .len()
-            );
+            ));
             return exit::PASSED;
         }
         eprintln!(
@@ -212,10 +215,10 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> u8 {
         };
         scenarios.retain(|s| last.wants(&s.name));
         if scenarios.is_empty() {
-            println!(
+            super::say(format!(
                 "nothing to rerun: no selected scenario failed in run {}",
                 last.run_id
-            );
+            ));
             return exit::PASSED;
         }
     }
@@ -309,9 +312,9 @@ async fn run_async(plan: RunPlan, report_dir: &Path, verbosity: Verbosity) -> u8
             return exit::BENCH;
         }
     };
-    println!("{}", report::table::render(&output.result));
+    super::say(report::table::render(&output.result));
     match report::write_run(report_dir, &output.result, &output.timelines) {
-        Ok(paths) => println!("reports: {}", paths.dir.display()),
+        Ok(paths) => super::say(format!("reports: {}", paths.dir.display())),
         Err(e) => {
             eprintln!("error: writing reports under {}: {e}", report_dir.display());
             return exit::BENCH;

@@ -23,8 +23,11 @@ pub fn started(scenario: &str, attempt: u32, boards: &[String]) -> String {
 
 /// `     WAIT same-version sim-1: job SUCCEEDED (within 5m)`
 pub fn waiting(scenario: &str, board: &str, what: &str, left: Option<Duration>) -> String {
+    // The runner's text often says its deadline already (`… within 2m`).
     let within = left
-        .map(|l| format!(" (within {})", short(l)))
+        .map(|l| format!("within {}", short(l)))
+        .filter(|w| !what.ends_with(w.as_str()))
+        .map(|w| format!(" ({w})"))
         .unwrap_or_default();
     format!("{:>9} {scenario} {board}: {what}{within}", "WAIT")
 }
