@@ -13,6 +13,8 @@ mod config_catalog;
 mod config_corpus;
 #[path = "runner/config_corpus_cli.rs"]
 mod config_corpus_cli;
+#[path = "runner/readme_steps.rs"]
+mod readme_steps;
 #[path = "runner/report_artifacts.rs"]
 mod report_artifacts;
 #[path = "runner/report_flaky.rs"]
