@@ -13,6 +13,8 @@ mod config_catalog;
 mod config_corpus;
 #[path = "runner/config_corpus_cli.rs"]
 mod config_corpus_cli;
+#[path = "runner/doc_links.rs"]
+mod doc_links;
 #[path = "runner/readme_steps.rs"]
 mod readme_steps;
 #[path = "runner/report_artifacts.rs"]
