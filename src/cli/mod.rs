@@ -27,7 +27,7 @@ pub use crate::report::exit;
     about = "Hardware-in-the-loop test rig for OTA firmware updates"
 )]
 struct Cli {
-    /// Say less: no live progress, only what did not pass; errors only in the log
+    /// Say less: only errors in the log; `run` shows no live progress and only what did not pass
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
     /// Say more: the log at info level (-vv debug, -vvv trace); OTARIG_LOG overrides

@@ -90,7 +90,11 @@ struct Problem(String);
 fn check_file(file: &Path, problems: &mut Vec<Problem>) {
     let root = Path::new(ROOT);
     let text = std::fs::read_to_string(file).unwrap();
-    let rel = file.strip_prefix(root).unwrap_or(file).display().to_string();
+    let rel = file
+        .strip_prefix(root)
+        .unwrap_or(file)
+        .display()
+        .to_string();
     let is_md = file.extension().is_some_and(|e| e == "md");
     let md_link = Regex::new(r"\[[^\]]*\]\(([^)\s]+)\)").unwrap();
     // `docs/x.md`, `README.md`, `x.md`, optionally followed by `§ Section` or `§N.N`.
@@ -138,7 +142,11 @@ fn check_file(file: &Path, problems: &mut Vec<Problem>) {
             // document, also from its folder (Markdown links between docs are relative).
             let mut candidates = vec![root.join(name)];
             if whole.starts_with("../") || is_md {
-                candidates.push(file.parent().unwrap().join(whole.split('§').next().unwrap().trim()));
+                candidates.push(
+                    file.parent()
+                        .unwrap()
+                        .join(whole.split('§').next().unwrap().trim()),
+                );
             }
             let Some(found) = candidates.iter().find(|c| c.is_file()) else {
                 problems.push(Problem(format!(
@@ -163,7 +171,11 @@ fn check_file(file: &Path, problems: &mut Vec<Problem>) {
 fn every_link_and_document_reference_resolves() {
     let mut problems = Vec::new();
     let files = checked_files();
-    assert!(files.len() > 100, "the walk found the sources: {}", files.len());
+    assert!(
+        files.len() > 100,
+        "the walk found the sources: {}",
+        files.len()
+    );
     for file in &files {
         check_file(file, &mut problems);
     }
@@ -182,9 +194,18 @@ fn the_checker_finds_a_missing_file_a_missing_anchor_and_a_missing_section() {
     let file = dir.path().join("x.md");
     assert!(has_section("# 1. A\n## 6.3 PIC32MZ\n", "6.3"));
     assert!(!has_section("# 1. A\n## 6.3 PIC32MZ\n", "6.2"));
-    assert!(has_section("## Repeats and flaky cases\n", "Repeats and flaky cases"));
-    assert!(!has_section("## Repeats\n```\n# Not a heading\n```\n", "Not a heading"));
-    assert_eq!(slug("Fixture files (`firmware-fixtures/*.yaml`)"), "fixture-files-firmware-fixturesyaml");
+    assert!(has_section(
+        "## Repeats and flaky cases\n",
+        "Repeats and flaky cases"
+    ));
+    assert!(!has_section(
+        "## Repeats\n```\n# Not a heading\n```\n",
+        "Not a heading"
+    ));
+    assert_eq!(
+        slug("Fixture files (`firmware-fixtures/*.yaml`)"),
+        "fixture-files-firmware-fixturesyaml"
+    );
     std::fs::write(
         &file,
         "[a](nowhere.md) [b](#nope) see docs/nothing.md and README.md § No such section\n# Title\n",
@@ -194,8 +215,23 @@ fn the_checker_finds_a_missing_file_a_missing_anchor_and_a_missing_section() {
     // Checked as if it were in the repository: the paths it names are the repository's.
     check_file(&file, &mut problems);
     let text: Vec<String> = problems.into_iter().map(|p| p.0).collect();
-    assert!(text.iter().any(|p| p.contains("link to nowhere.md: no such file")), "{text:?}");
-    assert!(text.iter().any(|p| p.contains("has no heading #nope")), "{text:?}");
-    assert!(text.iter().any(|p| p.contains("`docs/nothing.md` is not a file")), "{text:?}");
-    assert!(text.iter().any(|p| p.contains("README.md has no section `No such section`")), "{text:?}");
+    assert!(
+        text.iter()
+            .any(|p| p.contains("link to nowhere.md: no such file")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().any(|p| p.contains("has no heading #nope")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|p| p.contains("`docs/nothing.md` is not a file")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|p| p.contains("README.md has no section `No such section`")),
+        "{text:?}"
+    );
 }

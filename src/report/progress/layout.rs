@@ -15,6 +15,8 @@ use super::state::{short, AttemptNow, BoardNow, RunNow};
 /// lines (at least one: the header).
 pub fn region(run: &RunNow, now: Instant, width: usize, rows: usize) -> Vec<String> {
     let rows = rows.max(1);
+    // Rows below the header.
+    let room = rows - 1;
     let mut lines = vec![header(run, now)];
     // Most detail first: a line per board; then boards that wait for the same thing
     // share a line; then a line per attempt; then as many attempts as fit.
@@ -28,13 +30,13 @@ pub fn region(run: &RunNow, now: Instant, width: usize, rows: usize) -> Vec<Stri
         .iter()
         .flat_map(|a| attempt_lines(a, now, true))
         .collect();
-    if 1 + full.len() <= rows {
+    if full.len() <= room {
         lines.extend(full);
-    } else if 1 + grouped.len() <= rows {
+    } else if grouped.len() <= room {
         lines.extend(grouped);
     } else {
         let compact: Vec<String> = run.running.iter().map(|a| one_line(a, now)).collect();
-        if 1 + compact.len() <= rows {
+        if compact.len() <= room {
             lines.extend(compact);
         } else {
             let shown = rows.saturating_sub(2);
@@ -115,14 +117,21 @@ fn attempt_lines(a: &AttemptNow, now: Instant, grouped: bool) -> Vec<String> {
     lines
 }
 
-/// An attempt and all its boards on one line.
+/// An attempt and all its boards on one line: the board names first, so a narrow
+/// terminal cuts what they wait for, not which boards run.
 fn one_line(a: &AttemptNow, now: Instant) -> String {
-    let boards: Vec<String> = a
+    let names: Vec<&str> = a.boards.iter().map(|b| b.name.as_str()).collect();
+    let waits: Vec<String> = a
         .boards
         .iter()
         .map(|b| format!("{} {}", b.name, wait(b, now)))
         .collect();
-    format!("  {}: {}", title(a, now), boards.join("; "))
+    format!(
+        "  {}: {} | {}",
+        title(a, now),
+        names.join(" "),
+        waits.join("; ")
+    )
 }
 
 /// `line` made safe and short enough for one terminal row of `width` columns: control

@@ -563,3 +563,25 @@ fn log_lines_go_above_a_registered_region() {
     assert!(rows[1].contains("Running ["), "{rows:?}");
     assert_eq!(rows.len(), 4, "{rows:?}");
 }
+
+#[test]
+fn when_only_a_line_per_attempt_fits_the_board_names_come_before_the_waits() {
+    let t0 = Instant::now();
+    let mut run = RunNow::new(3, t0);
+    for s in 0..3 {
+        let boards: Vec<String> = (0..4).map(|b| format!("b{s}{b}")).collect();
+        run.started(&format!("scenario-{s}"), 1, &boards, t0);
+        for (i, b) in boards.iter().enumerate() {
+            let what = format!("{LONG_WAIT} #{i}");
+            run.waiting(&format!("scenario-{s}"), b, &what, None, t0);
+        }
+    }
+    let lines = region(&run, t0, 60, 4);
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    for s in 0..3 {
+        for b in 0..4 {
+            assert!(lines[1 + s].contains(&format!("b{s}{b}")), "{lines:?}");
+        }
+        assert!(columns(&lines[1 + s]) < 60, "{lines:?}");
+    }
+}
