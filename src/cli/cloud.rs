@@ -26,7 +26,22 @@ pub(super) const ACTIVITY: &str = "otarig_cloud";
 
 /// Says, one log line each, when a device connects or disconnects and when a job
 /// execution changes: what a person watching `otarig cloud` needs to follow a board.
+/// Every text a device chose (client id, reason, status details) is shown escaped, so a
+/// device cannot forge a log line or drive the terminal.
 struct ActivityLog;
+
+/// `s` with every control character escaped (`\n`, `\u{1b}`).
+fn shown(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
 
 impl EventSink for ActivityLog {
     fn emit(&self, _source: Source, kind: EventKind) {
@@ -38,16 +53,19 @@ impl EventSink for ActivityLog {
                 connected,
                 reason,
             } => {
+                let client = shown(&client_id);
                 let who = match thing {
                     Some(t) if t != client_id => {
-                        format!("{client_id} (thing {t}, connection {conn})")
+                        format!("{client} (thing {}, connection {conn})", shown(&t))
                     }
-                    _ => format!("{client_id} (connection {conn})"),
+                    _ => format!("{client} (connection {conn})"),
                 };
                 if connected {
                     tracing::info!(target: ACTIVITY, "connected: {who}");
                 } else {
-                    let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
+                    let why = reason
+                        .map(|r| format!(": {}", shown(&r)))
+                        .unwrap_or_default();
                     tracing::info!(target: ACTIVITY, "disconnected: {who}{why}");
                 }
             }
@@ -63,14 +81,19 @@ impl EventSink for ActivityLog {
                 } else {
                     let pairs: Vec<String> = status_details
                         .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
+                        .map(|(k, v)| format!("{}={}", shown(k), shown(v)))
                         .collect();
                     format!(" ({})", pairs.join(", "))
                 };
-                tracing::info!(target: ACTIVITY, "job {job_id} on {thing}: {status}{details}");
+                tracing::info!(
+                    target: ACTIVITY,
+                    "job {} on {}: {status}{details}",
+                    shown(&job_id),
+                    shown(&thing)
+                );
             }
             EventKind::BenchError { message } => {
-                tracing::warn!(target: ACTIVITY, "{message}");
+                tracing::warn!(target: ACTIVITY, "{}", shown(&message));
             }
             _ => {}
         }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::state::{short, RunNow};
+use super::state::{one_line, short, RunNow};
 
 /// Silence after which the heartbeat says what the run waits for.
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
@@ -29,7 +29,11 @@ pub fn waiting(scenario: &str, board: &str, what: &str, left: Option<Duration>) 
         .filter(|w| !what.ends_with(w.as_str()))
         .map(|w| format!(" ({w})"))
         .unwrap_or_default();
-    format!("{:>9} {scenario} {board}: {what}{within}", "WAIT")
+    format!(
+        "{:>9} {scenario} {board}: {}{within}",
+        "WAIT",
+        one_line(what)
+    )
 }
 
 /// `  WAITING [2m 30s] same-version sim-1 sim-2: job SUCCEEDED (1m 20s left)`: one line

@@ -102,7 +102,7 @@ impl RunNow {
             .find(|b| b.name == board);
         match found {
             Some(b) => {
-                b.what = what.to_string();
+                b.what = one_line(what);
                 b.deadline = left.map(|l| now + l);
                 b.since = now;
                 true
@@ -126,6 +126,14 @@ impl RunNow {
             .iter()
             .flat_map(|a| a.boards.iter().map(move |b| (a, b)))
     }
+}
+
+/// `text` with control characters (line breaks, escapes) as spaces: one line that cannot
+/// drive the terminal.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// `1m 20s`: whole seconds, as people read a countdown.
