@@ -1,7 +1,6 @@
 //! Draws the live region at the bottom of a terminal. Lines that stay (a finished
 //! scenario's status lines, a log line) are written above it; the region is redrawn in
-//! place: back to its first row, clear to the end of the screen, write again, all in one
-//! write. That is exact only if the region's rows are known, which [`super::layout`]
+//! place: back to its first row, blank its rows, write again, all in one write. That is exact only if the region's rows are known, which [`super::layout`]
 //! guarantees: no region line wraps and the region fits the screen.
 
 use std::io::{self, Write};
@@ -59,14 +58,27 @@ impl Terminal {
         Ok(())
     }
 
-    /// Moves to the region's first row and clears from there down.
+    /// Moves to the region's first row, blanking each of its rows on the way. Row by row
+    /// (erase line, cursor down), never "erase below": tmux (`scroll-on-clear`) copies the
+    /// screen into its scrollback when the whole screen is erased, which a region at the
+    /// top of the screen would be, and left stale regions in the history.
     fn erase(&self, width: usize) -> String {
         let rows = self.rows_on_screen(width);
-        match rows {
-            0 => String::new(),
-            1 => "\r\x1b[J".to_string(),
-            n => format!("\r\x1b[{}A\x1b[J", n - 1),
+        if rows == 0 {
+            return String::new();
         }
+        let mut out = String::from("\r");
+        if rows > 1 {
+            out.push_str(&format!("\x1b[{}A", rows - 1));
+        }
+        for _ in 1..rows {
+            out.push_str("\x1b[2K\x1b[B");
+        }
+        out.push_str("\x1b[2K");
+        if rows > 1 {
+            out.push_str(&format!("\x1b[{}A", rows - 1));
+        }
+        out
     }
 
     /// Rows the drawn region takes at `width`: one per line, more for a line wider than
