@@ -21,6 +21,8 @@ mod hardware_probe;
 mod hardware_serial;
 #[path = "boards/labgrid.rs"]
 mod labgrid;
+#[path = "boards/native_console.rs"]
+mod native_console;
 #[path = "boards/sim_fixtures.rs"]
 mod sim_fixtures;
 #[path = "boards/sim_power_cut.rs"]

@@ -13,6 +13,10 @@ mod config_catalog;
 mod config_corpus;
 #[path = "runner/config_corpus_cli.rs"]
 mod config_corpus_cli;
+#[path = "runner/doc_links.rs"]
+mod doc_links;
+#[path = "runner/readme_steps.rs"]
+mod readme_steps;
 #[path = "runner/report_artifacts.rs"]
 mod report_artifacts;
 #[path = "runner/report_flaky.rs"]
@@ -25,6 +29,8 @@ mod report_junit;
 mod report_model;
 #[path = "runner/report_picture.rs"]
 mod report_picture;
+#[path = "runner/run_cli.rs"]
+mod run_cli;
 #[path = "runner/run_exit_codes.rs"]
 mod run_exit_codes;
 #[path = "runner/run_seeds.rs"]

@@ -400,7 +400,8 @@ fn spawn_reader(master: OwnedFd, tx: Option<LineTx>) -> std::thread::JoinHandle<
                     while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
                         let mut line: Vec<u8> = pending.drain(..=pos).collect();
                         line.pop();
-                        if line.last() == Some(&b'\r') {
+                        // Every CR: a firmware's `\r\n` arrives as `\r\r\n` (the pty adds one).
+                        while line.last() == Some(&b'\r') {
                             line.pop();
                         }
                         if let Some(tx) = &tx {

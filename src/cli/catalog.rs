@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::exit::{PASSED as OK, USAGE};
-use crate::config::{
-    self, bind_roles, embedded_sim_rig, load_rig, load_scenarios, validate_all, Scenario,
-};
+use super::project::{self, FileKind, RigChoice};
+use super::selection::Selection;
+use crate::config::{self, bind_roles, load_rig, load_scenarios, validate_all, Scenario};
 
 /// What a subcommand prints on stdout (`text`) and stderr (`diagnostics`), and its exit code.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,38 +17,80 @@ pub struct CommandOutput {
     pub code: u8,
 }
 
-/// `scenarios/` when no path is given.
-pub fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
-    if paths.is_empty() {
-        vec![PathBuf::from("scenarios")]
-    } else {
-        paths.to_vec()
-    }
-}
-
-/// `firmware-fixtures/` when it exists and none is given.
-pub fn default_fixtures(fixtures: Option<&Path>) -> Option<PathBuf> {
+/// `firmware-fixtures/` of the project folder when it exists and none is given.
+pub fn default_fixtures(fixtures: Option<&Path>, root: Option<&Path>) -> Option<PathBuf> {
     match fixtures {
         Some(f) => Some(f.to_path_buf()),
-        None => Some(PathBuf::from("firmware-fixtures")).filter(|d| d.is_dir()),
+        None => Some(project::under(root, "firmware-fixtures")).filter(|d| d.is_dir()),
     }
 }
 
 /// `otarig validate [PATH…] [--rig FILE] [--fixtures DIR]`: exit 0 without errors
-/// (warnings allowed), 2 with any.
+/// (warnings allowed), 2 with any. A rig or fixture file among the paths is checked as
+/// what it is, with a note on how to give it.
 pub fn validate(
     paths: &[PathBuf],
     rig: Option<&Path>,
     fixtures: Option<&Path>,
     bound_check: &config::BoundCheck<'_>,
 ) -> CommandOutput {
-    let paths = default_paths(paths);
-    let fixtures = default_fixtures(fixtures);
-    let mut diags = validate_all(rig, &paths, fixtures.as_deref(), bound_check);
+    let root = rig.is_none().then(|| project::project_root(paths));
+    let paths = if paths.is_empty() {
+        vec![project::under(root.as_deref(), "scenarios")]
+    } else {
+        paths.to_vec()
+    };
+    let fixtures = default_fixtures(fixtures, root.as_deref());
+    let mut diags = config::Diagnostics::new();
+    let mut notes = String::new();
+    let mut scenario_paths = Vec::new();
+    let mut other_files = 0;
+    for p in &paths {
+        let kind = if p.is_file() {
+            project::file_kind(p)
+        } else {
+            FileKind::Scenario
+        };
+        match kind {
+            FileKind::Scenario => scenario_paths.push(p.clone()),
+            FileKind::Rig => {
+                other_files += 1;
+                if let Err(d) = load_rig(p) {
+                    diags.extend(d);
+                }
+                let _ = writeln!(
+                    notes,
+                    "note: {} is a rig file, checked as one; to check scenarios against it: otarig validate --rig {}",
+                    p.display(),
+                    p.display()
+                );
+            }
+            FileKind::Fixture => {
+                other_files += 1;
+                if let Err(d) = config::fixture::load(p) {
+                    diags.extend(d);
+                }
+                let _ = writeln!(
+                    notes,
+                    "note: {} is a firmware fixture, checked as one",
+                    p.display()
+                );
+            }
+        }
+    }
+    if !scenario_paths.is_empty() || other_files == 0 {
+        diags.extend(validate_all(
+            rig,
+            &scenario_paths,
+            fixtures.as_deref(),
+            bound_check,
+        ));
+    }
     diags.sort();
     let errors = diags.errors().count();
     let warnings = diags.warnings().count();
-    let files = config::scenario_files(&paths, &mut config::Diagnostics::new()).len()
+    let files = config::scenario_files(&scenario_paths, &mut config::Diagnostics::new()).len()
+        + other_files
         + usize::from(rig.is_some());
     let mut text = String::new();
     if errors == 0 {
@@ -65,40 +107,90 @@ pub fn validate(
     }
     CommandOutput {
         text,
-        diagnostics: diags.to_string(),
+        diagnostics: format!("{diags}{notes}"),
         code: if errors == 0 { OK } else { USAGE },
     }
 }
 
-/// `otarig list [PATH…] [--rig FILE] [--filter PATTERN]`: one line per scenario
-/// that matches, with its role binding on the rig (the embedded sim rig by
-/// default) or why it would be skipped. Exit 2 on configuration errors.
-pub fn list(paths: &[PathBuf], rig: Option<&Path>, filter: Option<&str>) -> CommandOutput {
-    let paths = default_paths(paths);
+/// How `list` prints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    /// One line per scenario: name, binding, summary.
+    #[default]
+    Human,
+    /// JSON for scripts (docs/configuration.md § Commands).
+    Json,
+}
+
+/// One scenario as `list --format json` prints it. The field names are an interface
+/// (documented in docs/configuration.md § Commands): add fields, never rename.
+#[derive(serde::Serialize)]
+struct Listed<'a> {
+    name: &'a str,
+    summary: &'a str,
+    file: String,
+    tags: &'a [String],
+    /// Role → board and thing on the rig; empty when skipped.
+    roles: Vec<ListedRole>,
+    /// Why the rig cannot run it, or null.
+    skipped: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct ListedRole {
+    role: String,
+    board: String,
+    thing: String,
+}
+
+/// `otarig list [PATH…] [--rig FILE] [--filter P] [--exclude P] [--partition S]`: one line
+/// per selected scenario with its role binding on the rig (the built-in rig by default)
+/// or why it would be skipped; or the same as JSON. Exit 2 on configuration errors.
+pub fn list(
+    paths: &[PathBuf],
+    rig: Option<&Path>,
+    select: &Selection,
+    format: ListFormat,
+) -> CommandOutput {
     let fail = |diags: config::Diagnostics| CommandOutput {
         text: String::new(),
         diagnostics: diags.to_string(),
         code: USAGE,
     };
-    let rig = match rig {
-        Some(p) => match load_rig(p) {
-            Ok(r) => r,
-            Err(d) => return fail(d),
-        },
-        None => embedded_sim_rig(Path::new(".")),
+    let choice = match RigChoice::load(rig, paths, None) {
+        Ok(c) => c,
+        Err(d) => return fail(d),
     };
+    let paths = match choice.paths(paths) {
+        Ok(p) => p,
+        Err(d) => return fail(d),
+    };
+    let misplaced = project::misplaced_files(&paths);
+    if misplaced.has_errors() {
+        return fail(misplaced);
+    }
+    let rig = &choice.rig;
     let scenarios = match load_scenarios(&paths, None) {
         Ok(s) => s,
         Err(d) => return fail(d),
     };
-    let shown: Vec<&Scenario> = scenarios
-        .iter()
-        .filter(|s| filter.is_none_or(|f| filter_matches(s, f)))
-        .collect();
+    let shown = select.apply(&scenarios);
+    let text = match format {
+        ListFormat::Human => human_list(&shown, scenarios.len(), rig),
+        ListFormat::Json => json_list(&shown, scenarios.len(), rig),
+    };
+    CommandOutput {
+        text,
+        diagnostics: choice.note().map(|n| format!("{n}\n")).unwrap_or_default(),
+        code: OK,
+    }
+}
+
+fn human_list(shown: &[&Scenario], found: usize, rig: &config::Rig) -> String {
     let width = shown.iter().map(|s| s.name.len()).max().unwrap_or(0);
     let mut text = String::new();
-    for s in &shown {
-        let binding = match bind_roles(s, &rig) {
+    for s in shown {
+        let binding = match bind_roles(s, rig) {
             Ok(map) if map.len() > 4 => format!("{} roles on {} boards", s.roles.len(), map.len()),
             Ok(map) => s
                 .roles
@@ -120,14 +212,56 @@ pub fn list(paths: &[PathBuf], rig: Option<&Path>, filter: Option<&str>) -> Comm
         text,
         "{} of {} scenario(s) on rig `{}`",
         shown.len(),
-        scenarios.len(),
+        found,
         rig.name
     );
-    CommandOutput {
-        text,
-        diagnostics: String::new(),
-        code: OK,
-    }
+    text
+}
+
+fn json_list(shown: &[&Scenario], found: usize, rig: &config::Rig) -> String {
+    let scenarios: Vec<Listed<'_>> = shown
+        .iter()
+        .map(|s| {
+            let (roles, skipped) = match bind_roles(s, rig) {
+                Ok(map) => (
+                    s.roles
+                        .iter()
+                        .map(|r| {
+                            let board = map[&r.name].clone();
+                            let thing = rig
+                                .board(&board)
+                                .map(|b| b.thing_name.clone())
+                                .unwrap_or_default();
+                            ListedRole {
+                                role: r.name.clone(),
+                                board,
+                                thing,
+                            }
+                        })
+                        .collect(),
+                    None,
+                ),
+                Err(reason) => (Vec::new(), Some(reason.to_string())),
+            };
+            Listed {
+                name: &s.name,
+                summary: &s.summary,
+                file: s.file.display().to_string(),
+                tags: &s.tags,
+                roles,
+                skipped,
+            }
+        })
+        .collect();
+    let value = serde_json::json!({
+        "rig": rig.name,
+        "found": found,
+        "scenarios": scenarios,
+    });
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&value).expect("plain data serializes")
+    )
 }
 
 /// The summary up to its first full stop, for one-line listings.
@@ -135,51 +269,5 @@ fn first_sentence(summary: &str) -> &str {
     match summary.find(". ") {
         Some(i) => &summary[..=i],
         None => summary,
-    }
-}
-
-/// `--filter`: comma-separated alternatives; `tag:NAME` matches a tag, anything
-/// else matches the name as a glob (`*`, `?`), or as a substring without glob characters.
-pub fn filter_matches(scenario: &Scenario, pattern: &str) -> bool {
-    pattern
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .any(|p| {
-            if let Some(tag) = p.strip_prefix("tag:") {
-                scenario.tags.iter().any(|t| t == tag)
-            } else if p.contains(['*', '?']) {
-                glob(p, &scenario.name)
-            } else {
-                scenario.name.contains(p)
-            }
-        })
-}
-
-/// Whether the whole name matches the glob; `[`, `]`, `{` and `}` are plain
-/// characters, as scenario names never need classes or alternatives.
-fn glob(pattern: &str, name: &str) -> bool {
-    let escaped = pattern
-        .replace('[', "[[]")
-        .replace('{', "[{]")
-        .replace('}', "[}]");
-    globset::Glob::new(&escaped).is_ok_and(|g| g.compile_matcher().is_match(name))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs_match_whole_names() {
-        assert!(glob("power-*", "power-cut-mid-download"));
-        assert!(glob("*-version", "same-version"));
-        assert!(!glob("*-version", "version-x"));
-        assert!(glob("a?c", "abc"));
-        assert!(glob("a[1]*", "a[1]-b"), "brackets are plain characters");
-        assert!(glob("*{x}", "y{x}"));
-        // A pattern the old recursive matcher took exponential time on.
-        let name = "a".repeat(40);
-        assert!(!glob(&format!("{}b", "*a".repeat(20)), &name));
     }
 }

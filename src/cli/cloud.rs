@@ -15,10 +15,90 @@ use crate::cloud::jobdoc::{self, JobDocument};
 use crate::cloud::pki::{self, PkiLayout, PkiOptions};
 use crate::cloud::CloudServices;
 use crate::config::rig::Policy;
-use crate::timeline::NullSink;
+use crate::timeline::{EventKind, EventSink, Source};
 
 /// Where the PKI lives when neither `--pki` nor a rig names one.
 const DEFAULT_PKI: &str = ".otarig/pki";
+
+/// The log target of what `otarig cloud`'s devices and jobs do, shown at info level by
+/// default (`-q` hides it; `OTARIG_LOG=otarig_cloud=off` too).
+pub(super) const ACTIVITY: &str = "otarig_cloud";
+
+/// Says, one log line each, when a device connects or disconnects and when a job
+/// execution changes: what a person watching `otarig cloud` needs to follow a board.
+/// Every text a device chose (client id, reason, status details) is shown escaped, so a
+/// device cannot forge a log line or drive the terminal.
+struct ActivityLog;
+
+/// `s` with every control character escaped (`\n`, `\u{1b}`).
+fn shown(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+impl EventSink for ActivityLog {
+    fn emit(&self, _source: Source, kind: EventKind) {
+        match kind {
+            EventKind::Connection {
+                conn,
+                client_id,
+                thing,
+                connected,
+                reason,
+            } => {
+                let client = shown(&client_id);
+                let who = match thing {
+                    Some(t) if t != client_id => {
+                        format!("{client} (thing {}, connection {conn})", shown(&t))
+                    }
+                    _ => format!("{client} (connection {conn})"),
+                };
+                if connected {
+                    tracing::info!(target: ACTIVITY, "connected: {who}");
+                } else {
+                    let why = reason
+                        .map(|r| format!(": {}", shown(&r)))
+                        .unwrap_or_default();
+                    tracing::info!(target: ACTIVITY, "disconnected: {who}{why}");
+                }
+            }
+            EventKind::JobExecution {
+                job_id,
+                thing,
+                status,
+                status_details,
+                ..
+            } => {
+                let details = if status_details.is_empty() {
+                    String::new()
+                } else {
+                    let pairs: Vec<String> = status_details
+                        .iter()
+                        .map(|(k, v)| format!("{}={}", shown(k), shown(v)))
+                        .collect();
+                    format!(" ({})", pairs.join(", "))
+                };
+                tracing::info!(
+                    target: ACTIVITY,
+                    "job {} on {}: {status}{details}",
+                    shown(&job_id),
+                    shown(&thing)
+                );
+            }
+            EventKind::BenchError { message } => {
+                tracing::warn!(target: ACTIVITY, "{}", shown(&message));
+            }
+            _ => {}
+        }
+    }
+}
 
 #[derive(Args)]
 pub struct CloudArgs {
@@ -237,7 +317,7 @@ async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
     super::pki::print_tightened(&report.tightened);
     let layout = PkiLayout::new(&plan.pki);
     let things = pki::things_in(&plan.pki).map_err(|e| CloudFailure::Bench(e.into()))?;
-    let sink: Arc<dyn crate::timeline::EventSink> = Arc::new(NullSink);
+    let sink: Arc<dyn EventSink> = Arc::new(ActivityLog);
     let services = Arc::new(CloudServices::new(sink.clone()));
 
     // The admin socket first: a second cloud on this PKI stops here, before it
@@ -249,7 +329,10 @@ async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
     let mut client = None;
     match plan.client.clone() {
         Some(cfg) => {
-            println!("client mode: attached to broker {}:{}", cfg.host, cfg.port);
+            super::say(format!(
+                "client mode: attached to broker {}:{}",
+                cfg.host, cfg.port
+            ));
             client = Some(ClientMode::start(cfg, services.clone(), sink.clone()));
         }
         None => {
@@ -261,21 +344,21 @@ async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
             } else {
                 "mqtt (plain TCP)"
             };
-            println!(
+            super::say(format!(
                 "endpoint: {} {scheme}, policy {}",
                 gw.local_addr(),
                 plan.gateway.policy
-            );
+            ));
             gateway = Some(gw);
         }
     }
     print_credentials(&layout, &things);
-    println!(
+    super::say(format!(
         "admin socket: {} (otarig job create|cancel|status --pki {})",
         admin.path().display(),
         plan.pki.display()
-    );
-    println!("press Ctrl-C to stop");
+    ));
+    super::say("press Ctrl-C to stop");
 
     // Execution timeouts fire on ticks.
     let ticker = {
@@ -301,21 +384,21 @@ async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
 }
 
 fn print_credentials(layout: &PkiLayout, things: &[String]) {
-    println!("CA certificate: {}", layout.ca_cert().display());
+    super::say(format!("CA certificate: {}", layout.ca_cert().display()));
     if things.is_empty() {
-        println!("things: none (add some with --things or `otarig pki`)");
+        super::say("things: none (add some with --things or `otarig pki`)");
     }
     for thing in things {
-        println!(
+        super::say(format!(
             "thing {thing}: certificate {} key {}",
             layout.thing_cert(thing).display(),
             layout.thing_key(thing).display()
-        );
+        ));
     }
-    println!(
+    super::say(format!(
         "code signing certificate: {}",
         layout.codesign_cert().display()
-    );
+    ));
 }
 
 pub fn job(cmd: JobCommand) -> u8 {

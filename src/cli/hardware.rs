@@ -19,7 +19,7 @@ use crate::config::flash_checks::{describe, FlasherFields};
 use crate::config::rig::{
     self, BoardParts, ConsoleConfig, FlashConfig, NativeKind, PowerConfig, Rig,
 };
-use crate::config::{self, Diagnostics};
+use crate::config::Diagnostics;
 use crate::scenario::bench::BenchVars;
 
 /// How long a tool may take to print its version.
@@ -35,9 +35,9 @@ pub struct ProbesArgs {
 
 #[derive(Args)]
 pub struct DoctorArgs {
-    /// The rig file describing the bench
-    #[arg(long, default_value = "rigs/bench.yaml")]
-    rig: PathBuf,
+    /// The rig file describing the bench [default: the built-in rig, as `otarig run`]
+    #[arg(long, value_name = "FILE")]
+    rig: Option<PathBuf>,
     /// As for `otarig run`: where the state (and a PKI the rig does not name) lives
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
@@ -130,8 +130,9 @@ pub fn doctor(args: DoctorArgs) -> u8 {
             .map(|_| ())
             .map_err(|e| e.to_string())
     };
-    let mut rig = match config::load_rig_with(&args.rig, Some(&chip_check)) {
-        Ok(rig) => rig,
+    let mut rig = match super::project::RigChoice::load(args.rig.as_deref(), &[], Some(&chip_check))
+    {
+        Ok(choice) => choice.rig,
         Err(d) => return config_error(&d),
     };
     let runtime = match tokio::runtime::Runtime::new() {
@@ -148,7 +149,7 @@ pub fn doctor(args: DoctorArgs) -> u8 {
     if failed > 0 {
         eprintln!(
             "error: {failed} bench problem(s) in {}; fix them before running scenarios",
-            args.rig.display()
+            rig.file.display()
         );
         exit::BENCH
     } else {

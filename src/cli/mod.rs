@@ -6,12 +6,16 @@ pub mod catalog;
 mod cloud;
 mod hardware;
 mod pki;
+mod project;
 mod run;
+pub mod selection;
 mod sim;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgAction, Parser, Subcommand};
+
+use crate::report::progress::{self, Verbosity};
 
 /// Exit codes (docs/architecture.md § Reports), kept with the reports that record them.
 pub use crate::report::exit;
@@ -23,6 +27,12 @@ pub use crate::report::exit;
     about = "Hardware-in-the-loop test rig for OTA firmware updates"
 )]
 struct Cli {
+    /// Say less: only errors in the log; `run` shows no live progress and only what did not pass
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Say more: the log at info level (-vv debug, -vvv trace); OTARIG_LOG overrides
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -64,9 +74,14 @@ pub fn main() -> ExitCode {
     if cli.command.prints_for_a_pipe() {
         die_quietly_on_a_closed_pipe();
     }
-    init_tracing();
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (false, 0) => Verbosity::Normal,
+        (false, _) => Verbosity::Verbose,
+    };
+    init_tracing(&cli.command.default_log(cli.quiet, cli.verbose));
     let code = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(args, verbosity),
         Command::List(args) => run::list(args),
         Command::Validate(args) => run::validate(args),
         Command::Cloud(args) => cloud::cloud(args),
@@ -83,6 +98,24 @@ pub fn main() -> ExitCode {
 }
 
 impl Command {
+    /// The log filter when neither OTARIG_LOG nor RUST_LOG is set: warnings (errors with
+    /// `-q`, more with each `-v`); `otarig cloud` also says what its devices and jobs do.
+    fn default_log(&self, quiet: bool, verbose: u8) -> String {
+        let level = match (quiet, verbose) {
+            (true, _) => "error",
+            (false, 0) => "warn",
+            (false, 1) => "info",
+            (false, 2) => "debug",
+            _ => "trace",
+        };
+        match self {
+            Command::Cloud(_) if !quiet && verbose == 0 => {
+                format!("{level},{}=info", cloud::ACTIVITY)
+            }
+            _ => level.to_string(),
+        }
+    }
+
     /// Commands whose output is read by scripts (`otarig job status | head`):
     /// they end quietly when the reader goes away, as Unix tools do. Long
     /// runs (`run`, `cloud`, `sim`, `board`) never die of a closed pipe: they
@@ -92,6 +125,8 @@ impl Command {
             self,
             Command::List(_)
                 | Command::Validate(_)
+                | Command::Doctor(_)
+                | Command::Board(board::BoardCommand::List(_))
                 | Command::Job(_)
                 | Command::Pki(_)
                 | Command::Sign(_)
@@ -110,21 +145,58 @@ fn die_quietly_on_a_closed_pipe() {
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
-/// Logs go to stderr; `OTARIG_LOG` (or `RUST_LOG`) sets the filter.
-fn init_tracing() {
+/// Logs go to stderr (above the live progress region while it is drawn); `OTARIG_LOG`
+/// (or `RUST_LOG`) sets the filter, else `default` (from -q/-v).
+fn init_tracing(default: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("OTARIG_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("warn"));
+        .unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only on a terminal, and never with NO_COLOR (no-color.org): a log
     // piped to a file or CI keeps plain text.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogLine(Vec::new()))
         .with_ansi(colour)
         .try_init();
+}
+
+/// One formatted log event, written when dropped: above the progress region when one
+/// is drawn (so a log line never lands inside it), else to stderr in one write.
+struct LogLine(Vec<u8>);
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&self.0);
+        if !progress::write_above(&text) {
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), &self.0);
+        }
+    }
+}
+
+/// A line on stdout for commands that hold boards or a cloud (`run`, `cloud`): a reader
+/// that went away (`otarig run | head`) must not stop them (a panic in `println!`)
+/// before they power boards off and write their reports.
+pub(crate) fn say(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
 }
 
 /// Prints an error with its cause chain, the way every subcommand reports failures.

@@ -5,25 +5,56 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::catalog::{self, CommandOutput};
+use super::catalog::{self, CommandOutput, ListFormat};
 use super::exit;
+use super::project::{self, RigChoice};
+use super::selection::{Partition, Selection};
 use crate::config::{self, Diagnostics};
+use crate::report::progress::Verbosity;
 use crate::report::rerun::LastRun;
 use crate::report::{self, Progress, RunEvents};
 use crate::scenario::runner::{self, RunPlan};
 
+/// The rig file `otarig board` reads by default (`run`, `list`, `validate` and `doctor`
+/// use the built-in rig instead: [`RigChoice`]).
 pub(super) const DEFAULT_RIG: &str = "rigs/sim.yaml";
+
+/// `--filter`, `--exclude`, `--partition`: shared by `run` and `list`.
+#[derive(Args, Clone, Debug, Default)]
+pub struct SelectArgs {
+    /// Run only scenarios whose name contains PATTERN (`*` matches anything; `tag:NAME`
+    /// a tag; comma-separated alternatives)
+    #[arg(long, value_name = "PATTERN")]
+    filter: Option<String>,
+    /// Leave out scenarios that match PATTERN (as --filter; repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    exclude: Vec<String>,
+    /// Only shard K of N of the selected scenarios, as cargo-nextest: `hash:K/N` by a
+    /// stable hash of the name, `count:K/N` by position
+    #[arg(long, value_name = "KIND:K/N")]
+    partition: Option<Partition>,
+}
+
+impl SelectArgs {
+    fn selection(&self) -> Selection {
+        Selection {
+            filter: self.filter.clone(),
+            exclude: self.exclude.clone(),
+            partition: self.partition,
+        }
+    }
+}
 
 #[derive(Args)]
 pub struct RunArgs {
     /// Scenario files or folders [default: scenarios/]
     paths: Vec<PathBuf>,
-    /// The rig file describing the bench
-    #[arg(long, default_value = DEFAULT_RIG)]
-    rig: PathBuf,
-    /// Run only scenarios whose name contains PATTERN (`*` matches anything)
-    #[arg(long, value_name = "PATTERN")]
-    filter: Option<String>,
+    /// The rig file describing the bench [default: the built-in rig of simulated boards,
+    /// rigs/sim.yaml, in the project folder: the nearest with scenarios/]
+    #[arg(long, value_name = "FILE")]
+    rig: Option<PathBuf>,
+    #[command(flatten)]
+    select: SelectArgs,
     /// Scenarios run at once (on disjoint boards)
     #[arg(long, short = 'j', default_value_t = 8)]
     jobs: usize,
@@ -35,9 +66,9 @@ pub struct RunArgs {
     /// fresh seed, recorded in the table, junit.xml and summary.json): replays an attempt
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// Where run folders are written
-    #[arg(long, default_value = "reports")]
-    report_dir: PathBuf,
+    /// Where run folders are written [default: reports/ in the project folder]
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<PathBuf>,
     /// Run only the scenarios the last run under --report-dir did not pass
     /// (from its `latest/summary.json`), after PATHs and --filter
     #[arg(long)]
@@ -53,10 +84,14 @@ pub struct RunArgs {
 pub struct ListArgs {
     /// Scenario files or folders [default: scenarios/]
     paths: Vec<PathBuf>,
-    #[arg(long)]
+    /// The rig to bind roles on [default: the built-in rig]
+    #[arg(long, value_name = "FILE")]
     rig: Option<PathBuf>,
-    #[arg(long, value_name = "PATTERN")]
-    filter: Option<String>,
+    #[command(flatten)]
+    select: SelectArgs,
+    /// `json`: the same as data for scripts (fields in docs/configuration.md § Commands)
+    #[arg(long, value_enum, default_value_t)]
+    format: ListFormat,
 }
 
 #[derive(Args)]
@@ -80,7 +115,8 @@ pub fn list(args: ListArgs) -> u8 {
     print(catalog::list(
         &args.paths,
         args.rig.as_deref(),
-        args.filter.as_deref(),
+        &args.select.selection(),
+        args.format,
     ))
 }
 
@@ -101,40 +137,76 @@ fn config_error(diags: &Diagnostics) -> u8 {
     exit::USAGE
 }
 
-pub fn run(args: RunArgs) -> u8 {
+pub fn run(args: RunArgs, verbosity: Verbosity) -> u8 {
     // probe-rs chip names are checked against its target registry before anything runs.
     let chip_check = |chip: &str| {
         crate::board::probe::check_chip(chip)
             .map(|_| ())
             .map_err(|e| e.to_string())
     };
-    let mut rig = match config::load_rig_with(&args.rig, Some(&chip_check)) {
-        Ok(rig) => rig,
+    let choice = match RigChoice::load(args.rig.as_deref(), &args.paths, Some(&chip_check)) {
+        Ok(choice) => choice,
         Err(d) => return config_error(&d),
     };
-    let paths = catalog::default_paths(&args.paths);
+    if let (Some(note), false) = (choice.note(), verbosity == Verbosity::Quiet) {
+        eprintln!("{note}");
+    }
+    let paths = match choice.paths(&args.paths) {
+        Ok(p) => p,
+        Err(d) => return config_error(&d),
+    };
+    let report_dir = args
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| project::under(choice.builtin_root.as_deref(), "reports"));
+    let mut rig = choice.rig;
+    let misplaced = project::misplaced_files(&paths);
+    if misplaced.has_errors() {
+        return config_error(&misplaced);
+    }
     let fixtures = rig.root.join("firmware-fixtures");
-    let mut scenarios = match config::load_scenarios(&paths, Some(&fixtures)) {
+    let loaded = match config::load_scenarios(&paths, Some(&fixtures)) {
         Ok(s) => s,
         Err(d) => return config_error(&d),
     };
-    if let Some(pattern) = &args.filter {
-        scenarios.retain(|s| catalog::filter_matches(s, pattern));
-    }
+    let select = args.select.selection();
+    let mut scenarios: Vec<config::Scenario> = select.apply(&loaded).into_iter().cloned().collect();
     if let Some(seed) = args.seed {
         for s in &mut scenarios {
             crate::faults::seed_unseeded_links(s, seed);
         }
     }
     if scenarios.is_empty() {
+        if let (Some(p), false) = (select.partition, loaded.is_empty()) {
+            // CI shards more scenarios than there are: an empty shard has nothing to do.
+            super::say(format!(
+                "nothing to run: shard {p} has none of the {} scenario(s) selected",
+                Selection {
+                    partition: None,
+                    ..select.clone()
+                }
+                .apply(&loaded)
+                .len()
+            ));
+            return exit::PASSED;
+        }
         eprintln!(
-            "error: no scenario matches (paths {paths:?}, filter {:?})",
-            args.filter
+            "error: no scenario matches: {} scenario(s) in {}{}",
+            loaded.len(),
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            match select.describe() {
+                d if d.is_empty() => String::new(),
+                d => format!(", none selected by {d}"),
+            }
         );
         return exit::USAGE;
     }
     if args.rerun_failed {
-        let last = match LastRun::read(&args.report_dir) {
+        let last = match LastRun::read(&report_dir) {
             Ok(last) => last,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -143,10 +215,10 @@ pub fn run(args: RunArgs) -> u8 {
         };
         scenarios.retain(|s| last.wants(&s.name));
         if scenarios.is_empty() {
-            println!(
+            super::say(format!(
                 "nothing to rerun: no selected scenario failed in run {}",
                 last.run_id
-            );
+            ));
             return exit::PASSED;
         }
     }
@@ -205,7 +277,7 @@ pub fn run(args: RunArgs) -> u8 {
         jobs: args.jobs,
         repeat: args.repeat,
         scenario_dir: {
-            let run_dir = report::run_dir(&args.report_dir, &run_id);
+            let run_dir = report::run_dir(&report_dir, &run_id);
             Box::new(move |scenario, attempt| report::scenario_dir(&run_dir, scenario, attempt))
         },
         run_id,
@@ -219,22 +291,26 @@ pub fn run(args: RunArgs) -> u8 {
             return exit::BENCH;
         }
     };
-    runtime.block_on(run_async(plan, &args.report_dir))
+    runtime.block_on(run_async(plan, &report_dir, verbosity))
 }
 
-async fn run_async(plan: RunPlan, report_dir: &Path) -> u8 {
+async fn run_async(plan: RunPlan, report_dir: &Path, verbosity: Verbosity) -> u8 {
     let total = plan.scenarios.len() * plan.repeat.max(1) as usize;
     // The runner's events go to the console progress display (docs/architecture.md § Modules).
-    let progress = Progress::new(total);
-    let events: RunEvents = Arc::new(move |event| progress.on_event(event));
+    let progress = Arc::new(Progress::new(total, verbosity));
+    let events: RunEvents = {
+        let progress = progress.clone();
+        Arc::new(move |event| progress.on_event(event))
+    };
     let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
-        eprintln!("otarig: interrupted; powering boards off and writing reports (Ctrl-C again to quit at once)");
+        progress.note("otarig: interrupted; powering boards off and writing reports (Ctrl-C again to quit at once)");
         let _ = interrupt_tx.send(true);
         // A second interrupt: the person wants out now, reports or not.
         wait_for_signal().await;
-        eprintln!("otarig: interrupted twice; quitting without reports (boards left as they are)");
+        progress
+            .note("otarig: interrupted twice; quitting without reports (boards left as they are)");
         std::process::exit(130);
     });
     let output = match runner::run(plan, events, interrupt).await {
@@ -245,9 +321,9 @@ async fn run_async(plan: RunPlan, report_dir: &Path) -> u8 {
             return exit::BENCH;
         }
     };
-    println!("{}", report::table::render(&output.result));
+    super::say(report::table::render(&output.result));
     match report::write_run(report_dir, &output.result, &output.timelines) {
-        Ok(paths) => println!("reports: {}", paths.index.display()),
+        Ok(paths) => super::say(format!("reports: {}", paths.index.display())),
         Err(e) => {
             eprintln!("error: writing reports under {}: {e}", report_dir.display());
             return exit::BENCH;

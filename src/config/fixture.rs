@@ -1,28 +1,7 @@
 //! `firmware-fixtures/NAME.yaml`: one logical firmware build (docs/architecture.md § Firmware
 //! fixtures). The simulator builds its images from it on demand (`sim::fixture`); real
-//! boards flash the per-platform files it names.
-//!
-//! ```yaml
-//! summary: Baseline release.           # optional, for people
-//! version: 0.9.4                       # major.minor.build
-//! thing_name: Thing1                   # optional: baked into the build (absent = read from NVS)
-//! sequence: 10                         # descriptor sequence number (default 2, as the image generator)
-//! agent: v1                            # v1 (default) | v3
-//! outcome: pass                        # pass (default) | fail | hang | crash | cannot_connect
-//! content: app                         # app (default) | garbage
-//! raw: "42"                            # instead of content: the OTA file is exactly these bytes (hex)
-//! size: 65536                          # app bytes (default 24576), deterministic filler
-//! quirks: { reset_hangs: false, no_descriptor: false }
-//! delays: { self_test_timeout: 3s, boot: 100ms, flash_sector: 0s, file_request_wait: 1s, watchdog: 8s, crash_after: 300ms }
-//! log2_block_size: 10                  # default 10
-//! blocks_per_request: 1                # default 1
-//! files:                              # real builds, per platform, relative to the fixture file
-//!   pic32mz: { flash: build/app-v5.hex, ota: build/app-v5.bin }   # what the flasher writes / the job streams
-//!   posix: build/ota_demo-0.9.5          # one file: flashed and streamed alike
-//! ```
-//!
-//! The simulator's images (platform `sim`) are built from the personality above, never
-//! listed under `files`.
+//! boards flash the per-platform files it names. The format, field by field, with defaults:
+//! docs/configuration.md § Fixture files.
 //!
 //! Strict: unknown fields are errors with file:line:column.
 

@@ -407,3 +407,79 @@ async fn the_policy_is_thing_scoped_unless_the_rig_or_policy_flag_says_otherwise
         bad.stderr
     );
 }
+
+/// A person watching `otarig cloud` sees, on stderr, each device that connects or goes
+/// away and each job execution change, one line each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cloud_says_who_connects_and_what_their_jobs_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pki, cloud, banner) = cloud_for_two_things(tmp.path());
+    let dev = device_from_files(&banner, "Thing1").await;
+    cloud.wait_for_stderr("otarig_cloud: connected: Thing1 (connection ");
+
+    let image = tmp.path().join("app-v5.bin");
+    std::fs::write(&image, vec![7u8; 2048]).unwrap();
+    let created = job_create(&pki, &image, "Thing1", &[]).json();
+    let id = created["id"].as_str().unwrap();
+    cloud.wait_for_stderr(&format!("otarig_cloud: job {id} on Thing1: QUEUED"));
+    let update = format!("$aws/things/Thing1/jobs/{id}/update");
+    dev.client
+        .publish(
+            &update,
+            QoS::AtLeastOnce,
+            false,
+            r#"{"status":"IN_PROGRESS","statusDetails":{"step":"download"}}"#,
+        )
+        .await
+        .unwrap();
+    cloud.wait_for_stderr(&format!(
+        "otarig_cloud: job {id} on Thing1: IN_PROGRESS (step=download)"
+    ));
+    dev.client.disconnect().await.unwrap();
+    cloud.wait_for_stderr("otarig_cloud: disconnected: Thing1 (connection ");
+}
+
+/// Field boards (mbedTLS, OpenSSL) send the endpoint's IP address as SNI when they connect
+/// by IP; rustls ignores it, and must not log a warning per connection into the run's
+/// output. A ClientHello with an IP address as its server name, then the cloud's stderr.
+#[tokio::test]
+async fn a_device_sending_an_ip_address_as_sni_is_served_without_a_log_line() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let (_pki, mut cloud, banner) = cloud_for_two_things(tmp.path());
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(&std::fs::read(&banner.ca).unwrap()) {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    // rustls never sends an IP as SNI: a DNS name of the same length, swapped in the bytes.
+    let (placeholder, ip) = (b"abc.def.g", b"127.0.0.1");
+    let name = rustls::pki_types::ServerName::try_from("abc.def.g").unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut hello = Vec::new();
+    conn.write_tls(&mut hello).unwrap();
+    let at = hello
+        .windows(placeholder.len())
+        .position(|w| w == placeholder)
+        .expect("the server name is in the ClientHello");
+    hello[at..at + ip.len()].copy_from_slice(ip);
+    let mut tcp = std::net::TcpStream::connect(banner.addr).unwrap();
+    tcp.set_read_timeout(Some(DEADLINE)).unwrap();
+    tcp.write_all(&hello).unwrap();
+    let mut first = [0u8; 1];
+    tcp.read_exact(&mut first).unwrap();
+    assert_eq!(first[0], 0x16, "the cloud answers with a handshake record");
+    drop(tcp);
+    let status = cloud.interrupt();
+    let stderr = cloud.stderr_text();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("SNI") && !stderr.contains("rustls"),
+        "a log line about the device's SNI: {stderr}"
+    );
+}

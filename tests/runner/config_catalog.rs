@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use otarig::cli::catalog::ListFormat;
+use otarig::cli::selection::Selection;
 use otarig::config::{bind_roles, embedded_sim_rig, load_rig, load_scenarios};
 
 fn repo(p: &str) -> PathBuf {
@@ -79,7 +81,7 @@ fn list_shows_bindings_and_filters_by_glob_and_tag() {
     )
     .unwrap();
     let paths = [dir.path().to_path_buf()];
-    let out = otarig::cli::catalog::list(&paths, None, None);
+    let out = otarig::cli::catalog::list(&paths, None, &Selection::default(), ListFormat::Human);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.text.contains("pair  [a=sim-1 b=sim-3]  Two boards."),
@@ -92,19 +94,30 @@ fn list_shows_bindings_and_filters_by_glob_and_tag() {
         "{}",
         out.text
     );
-    let out = otarig::cli::catalog::list(&paths, None, Some("tag:field"));
+    let out = otarig::cli::catalog::list(
+        &paths,
+        None,
+        &Selection::filter("tag:field"),
+        ListFormat::Human,
+    );
     assert!(
         out.text.contains("pair") && !out.text.contains("huge"),
         "{}",
         out.text
     );
-    let out = otarig::cli::catalog::list(&paths, None, Some("h*e"));
+    let out =
+        otarig::cli::catalog::list(&paths, None, &Selection::filter("h*e"), ListFormat::Human);
     assert!(
         !out.text.contains("pair") && out.text.contains("huge"),
         "{}",
         out.text
     );
-    let bad = otarig::cli::catalog::list(&[repo("tests/corpus/bad-regex.yaml")], None, None);
+    let bad = otarig::cli::catalog::list(
+        &[repo("tests/corpus/bad-regex.yaml")],
+        None,
+        &Selection::default(),
+        ListFormat::Human,
+    );
     assert_eq!(bad.code, 2);
     assert!(
         bad.diagnostics.contains("bad-regex.yaml:7:16: error:"),

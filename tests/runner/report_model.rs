@@ -1,11 +1,9 @@
 //! Verdict counting and the exit-code mapping, the console status lines, the summary
 //! table and the plain (non-terminal) progress output.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use otarig::report::{table, BoardResult, Progress, RunResult, ScenarioResult, Verdict};
+use otarig::report::{table, BoardResult, RunResult, ScenarioResult, Verdict};
 
 use crate::support::events;
 
@@ -179,51 +177,4 @@ fn the_table_lists_every_board_and_ends_with_the_totals() {
         lines[4],
         "  Summary [  60.0s] 2 scenarios, 3 board runs: 1 passed, 1 failed, 1 skipped (exit 1)"
     );
-}
-
-/// A writer the test can read back.
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[test]
-fn without_a_terminal_each_finished_scenario_prints_its_lines_and_nothing_else() {
-    let out = Shared::default();
-    let progress = Progress::lines(Box::new(out.clone()));
-    progress.scenario_started("s", &["sim-a".into()]);
-    progress.waiting("s", "sim-a", "job SUCCEEDED", Duration::from_secs(30));
-    assert!(
-        out.0.lock().unwrap().is_empty(),
-        "no spinner noise in CI logs"
-    );
-    progress.scenario_finished(&scenario(
-        "s",
-        1,
-        vec![board("a", Verdict::Error, Some("port gone"))],
-    ));
-    progress.finish();
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-    assert_eq!(
-        text,
-        "    ERROR [  12.3s] s a (sim-a)\n          a (sim-a): port gone\n"
-    );
-}
-
-#[test]
-fn bars_accept_the_whole_lifecycle_without_a_terminal() {
-    let progress = Progress::bars(2, indicatif::ProgressDrawTarget::hidden());
-    progress.scenario_started("s", &["sim-a".into(), "sim-b".into()]);
-    progress.waiting("s", "sim-a", "console 'Ready'", Duration::from_secs(5));
-    progress.waiting("s", "unknown-board", "anything", Duration::from_secs(5));
-    progress.scenario_finished(&scenario("s", 1, vec![board("a", Verdict::Passed, None)]));
-    progress.finish();
 }

@@ -1,5 +1,5 @@
 //! The Jobs data model: execution statuses, executions, job specs and the
-//! views the runner inspects. Names follow AWS IoT (iot-jobs-lifecycle.md).
+//! views the runner inspects. Names follow AWS IoT (docs/protocol.md §1.4).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

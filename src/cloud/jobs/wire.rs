@@ -1,5 +1,5 @@
 //! JSON on the wire: request fields as AWS types them (wrong type →
-//! InvalidRequest) and the response shapes of jobs-mqtt-api.md (§1.3).
+//! InvalidRequest) and the response shapes of docs/protocol.md §1.3.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

@@ -1,5 +1,5 @@
 //! The GetStream block bitmap: byte k, bit j (least-significant first)
-//! stands for block `o + 8k + j` (mqtt-based-file-delivery-in-devices.md).
+//! stands for block `o + 8k + j` (docs/protocol.md §3.2).
 
 /// Blocks a request selects, ascending: those marked in `bitmap` from
 /// `offset` (or, without a bitmap, `offset..offset + cap`), only blocks that
