@@ -1,8 +1,8 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{Event, EventKind, Source};
 
@@ -20,7 +20,8 @@ impl EventSink for NullSink {
 
 /// Told every event as it is recorded, in order, with its index. Called under the
 /// recorder's lock, so it must be quick and must not emit: it keeps an index (what a
-/// waiter needs to know) up to date, instead of anyone rescanning the timeline.
+/// waiter needs to know) up to date, instead of anyone rescanning the timeline. Held
+/// weakly: an observer lives as long as its owner keeps it.
 pub trait Observer: Send + Sync {
     fn observe(&self, index: usize, event: &Event);
 }
@@ -31,7 +32,20 @@ struct Inner {
     /// Only for a timeline without a file: a recorded timeline lives on disk, so the
     /// runner's memory grows with boards, not with events.
     kept: Option<Vec<Event>>,
-    observers: Vec<Arc<dyn Observer>>,
+    observers: Vec<Weak<dyn Observer>>,
+    flushed_at: Instant,
+}
+
+/// How long written events may wait in the buffer: a killed run loses at most this much.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+impl Inner {
+    fn flush(&mut self) {
+        if let Some(file) = self.file.as_mut() {
+            let _ = file.flush();
+        }
+        self.flushed_at = Instant::now();
+    }
 }
 
 /// The recorder: the one place events are stamped. Every event is written (and flushed)
@@ -72,6 +86,7 @@ impl Timeline {
                 kept: file.is_none().then(Vec::new),
                 file,
                 observers: Vec::new(),
+                flushed_at: Instant::now(),
             })),
             path: path.map(Arc::new),
         }
@@ -97,7 +112,8 @@ impl Timeline {
     /// Calls `f` with each event from index `from` on (read back from the file of a
     /// recorded timeline; a line that cannot be read back is skipped).
     pub fn replay(&self, from: usize, mut f: impl FnMut(usize, Event)) {
-        let inner = self.inner.lock().expect("timeline lock");
+        let mut inner = self.inner.lock().expect("timeline lock");
+        inner.flush();
         if let Some(kept) = &inner.kept {
             for (i, e) in kept.iter().enumerate().skip(from) {
                 f(i, e.clone());
@@ -129,13 +145,18 @@ impl Timeline {
         self.len() == 0
     }
 
-    /// `observer` is told every event from now on.
-    pub fn observe(&self, observer: Arc<dyn Observer>) {
+    /// `observer` is told every event from now on, for as long as it lives.
+    pub fn observe(&self, observer: &Arc<dyn Observer>) {
         self.inner
             .lock()
             .expect("timeline lock")
             .observers
-            .push(observer);
+            .push(Arc::downgrade(observer));
+    }
+
+    /// Writes out what is buffered (the recorder also does so every 100 ms of events).
+    pub fn flush(&self) {
+        self.inner.lock().expect("timeline lock").flush();
     }
 }
 
@@ -154,15 +175,22 @@ impl EventSink for Timeline {
         let mut inner = self.inner.lock().expect("timeline lock");
         if let Some(file) = inner.file.as_mut() {
             // A failed write must not stop the run: the observers still see the event.
-            if let Ok(line) = serde_json::to_string(&event) {
-                let _ = writeln!(file, "{line}").and_then(|_| file.flush());
+            if serde_json::to_writer(&mut *file, &event).is_ok() {
+                let _ = writeln!(file);
             }
+        }
+        if inner.flushed_at.elapsed() >= FLUSH_EVERY {
+            inner.flush();
         }
         let index = inner.len;
         inner.len += 1;
-        for observer in &inner.observers {
-            observer.observe(index, &event);
-        }
+        inner.observers.retain(|observer| match observer.upgrade() {
+            Some(observer) => {
+                observer.observe(index, &event);
+                true
+            }
+            None => false,
+        });
         if let Some(kept) = inner.kept.as_mut() {
             kept.push(event);
         }
@@ -183,6 +211,7 @@ mod tests {
             EventKind::Console { line: "a".into() },
         );
         tl.emit(Source::Cloud, EventKind::Note { text: "b".into() });
+        tl.flush();
         let text = std::fs::read_to_string(&path).unwrap();
         let back: Vec<Event> = text
             .lines()
@@ -209,7 +238,8 @@ mod tests {
         let tl = Timeline::in_memory();
         tl.emit(Source::Runner, EventKind::Note { text: "x".into() });
         let seen = Arc::new(Seen(Mutex::new(Vec::new())));
-        tl.observe(seen.clone());
+        let observer: Arc<dyn Observer> = seen.clone();
+        tl.observe(&observer);
         tl.emit(Source::Runner, EventKind::Note { text: "y".into() });
         assert_eq!(*seen.0.lock().unwrap(), vec![(1, "y".to_string())]);
         assert_eq!(tl.len(), 2);

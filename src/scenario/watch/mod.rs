@@ -74,7 +74,8 @@ impl Watch {
             foreign: Mutex::new(foreign::Foreign::default()),
             runner_lag: Mutex::new(Duration::ZERO),
         });
-        timeline.observe(watch.clone());
+        let observer: Arc<dyn Observer> = watch.clone();
+        timeline.observe(&observer);
         watch
     }
 
