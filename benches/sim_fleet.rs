@@ -140,6 +140,13 @@ fn main() {
         .expect("otarig runs");
     let (mut peak_procs, mut peak, mut peak_total) = (0usize, Rss::default(), 0u64);
     let (mut runner_peak_kib, mut runner_cpu) = (0u64, 0.0f64);
+    // Read as it comes: a full pipe would stop the runner at its next progress line.
+    let mut pipe = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut pipe, &mut text).ok();
+        text
+    });
     while child.try_wait().expect("wait").is_none() {
         if let Some((hwm, cpu)) = runner_usage(child.id()) {
             runner_peak_kib = runner_peak_kib.max(hwm);
@@ -154,9 +161,9 @@ fn main() {
         peak_total = peak_total.max(rss.values().map(|r| r.total).sum());
         std::thread::sleep(Duration::from_millis(200));
     }
-    let out = child.wait_with_output().expect("output");
+    let status = child.wait().expect("wait");
+    let stdout = reader.join().expect("stdout reader");
     let all_cpu = children_cpu_seconds();
-    let stdout = String::from_utf8_lossy(&out.stdout);
     let totals = stdout
         .lines()
         .rev()
@@ -167,7 +174,7 @@ fn main() {
     println!(
         "  wall time {:.1} s, exit {:?}",
         start.elapsed().as_secs_f64(),
-        out.status.code()
+        status.code()
     );
     println!("  peak concurrent `otarig sim` processes: {peak_procs}");
     let mib = |kib: u64| kib as f64 / 1024.0;

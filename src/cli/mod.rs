@@ -80,6 +80,7 @@ pub fn main() -> ExitCode {
         (false, _) => Verbosity::Verbose,
     };
     init_tracing(&cli.command.default_log(cli.quiet, cli.verbose));
+    raise_open_file_limit();
     let code = match cli.command {
         Command::Run(args) => run::run(args, verbosity),
         Command::List(args) => run::list(args),
@@ -95,6 +96,19 @@ pub fn main() -> ExitCode {
         Command::Board(cmd) => board::board(cmd),
     };
     ExitCode::from(code)
+}
+
+/// A run holds a pty, a connection and a child per board: 1,000 boards need more open
+/// files than the usual soft limit of 1,024, so take what the hard limit allows.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::debug!("cannot raise the open-file limit from {soft} to {hard}: {e}");
+            }
+        }
+    }
 }
 
 impl Command {

@@ -6,4 +6,4 @@ pub mod query;
 mod recorder;
 
 pub use event::{Direction, Event, EventKind, PowerState, Source};
-pub use recorder::{EventSink, NullSink, Observer, Timeline};
+pub use recorder::{EventSink, Mark, NullSink, Observer, Timeline};

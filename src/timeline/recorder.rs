@@ -23,11 +23,22 @@ impl EventSink for NullSink {
 /// waiter needs to know) up to date, instead of anyone rescanning the timeline. Held
 /// weakly: an observer lives as long as its owner keeps it.
 pub trait Observer: Send + Sync {
-    fn observe(&self, index: usize, event: &Event);
+    fn observe(&self, at: Mark, event: &Event);
+}
+
+/// Where an event is: its index in the timeline and its line's byte offset in the file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mark {
+    pub index: usize,
+    pub offset: u64,
 }
 
 struct Inner {
     len: usize,
+    /// Bytes written to the file so far: where the next event's line starts.
+    written: u64,
+    /// The next event's line, reused.
+    line: Vec<u8>,
     file: Option<BufWriter<File>>,
     /// Only for a timeline without a file: a recorded timeline lives on disk, so the
     /// runner's memory grows with boards, not with events.
@@ -83,6 +94,8 @@ impl Timeline {
             start: Instant::now(),
             inner: Arc::new(Mutex::new(Inner {
                 len: 0,
+                written: 0,
+                line: Vec::new(),
                 kept: file.is_none().then(Vec::new),
                 file,
                 observers: Vec::new(),
@@ -137,6 +150,38 @@ impl Timeline {
         }
     }
 
+    /// The events at `marks` (ascending), read back from the file of a recorded timeline:
+    /// one seek per event, not a pass over the whole file.
+    pub fn read_at(&self, marks: &[Mark]) -> Vec<Event> {
+        use std::io::{Seek, SeekFrom};
+        let mut inner = self.inner.lock().expect("timeline lock");
+        if let Some(kept) = &inner.kept {
+            return marks
+                .iter()
+                .filter_map(|m| kept.get(m.index).cloned())
+                .collect();
+        }
+        inner.flush();
+        drop(inner);
+        let Some(mut file) = self
+            .path()
+            .and_then(|p| File::open(p).ok())
+            .map(BufReader::new)
+        else {
+            return Vec::new();
+        };
+        let mut line = String::new();
+        marks
+            .iter()
+            .filter_map(|m| {
+                line.clear();
+                file.seek(SeekFrom::Start(m.offset)).ok()?;
+                file.read_line(&mut line).ok()?;
+                serde_json::from_str(&line).ok()
+            })
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.inner.lock().expect("timeline lock").len
     }
@@ -173,20 +218,31 @@ impl EventSink for Timeline {
             kind,
         };
         let mut inner = self.inner.lock().expect("timeline lock");
-        if let Some(file) = inner.file.as_mut() {
+        let at = Mark {
+            index: inner.len,
+            offset: inner.written,
+        };
+        if inner.file.is_some() {
             // A failed write must not stop the run: the observers still see the event.
-            if serde_json::to_writer(&mut *file, &event).is_ok() {
-                let _ = writeln!(file);
+            let mut line = std::mem::take(&mut inner.line);
+            line.clear();
+            if serde_json::to_writer(&mut line, &event).is_ok() {
+                line.push(b'\n');
+                if let Some(file) = inner.file.as_mut() {
+                    if file.write_all(&line).is_ok() {
+                        inner.written += line.len() as u64;
+                    }
+                }
             }
+            inner.line = line;
         }
         if inner.flushed_at.elapsed() >= FLUSH_EVERY {
             inner.flush();
         }
-        let index = inner.len;
         inner.len += 1;
         inner.observers.retain(|observer| match observer.upgrade() {
             Some(observer) => {
-                observer.observe(index, &event);
+                observer.observe(at, &event);
                 true
             }
             None => false,
@@ -223,15 +279,21 @@ mod tests {
         let mut later = Vec::new();
         tl.replay(1, |i, e| later.push((i, e)));
         assert_eq!(later, vec![(1, back[1].clone())]);
+        let second = text.find('\n').unwrap() as u64 + 1;
+        let marks = [Mark {
+            index: 1,
+            offset: second,
+        }];
+        assert_eq!(tl.read_at(&marks), vec![back[1].clone()]);
     }
 
     #[test]
     fn observers_see_every_event_with_its_index() {
         struct Seen(Mutex<Vec<(usize, String)>>);
         impl Observer for Seen {
-            fn observe(&self, index: usize, event: &Event) {
+            fn observe(&self, at: Mark, event: &Event) {
                 if let EventKind::Note { text } = &event.kind {
-                    self.0.lock().unwrap().push((index, text.clone()));
+                    self.0.lock().unwrap().push((at.index, text.clone()));
                 }
             }
         }

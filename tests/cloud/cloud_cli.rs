@@ -483,3 +483,34 @@ async fn a_device_sending_an_ip_address_as_sni_is_served_without_a_log_line() {
         "a log line about the device's SNI: {stderr}"
     );
 }
+
+/// One board needs a pty, a connection and a child process: a cloud (and a run) started
+/// under the usual soft limit of open files takes the hard limit, so 1,000 boards fit.
+#[test]
+fn otarig_raises_its_open_file_limit_to_the_hard_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    use std::os::unix::process::CommandExt;
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    if hard <= 64 {
+        return; // nothing to raise to
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = tmp.path().join("pki");
+    let init = otarig(&["pki", "init", "--dir", s(&pki), "--things", "Thing1"]);
+    assert_eq!(init.code, Some(0), "pki init: {}", init.stderr);
+    let mut cmd =
+        crate::support::process::command(&["cloud", "--pki", s(&pki), "--bind", "127.0.0.1:0"]);
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || setrlimit(Resource::RLIMIT_NOFILE, 64, hard).map_err(Into::into));
+    }
+    let mut cloud = Background::spawn(&mut cmd);
+    cloud.ready();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", cloud.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let soft: u64 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert_eq!(soft, hard, "{line}");
+}

@@ -12,11 +12,12 @@ use crate::config::rig::Profile;
 use crate::model::lag::parse_lag_note;
 use crate::model::ExecutionStatus;
 use crate::timeline::query::reported_progress;
-use crate::timeline::{Direction, Event, EventKind};
+use crate::timeline::{Direction, Event, EventKind, Mark};
 
-/// Console lines kept per board. Older lines are read back from the timeline's file by
-/// the rare search that needs them ([`BoardState::console_since`]).
-pub const CONSOLE_KEPT: usize = 256;
+/// Console lines kept per board. Of older lines only where they are in the timeline's
+/// file is kept, to read them back for the search that needs them
+/// ([`BoardState::console_since`]).
+pub const CONSOLE_KEPT: usize = 64;
 
 /// The latest state of a thing's execution of a job.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,8 +62,10 @@ pub struct BoardState {
     profile: Profile,
     /// The latest console lines, oldest first, with their timeline index.
     console: VecDeque<(usize, String)>,
-    /// The index of the latest console line let go (older than those kept).
-    dropped: Option<usize>,
+    /// Where each kept line is in the file (same order as `console`).
+    console_at: VecDeque<Mark>,
+    /// Where the older lines are.
+    spilled: Vec<Mark>,
     /// The latest line the board itself printed (not the rig's notes on its console).
     spoke_at: Option<usize>,
     boot: Option<Boot>,
@@ -93,7 +96,8 @@ impl BoardState {
             thing: thing.to_string(),
             profile,
             console: VecDeque::new(),
-            dropped: None,
+            console_at: VecDeque::new(),
+            spilled: Vec::new(),
             spoke_at: None,
             boot: None,
             version: None,
@@ -110,10 +114,11 @@ impl BoardState {
         }
     }
 
-    /// Takes in one event about this board or its thing.
-    pub fn apply(&mut self, at: usize, event: &Event) {
+    /// Takes in one event about this board or its thing, found at `mark`.
+    pub fn apply(&mut self, mark: Mark, event: &Event) {
+        let at = mark.index;
         match &event.kind {
-            EventKind::Console { line } => self.console_line(at, line),
+            EventKind::Console { line } => self.console_line(mark, line),
             EventKind::Connection { connected, .. } => {
                 self.seen_connection = true;
                 self.online_since = connected.then_some(at);
@@ -171,7 +176,8 @@ impl BoardState {
         }
     }
 
-    fn console_line(&mut self, at: usize, line: &str) {
+    fn console_line(&mut self, mark: Mark, line: &str) {
+        let at = mark.index;
         if !line.starts_with(crate::board::native::RIG_LINE_PREFIX) {
             self.spoke_at = Some(at);
         } else if let Some(lag) = parse_lag_note(line) {
@@ -192,17 +198,19 @@ impl BoardState {
             }
         }
         if self.console.len() == CONSOLE_KEPT {
-            self.dropped = self.console.pop_front().map(|(at, _)| at);
+            self.console.pop_front();
+            self.spilled.extend(self.console_at.pop_front());
         }
         self.console.push_back((at, line.to_string()));
+        self.console_at.push_back(mark);
     }
 
-    /// The console lines at or after `from` that are still kept, and whether that is all
-    /// of them (`false`: older ones were let go and must be read back from the file).
-    pub fn console_since(&self, from: usize) -> (impl Iterator<Item = &(usize, String)>, bool) {
-        let start = self.console.partition_point(|(at, _)| *at < from);
-        let complete = self.dropped.is_none_or(|d| d < from);
-        (self.console.range(start..), complete)
+    /// The console lines at or after `from`: where those no longer kept are in the file
+    /// (to read back, oldest first), then those kept.
+    pub fn console_since(&self, from: usize) -> (&[Mark], impl Iterator<Item = &(usize, String)>) {
+        let spilled = self.spilled.partition_point(|m| m.index < from);
+        let kept = self.console.partition_point(|(at, _)| *at < from);
+        (&self.spilled[spilled..], self.console.range(kept..))
     }
 
     /// The latest `n` console lines, oldest first.

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::BoundBoard;
 use crate::model::lag::parse_lag_note;
-use crate::timeline::{Event, EventKind, Observer, Source, Timeline};
+use crate::timeline::{Event, EventKind, Mark, Observer, Source, Timeline};
 
 type Line = (usize, String);
 
@@ -133,22 +133,20 @@ impl Watch {
         // what the feed brings later meet without a gap or a repeat.
         let state = slot.state.lock().expect("board state lock");
         slot.feeds.lock().expect("feeds lock").push(tx);
-        let (kept, complete) = state.console_since(from);
-        let kept: VecDeque<Line> = kept.cloned().collect();
-        let first_kept = kept.front().map(|(at, _)| *at);
+        let (spilled, kept) = state.console_since(from);
+        let spilled = spilled.to_vec();
+        let kept: Vec<Line> = kept.cloned().collect();
         drop(state);
-        let mut backlog = VecDeque::new();
-        if !complete {
-            // Lines older than those kept: read back from the timeline's file.
-            let until = first_kept.unwrap_or(usize::MAX);
-            self.timeline.replay(from, |at, e| {
-                if at < until && e.source.board_name() == Some(board.as_str()) {
-                    if let EventKind::Console { line } = e.kind {
-                        backlog.push_back((at, line));
-                    }
-                }
-            });
-        }
+        // Lines older than those kept: read back from the timeline's file, one by one.
+        let events = self.timeline.read_at(&spilled);
+        let mut backlog: VecDeque<Line> = spilled
+            .iter()
+            .zip(events)
+            .filter_map(|(mark, e)| match e.kind {
+                EventKind::Console { line } => Some((mark.index, line)),
+                _ => None,
+            })
+            .collect();
         backlog.extend(kept);
         Waiter {
             watch: self,
@@ -164,7 +162,8 @@ impl Watch {
     pub fn arm_guard(&self, board: &str, from: usize, console: &Regex) {
         let slot = self.slot(board);
         let state = slot.state.lock().expect("board state lock");
-        let (kept, _) = state.console_since(from);
+        // Guards are armed where they are declared: the lines since are still kept.
+        let (_, kept) = state.console_since(from);
         let hit = board_state::first_match(kept, console);
         slot.guards.lock().expect("guards lock").push(Guard {
             from,
@@ -211,7 +210,8 @@ impl Watch {
 }
 
 impl Observer for Watch {
-    fn observe(&self, index: usize, event: &Event) {
+    fn observe(&self, at: Mark, event: &Event) {
+        let index = at.index;
         self.foreign.lock().expect("foreign lock").observe(event);
         if let (Source::Runner, EventKind::Note { text }) = (&event.source, &event.kind) {
             if let Some(lag) = parse_lag_note(text) {
@@ -224,7 +224,7 @@ impl Observer for Watch {
         };
         let slot = self.slot(board);
         let mut state = slot.state.lock().expect("board state lock");
-        state.apply(index, event);
+        state.apply(at, event);
         if let EventKind::Console { line } = &event.kind {
             for guard in slot.guards.lock().expect("guards lock").iter_mut() {
                 if guard.hit.is_none() && index >= guard.from && guard.console.is_match(line) {

@@ -70,8 +70,8 @@ fn profile() -> Profile {
 /// The board's state after `events`, numbered from 0.
 fn state(events: &[Event]) -> BoardState {
     let mut s = BoardState::new("a", "T1", profile());
-    for (i, e) in events.iter().enumerate() {
-        s.apply(i, e);
+    for (index, e) in events.iter().enumerate() {
+        s.apply(Mark { index, offset: 0 }, e);
     }
     s
 }
@@ -180,23 +180,26 @@ fn a_self_test_is_pending_until_the_agent_decides() {
 }
 
 #[test]
-fn console_lines_beyond_those_kept_say_they_are_incomplete() {
+fn console_lines_beyond_those_kept_are_found_by_where_they_are() {
     let events: Vec<Event> = (0..CONSOLE_KEPT + 10)
         .map(|i| line(&format!("line {i}")))
         .collect();
     let s = state(&events);
-    let (lines, complete) = s.console_since(0);
-    assert!(!complete);
-    assert_eq!(lines.count(), CONSOLE_KEPT);
-    let (mut lines, complete) = s.console_since(20);
-    assert!(complete);
-    assert_eq!(lines.next().map(|(at, _)| *at), Some(20));
+    let (spilled, kept) = s.console_since(0);
+    assert_eq!(spilled.len(), 10);
+    assert_eq!(kept.count(), CONSOLE_KEPT);
+    let (spilled, mut kept) = s.console_since(5);
+    assert_eq!(spilled.first().map(|m| m.index), Some(5));
+    assert_eq!(kept.next().map(|(at, _)| *at), Some(10));
+    let (spilled, mut kept) = s.console_since(20);
+    assert!(spilled.is_empty());
+    assert_eq!(kept.next().map(|(at, _)| *at), Some(20));
     let last = CONSOLE_KEPT + 9;
     assert_eq!(
         s.console_tail(2),
         vec![format!("line {}", last - 1), format!("line {last}")]
     );
-    assert!(s.spoke_since(CONSOLE_KEPT + 9));
+    assert!(s.spoke_since(last));
 }
 
 #[test]
