@@ -37,6 +37,8 @@ mod run_exit_codes;
 mod run_seeds;
 #[path = "runner/run_shared_cloud.rs"]
 mod run_shared_cloud;
+#[path = "runner/runner_fail_fast.rs"]
+mod runner_fail_fast;
 #[path = "runner/runner_attribution.rs"]
 mod runner_attribution;
 #[path = "runner/runner_guards.rs"]
