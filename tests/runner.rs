@@ -33,6 +33,10 @@ mod report_picture;
 mod run_cli;
 #[path = "runner/run_exit_codes.rs"]
 mod run_exit_codes;
+#[path = "runner/run_max_fail.rs"]
+mod run_max_fail;
+#[path = "runner/run_retries.rs"]
+mod run_retries;
 #[path = "runner/run_seeds.rs"]
 mod run_seeds;
 #[path = "runner/run_shared_cloud.rs"]

@@ -427,3 +427,62 @@ fn run_id() -> String {
         .collect();
     format!("{}-{}", compact.replace('T', "-"), std::process::id())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn schedule(args: &[&str]) -> Result<Schedule, String> {
+        let argv = std::iter::once("otarig").chain(args.iter().copied());
+        Cli::try_parse_from(argv)
+            .map(|c| c.run.schedule())
+            .map_err(|e| e.to_string())
+    }
+
+    fn max_fail(args: &[&str]) -> Option<usize> {
+        schedule(args).unwrap().max_fail
+    }
+
+    #[test]
+    fn the_last_of_max_fail_fail_fast_and_no_fail_fast_wins() {
+        assert_eq!(max_fail(&[]), None, "every scenario runs by default");
+        assert_eq!(max_fail(&["--fail-fast"]), Some(1));
+        assert_eq!(max_fail(&["--max-fail", "3"]), Some(3));
+        assert_eq!(max_fail(&["--max-fail", "all"]), None);
+        assert_eq!(max_fail(&["--max-fail", "3", "--no-fail-fast"]), None);
+        assert_eq!(max_fail(&["--no-fail-fast", "--max-fail", "3"]), Some(3));
+        assert_eq!(max_fail(&["--fail-fast", "--no-fail-fast"]), None);
+        assert_eq!(max_fail(&["--no-fail-fast", "--fail-fast"]), Some(1));
+        assert_eq!(max_fail(&["--max-fail", "3", "--fail-fast"]), Some(1));
+        assert_eq!(max_fail(&["--fail-fast", "--max-fail", "3"]), Some(3));
+    }
+
+    #[test]
+    fn repeats_and_retries_reach_the_schedule() {
+        assert_eq!(schedule(&[]).unwrap(), Schedule::default());
+        assert_eq!(
+            schedule(&["--repeat", "4", "--repeat-parallel", "--retries", "2"]).unwrap(),
+            Schedule {
+                repeat: 4,
+                repeat_parallel: true,
+                retries: 2,
+                max_fail: None,
+            }
+        );
+        for bad in [
+            &["--max-fail", "0"][..],
+            &["--max-fail", "x"],
+            &["--repeat", "0"],
+        ] {
+            assert!(schedule(bad).is_err(), "{bad:?}");
+        }
+    }
+}

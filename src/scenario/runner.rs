@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::bench::BenchBoard;
 use super::execute::{run_scenario, RunContext};
@@ -213,11 +213,29 @@ pub async fn run(
         budget: FailBudget::new(plan.schedule.max_fail),
         scenario_dir: plan.scenario_dir,
     });
+    // Slots are handed out here, in the plan's order, so with `--jobs 1` scenarios run
+    // in the order given (tasks would race for them), and nothing more is handed out once
+    // the run stops starting scenarios or is interrupted.
     let mut tasks = Vec::new();
     for unit in plan.schedule.units(plan.scenarios.len()) {
         let scenario = plan.scenarios[unit.scenario].clone();
-        let shared = shared.clone();
-        tasks.push(tokio::spawn(run_unit(shared, scenario, unit.attempts)));
+        let runnable = bind_roles(&scenario, &rig).is_ok();
+        let slot = if runnable && !shared.budget.stopped() && !shared.interrupted() {
+            let mut interrupt = interrupt.clone();
+            tokio::select! {
+                slot = shared.slots.clone().acquire_owned() => Some(slot.expect("semaphore open")),
+                () = shared.budget.wait_stopped() => None,
+                _ = interrupt.wait_for(|i| *i) => None,
+            }
+        } else {
+            None
+        };
+        tasks.push(tokio::spawn(run_unit(
+            shared.clone(),
+            scenario,
+            unit.attempts,
+            slot,
+        )));
     }
     let mut result = RunResult {
         run_id: plan.run_id.clone(),
@@ -252,12 +270,14 @@ pub async fn run(
 }
 
 /// One scenario's `attempts`, one after another on one set of boards, each with its
-/// retries on the same boards. Attempts `--max-fail` keeps from starting are skipped
-/// with the reason; those an interrupt keeps from starting have no result.
+/// retries on the same boards, in the `slot` the run gave it. Without a slot, the run
+/// had stopped starting attempts (`--max-fail`: they are skipped with the reason) or was
+/// interrupted (they have no result).
 async fn run_unit(
     sh: Arc<Shared>,
     scenario: Scenario,
     attempts: Vec<u32>,
+    slot: Option<OwnedSemaphorePermit>,
 ) -> Vec<(ScenarioResult, Option<ScenarioTimeline>)> {
     let mut out = Vec::new();
     if let Err(reason) = bind_roles(&scenario, &sh.rig) {
@@ -272,20 +292,19 @@ async fn run_unit(
         }
         return out;
     }
-    // Each wait for a turn gives up when the run stops starting attempts.
     let stopped = |out: &mut Vec<_>, attempts: &[u32]| {
         for &attempt in attempts {
             let result = skipped(&scenario, attempt, sh.budget.reason(), true);
             sh.finished(out, result, None);
         }
     };
-    let _slot = tokio::select! {
-        slot = sh.slots.acquire() => slot.expect("semaphore open"),
-        () = sh.budget.wait_stopped() => {
+    let Some(_slot) = slot else {
+        if sh.budget.stopped() {
             stopped(&mut out, &attempts);
-            return out;
         }
+        return out;
     };
+    // Each wait for a turn gives up when the run stops starting attempts.
     let restarts_broker = scenario
         .steps
         .iter()
@@ -329,12 +348,11 @@ async fn run_unit(
         loop {
             let (result, timeline) = run_try(&sh, &scenario, &lease.binding, attempt, retry).await;
             let again = sh.schedule.retries_after(&result, retry, sh.interrupted());
-            if !again {
-                // The attempt's final try: it alone counts for --max-fail.
-                sh.budget.record(&result);
-            }
             sh.finished(&mut out, result, timeline);
             if !again {
+                // The attempt's final try: it alone counts for --max-fail, once told (so
+                // the attempts it keeps from starting are told after it).
+                sh.budget.record(&out[out.len() - 1].0);
                 break;
             }
             retry += 1;
