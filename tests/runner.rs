@@ -27,6 +27,8 @@ mod report_index;
 mod report_junit;
 #[path = "runner/report_model.rs"]
 mod report_model;
+#[path = "runner/report_pages_as_they_finish.rs"]
+mod report_pages_as_they_finish;
 #[path = "runner/report_picture.rs"]
 mod report_picture;
 #[path = "runner/run_cli.rs"]
