@@ -645,3 +645,62 @@ fn when_only_a_line_per_attempt_fits_the_board_names_come_before_the_waits() {
         assert!(columns(&lines[1 + s]) < 60, "{lines:?}");
     }
 }
+
+#[test]
+fn a_retry_is_a_try_of_its_own_on_the_same_boards_and_the_total_grows() {
+    let log = Log::default();
+    let t0 = Instant::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    let p = Progress::plain(1, Verbosity::Normal, Box::new(log.clone()), t0);
+    let boards = strings(&["sim-3"]);
+    let started = |retry| RunEvent::ScenarioStarted {
+        scenario: "lossy",
+        attempt: 1,
+        retry,
+        boards: &boards,
+    };
+    p.on_event_at(&started(0), at(0));
+    let failed = result("lossy", &[("sim-3", Verdict::Failed, Some("no job"))]);
+    p.on_event_at(
+        &RunEvent::ScenarioFinished {
+            result: &failed,
+            timeline: None,
+        },
+        at(5),
+    );
+    p.on_event_at(&started(1), at(5));
+    p.tick_at(at(40));
+    let text = log.text();
+    assert!(
+        text.contains("    RETRY lossy (retry 1) on sim-3\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  WAITING [40s] lossy (retry 1) sim-3: starting"),
+        "{text}"
+    );
+    let passed = ScenarioResult {
+        retry: 1,
+        ..result("lossy", &[("sim-3", Verdict::Passed, None)])
+    };
+    p.on_event_at(
+        &RunEvent::ScenarioFinished {
+            result: &passed,
+            timeline: None,
+        },
+        at(41),
+    );
+    assert!(
+        log.text()
+            .ends_with("     PASS [   4.2s] lossy retry 1 role0 (sim-3)\n"),
+        "{}",
+        log.text()
+    );
+    let shared = p.shared.lock();
+    assert_eq!(
+        (shared.run.done, shared.run.total),
+        (2, 2),
+        "the retry counts as a try"
+    );
+    assert!(shared.run.running.is_empty());
+}
