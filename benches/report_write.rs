@@ -185,6 +185,8 @@ fn main() {
             seeds: Vec::new(),
             boards: results,
             skipped: None,
+            retry: 0,
+            run_stopped: false,
         }],
         interrupted: false,
     };

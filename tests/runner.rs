@@ -27,12 +27,18 @@ mod report_index;
 mod report_junit;
 #[path = "runner/report_model.rs"]
 mod report_model;
+#[path = "runner/report_pages_as_they_finish.rs"]
+mod report_pages_as_they_finish;
 #[path = "runner/report_picture.rs"]
 mod report_picture;
 #[path = "runner/run_cli.rs"]
 mod run_cli;
 #[path = "runner/run_exit_codes.rs"]
 mod run_exit_codes;
+#[path = "runner/run_max_fail.rs"]
+mod run_max_fail;
+#[path = "runner/run_retries.rs"]
+mod run_retries;
 #[path = "runner/run_seeds.rs"]
 mod run_seeds;
 #[path = "runner/run_shared_cloud.rs"]

@@ -12,8 +12,9 @@ use super::selection::{Partition, Selection};
 use crate::config::{self, Diagnostics};
 use crate::report::progress::Verbosity;
 use crate::report::rerun::LastRun;
-use crate::report::{self, Progress, RunEvents};
+use crate::report::{self, PageWriter, Progress, RunEvent, RunEvents};
 use crate::scenario::runner::{self, RunPlan};
+use crate::scenario::schedule::Schedule;
 
 /// The rig file `otarig board` reads by default (`run`, `list`, `validate` and `doctor`
 /// use the built-in rig instead: [`RigChoice`]).
@@ -58,10 +59,31 @@ pub struct RunArgs {
     /// Scenarios run at once (on disjoint boards)
     #[arg(long, short = 'j', default_value_t = 8)]
     jobs: usize,
-    /// Run every scenario N times; a board that passes in some attempts and fails in
-    /// others is flaky, a failure (exit 1)
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    /// Run every scenario N times, one attempt after another on the same boards; a board
+    /// that passes in some attempts and fails in others is flaky, a failure (exit 1)
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
+    /// With --repeat: run the attempts as independent scenarios, at once on any boards
+    /// that fit (up to --jobs), instead of one after another on the same boards
+    #[arg(long)]
+    repeat_parallel: bool,
+    /// Run a scenario try with a firmware failure (failed, bricked, recovered by power
+    /// cycle) again on the same boards, up to N times; a case that passes on a retry is
+    /// flaky-pass, a pass (bench errors are not retried)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    retries: u32,
+    /// Stop starting scenarios once N scenario attempts did not pass (after their
+    /// retries); running ones finish, the rest are skipped with the reason. `all`: never
+    /// stop [default: all]
+    #[arg(long, value_name = "N", value_parser = parse_max_fail, overrides_with_all = ["fail_fast", "no_fail_fast"])]
+    max_fail: Option<MaxFail>,
+    /// Stop starting scenarios after the first one that does not pass (--max-fail 1)
+    #[arg(long, overrides_with_all = ["max_fail", "no_fail_fast"])]
+    fail_fast: bool,
+    /// Run every scenario whatever fails (the default; undoes --fail-fast and --max-fail
+    /// given before it)
+    #[arg(long, overrides_with_all = ["max_fail", "fail_fast"])]
+    no_fail_fast: bool,
     /// Every `link` step without a `seed:` uses seed N (without it each attempt draws a
     /// fresh seed, recorded in the table, junit.xml and summary.json): replays an attempt
     #[arg(long, value_name = "N")]
@@ -78,6 +100,42 @@ pub struct RunArgs {
     /// `pki:` never moves
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+}
+
+/// `--max-fail`'s value: a number of failed scenario attempts, or `all` (never stop).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxFail(Option<usize>);
+
+fn parse_max_fail(text: &str) -> Result<MaxFail, String> {
+    if text == "all" {
+        return Ok(MaxFail(None));
+    }
+    match text.parse::<usize>() {
+        Ok(0) | Err(_) => Err(format!(
+            "`{text}` is not a number of failures: give 1 or more, or `all` to never stop"
+        )),
+        Ok(n) => Ok(MaxFail(Some(n))),
+    }
+}
+
+impl RunArgs {
+    /// The run's schedule: the last of --max-fail, --fail-fast and --no-fail-fast wins
+    /// (clap keeps only it); none of them runs everything.
+    fn schedule(&self) -> Schedule {
+        let max_fail = if self.no_fail_fast {
+            None
+        } else if self.fail_fast {
+            Some(1)
+        } else {
+            self.max_fail.and_then(|m| m.0)
+        };
+        Schedule {
+            repeat: self.repeat,
+            repeat_parallel: self.repeat_parallel,
+            retries: self.retries,
+            max_fail,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -275,10 +333,12 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> u8 {
         rig,
         scenarios,
         jobs: args.jobs,
-        repeat: args.repeat,
+        schedule: args.schedule(),
         scenario_dir: {
             let run_dir = report::run_dir(&report_dir, &run_id);
-            Box::new(move |scenario, attempt| report::scenario_dir(&run_dir, scenario, attempt))
+            Box::new(move |scenario, attempt, retry| {
+                report::try_dir(&run_dir, scenario, attempt, retry)
+            })
         },
         run_id,
         sim_program,
@@ -295,12 +355,23 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> u8 {
 }
 
 async fn run_async(plan: RunPlan, report_dir: &Path, verbosity: Verbosity) -> u8 {
-    let total = plan.scenarios.len() * plan.repeat.max(1) as usize;
-    // The runner's events go to the console progress display (docs/architecture.md § Modules).
+    let total = plan.scenarios.len() * plan.schedule.repeat.max(1) as usize;
+    // The runner's events go to the console progress display, and each finished try to
+    // the writer of its pages (docs/architecture.md § Modules).
     let progress = Arc::new(Progress::new(total, verbosity));
+    let pages = Arc::new(PageWriter::start(report::run_dir(report_dir, &plan.run_id)));
     let events: RunEvents = {
-        let progress = progress.clone();
-        Arc::new(move |event| progress.on_event(event))
+        let (progress, pages) = (progress.clone(), pages.clone());
+        Arc::new(move |event| {
+            if let RunEvent::ScenarioFinished {
+                result,
+                timeline: Some(timeline),
+            } = event
+            {
+                pages.finished(result, timeline);
+            }
+            progress.on_event(event)
+        })
     };
     let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -322,7 +393,8 @@ async fn run_async(plan: RunPlan, report_dir: &Path, verbosity: Verbosity) -> u8
         }
     };
     super::say(report::table::render(&output.result));
-    match report::write_run(report_dir, &output.result, &output.timelines) {
+    let written = pages.finish();
+    match report::write_run_after(report_dir, &output.result, &output.timelines, written) {
         Ok(paths) => super::say(format!("reports: {}", paths.index.display())),
         Err(e) => {
             eprintln!("error: writing reports under {}: {e}", report_dir.display());
@@ -354,4 +426,63 @@ fn run_id() -> String {
         .filter(|c| c.is_ascii_digit() || *c == 'T')
         .collect();
     format!("{}-{}", compact.replace('T', "-"), std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn schedule(args: &[&str]) -> Result<Schedule, String> {
+        let argv = std::iter::once("otarig").chain(args.iter().copied());
+        Cli::try_parse_from(argv)
+            .map(|c| c.run.schedule())
+            .map_err(|e| e.to_string())
+    }
+
+    fn max_fail(args: &[&str]) -> Option<usize> {
+        schedule(args).unwrap().max_fail
+    }
+
+    #[test]
+    fn the_last_of_max_fail_fail_fast_and_no_fail_fast_wins() {
+        assert_eq!(max_fail(&[]), None, "every scenario runs by default");
+        assert_eq!(max_fail(&["--fail-fast"]), Some(1));
+        assert_eq!(max_fail(&["--max-fail", "3"]), Some(3));
+        assert_eq!(max_fail(&["--max-fail", "all"]), None);
+        assert_eq!(max_fail(&["--max-fail", "3", "--no-fail-fast"]), None);
+        assert_eq!(max_fail(&["--no-fail-fast", "--max-fail", "3"]), Some(3));
+        assert_eq!(max_fail(&["--fail-fast", "--no-fail-fast"]), None);
+        assert_eq!(max_fail(&["--no-fail-fast", "--fail-fast"]), Some(1));
+        assert_eq!(max_fail(&["--max-fail", "3", "--fail-fast"]), Some(1));
+        assert_eq!(max_fail(&["--fail-fast", "--max-fail", "3"]), Some(3));
+    }
+
+    #[test]
+    fn repeats_and_retries_reach_the_schedule() {
+        assert_eq!(schedule(&[]).unwrap(), Schedule::default());
+        assert_eq!(
+            schedule(&["--repeat", "4", "--repeat-parallel", "--retries", "2"]).unwrap(),
+            Schedule {
+                repeat: 4,
+                repeat_parallel: true,
+                retries: 2,
+                max_fail: None,
+            }
+        );
+        for bad in [
+            &["--max-fail", "0"][..],
+            &["--max-fail", "x"],
+            &["--repeat", "0"],
+        ] {
+            assert!(schedule(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -8,8 +8,9 @@
 //!     otarig.css             the pages' stylesheet (not inline: Jenkins' CSP blocks that)
 //!     junit.xml
 //!     summary.json
-//!     <scenario>/            (attempt 1; attempt n of --repeat: <scenario>.<n>/)
-//!       events.jsonl         written live by the runner (see scenario_dir)
+//!     <scenario>/            (attempt 1; attempt n of --repeat: <scenario>.<n>/; retry k
+//!                             of --retries: <scenario>.retry<k>/, <scenario>.<n>.retry<k>/)
+//!       events.jsonl         written live by the runner (see try_dir)
 //!       timeline.html
 //!       <board>.console.log  the annotated console (console.html: the same, with anchors)
 //!       <board>.console.html
@@ -19,16 +20,19 @@
 //! Every report is read from the scenarios' `events.jsonl` in one streaming pass each
 //! ([`super::scenario_pages`]), so writing them needs memory for the boards, not the
 //! events. Every file is written to a temporary name and renamed, so a reader (or a run
-//! killed mid-write) never sees half a file. [`write_run`] may be called again and again
-//! with the results so far (after each scenario), and once more on SIGINT/SIGTERM with
-//! `interrupted = true`: started scenarios without a result become error cases.
+//! killed mid-write) never sees half a file. A scenario try's files are written as soon
+//! as it finishes ([`write_scenario`], by the CLI from the runner's `ScenarioFinished`
+//! event), so a run killed later keeps them; at the end [`write_run_after`] writes the
+//! run's own files (index, JUnit, summary) and only the pages not written yet. After
+//! SIGINT/SIGTERM (`interrupted = true`) started scenarios without a result become error
+//! cases.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 pub use super::model::ScenarioTimeline;
 use super::model::{BoardResult, RunResult, ScenarioResult};
-pub use super::scenario_pages::{write_scenario, BoardPaths, ScenarioPaths};
+pub use super::scenario_pages::{write_scenario, BoardPaths, ScenarioPages, ScenarioPaths};
 use super::{index, jsonl, junit, summary};
 use crate::timeline::{Event, EventKind};
 
@@ -84,15 +88,24 @@ pub fn run_dir(report_dir: &Path, run_id: &str) -> PathBuf {
     report_dir.join(safe_name(run_id))
 }
 
-/// A scenario attempt's folder: `<scenario>` for attempt 1, `<scenario>.<n>` after.
-/// The runner records `events.jsonl` here while the scenario runs.
+/// A scenario attempt's folder (its first try): `<scenario>` for attempt 1,
+/// `<scenario>.<n>` after.
 pub fn scenario_dir(run_dir: &Path, scenario: &str, attempt: u32) -> PathBuf {
-    let name = safe_name(scenario);
-    if attempt <= 1 {
-        run_dir.join(name)
-    } else {
-        run_dir.join(format!("{name}.{attempt}"))
+    try_dir(run_dir, scenario, attempt, 0)
+}
+
+/// A scenario try's folder: [`scenario_dir`] for an attempt's first try, then
+/// `.retry<k>` for its k-th retry (`<scenario>.retry1`, `<scenario>.3.retry1`). The runner
+/// records `events.jsonl` here while the try runs.
+pub fn try_dir(run_dir: &Path, scenario: &str, attempt: u32, retry: u32) -> PathBuf {
+    let mut name = safe_name(scenario);
+    if attempt > 1 {
+        name = format!("{name}.{attempt}");
     }
+    if retry > 0 {
+        name = format!("{name}.retry{retry}");
+    }
+    run_dir.join(name)
 }
 
 /// Writes every report of a run and points `reports/latest` at it.
@@ -100,6 +113,18 @@ pub fn write_run(
     report_dir: &Path,
     run: &RunResult,
     timelines: &[ScenarioTimeline],
+) -> Result<RunPaths, ReportError> {
+    write_run_after(report_dir, run, timelines, Vec::new())
+}
+
+/// As [`write_run`], after the pages in `written` were written as their tries finished:
+/// those are not written again, only the pages of the other timelines (tries an
+/// interrupt cut short, a page whose writing failed) and the run's own files.
+pub fn write_run_after(
+    report_dir: &Path,
+    run: &RunResult,
+    timelines: &[ScenarioTimeline],
+    mut written: Vec<ScenarioPages>,
 ) -> Result<RunPaths, ReportError> {
     let dir = run_dir(report_dir, &run.run_id);
     create_dir(&dir)?;
@@ -109,11 +134,18 @@ pub fn write_run(
     let mut notes = Vec::new();
     let mut evidence = junit::Evidence::default();
     for timeline in timelines {
-        let result = run
-            .scenarios
-            .iter()
-            .find(|s| s.name == timeline.scenario && s.attempt == timeline.attempt);
-        let pages = write_scenario(&dir, result, timeline)?;
+        let done = written.iter().position(|p| {
+            p.paths.scenario == timeline.scenario
+                && p.paths.attempt == timeline.attempt
+                && p.paths.retry == timeline.retry
+        });
+        let pages = match done {
+            Some(i) => written.swap_remove(i),
+            None => {
+                let result = run.scenarios.iter().find(|s| timeline.is_of(s));
+                write_scenario(&dir, result, timeline)?
+            }
+        };
         for (role, thing) in &timeline.pinned {
             evidence
                 .pinned
@@ -125,6 +157,7 @@ pub fn write_run(
                 (
                     timeline.scenario.clone(),
                     timeline.attempt,
+                    timeline.retry,
                     board.board.clone(),
                 ),
                 junit::BoardEvidence {
@@ -187,10 +220,7 @@ pub fn with_unfinished(run: &RunResult, timelines: &[ScenarioTimeline]) -> RunRe
         return run;
     }
     for tl in timelines {
-        let known = run
-            .scenarios
-            .iter()
-            .any(|s| s.name == tl.scenario && s.attempt == tl.attempt);
+        let known = run.scenarios.iter().any(|s| tl.is_of(s));
         if known {
             continue;
         }
@@ -226,6 +256,7 @@ pub fn with_unfinished(run: &RunResult, timelines: &[ScenarioTimeline]) -> RunRe
             name: tl.scenario.clone(),
             summary: String::new(),
             attempt: tl.attempt,
+            retry: tl.retry,
             started_wall_ms: first.map_or(0, |f| f.1),
             duration: std::time::Duration::from_secs_f64(
                 match (first, last_t) {
@@ -237,6 +268,7 @@ pub fn with_unfinished(run: &RunResult, timelines: &[ScenarioTimeline]) -> RunRe
             seeds: Vec::new(),
             boards,
             skipped: None,
+            run_stopped: false,
         });
     }
     run

@@ -6,15 +6,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::model::ScenarioResult;
+use super::model::{ScenarioResult, ScenarioTimeline};
 
 /// What happened in a run, as it happens.
 #[derive(Clone, Copy, Debug)]
 pub enum RunEvent<'a> {
-    /// A scenario attempt has its boards and starts.
+    /// A scenario try has its boards and starts: an attempt's first try (`retry` 0), or
+    /// its `retry`-th retry, on the same boards, after a try with a firmware failure.
     ScenarioStarted {
         scenario: &'a str,
         attempt: u32,
+        retry: u32,
         boards: &'a [String],
     },
     /// A board of a running scenario now waits for `what`; its deadline is `left` away
@@ -25,9 +27,15 @@ pub enum RunEvent<'a> {
         what: &'a str,
         left: Option<Duration>,
     },
-    /// A scenario attempt ended with this result, or was skipped (no board of the rig
-    /// fits it). An attempt an interrupt stopped before it started has no event.
-    ScenarioFinished { result: &'a ScenarioResult },
+    /// A scenario try ended with this result and recorded this timeline (from which its
+    /// pages are written at once), or an attempt was skipped (no board of the rig fits it,
+    /// or `--max-fail` stopped the run first; no timeline). An attempt an interrupt
+    /// stopped before it started has no event. A try followed by a retry has its event
+    /// too, before the retry's `ScenarioStarted`.
+    ScenarioFinished {
+        result: &'a ScenarioResult,
+        timeline: Option<&'a ScenarioTimeline>,
+    },
     /// Every scenario has ended; nothing follows.
     RunFinished,
 }

@@ -57,13 +57,17 @@ pub fn attention_rank(v: Option<Verdict>) -> u8 {
     }
 }
 
-/// A coloured badge: `text` on the colour of `kind` (a verdict's name, or `flaky`).
+/// A coloured badge: `text` on the colour of `kind` (a verdict's name, `flaky` or
+/// `flaky-pass`).
 pub fn badge(text: &str, kind: &str) -> String {
     format!("<span class=\"badge b-{kind}\">{}</span>", esc(text))
 }
 
 /// The colour of a flaky case.
 const FLAKY: &str = "#b9770e";
+
+/// The colour of a case that passed on a retry: a pass's green, darker.
+const FLAKY_PASS: &str = "#7d6608";
 
 /// The stylesheet: [`STYLE`] and the badge colours. Written as `otarig.css` beside the
 /// run's pages, not inline: Jenkins serves archived HTML under a Content-Security-Policy
@@ -74,6 +78,7 @@ pub fn stylesheet() -> String {
         css.push_str(&format!(".b-{}{{background:{}}}", v.as_str(), colour_of(v)));
     }
     css.push_str(&format!(".b-flaky{{background:{FLAKY}}}"));
+    css.push_str(&format!(".b-flaky-pass{{background:{FLAKY_PASS}}}"));
     css
 }
 

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::html::{attention_rank, badge, esc, href, page, Css, STYLESHEET};
-use super::model::{cases, Case, Outcome, RunResult, ScenarioResult, Verdict};
+use super::model::{cases, try_title, Case, Outcome, RunResult, ScenarioResult, Verdict};
 use super::scenario_pages::ScenarioPaths;
 
 /// The page for `run`, whose files are under `run_dir` as `scenarios` says.
@@ -69,6 +69,7 @@ fn counts(run: &RunResult) -> String {
     let s = run.stats();
     let mut parts = vec![format!("{} passed", s.passed)];
     for (n, what) in [
+        (s.flaky_pass, "flaky-pass (passed on a retry)"),
         (s.failed, "failed"),
         (s.bricked, "bricked"),
         (s.recovered_by_power_cycle, "recovered by power cycle"),
@@ -99,7 +100,7 @@ impl Links<'_> {
     fn of(&self, s: &ScenarioResult) -> Option<&ScenarioPaths> {
         self.scenarios
             .iter()
-            .find(|p| p.scenario == s.name && p.attempt == s.attempt)
+            .find(|p| p.scenario == s.name && p.attempt == s.attempt && p.retry == s.retry)
     }
 
     fn rel(&self, path: &Path) -> String {
@@ -140,10 +141,12 @@ impl Links<'_> {
     }
 }
 
-/// A flaky case sorts with the failures.
+/// A flaky case sorts with the failures, a case that passed on a retry after the
+/// bench errors.
 fn case_rank(c: &Case) -> u8 {
     match c.outcome() {
         Outcome::Flaky => attention_rank(Some(Verdict::Failed)),
+        Outcome::FlakyPass => attention_rank(None),
         _ => attention_rank(Some(c.worst())),
     }
 }
@@ -166,7 +169,7 @@ fn attention(body: &mut String, run: &RunResult, links: &Links) {
             (b.board.clone(), b.thing.clone())
         });
         let attempt = if c.attempts.len() > 1 {
-            format!(" (attempt {})", primary.scenario.attempt)
+            format!(" ({})", primary.label())
         } else {
             String::new()
         };
@@ -194,11 +197,7 @@ fn scenario_section(body: &mut String, s: &ScenarioResult, links: &Links) {
     } else {
         " open"
     };
-    let title = if s.attempt > 1 {
-        format!("{} (attempt {})", s.name, s.attempt)
-    } else {
-        s.name.clone()
-    };
+    let title = try_title(&s.name, s.attempt, s.retry);
     let passed = s
         .boards
         .iter()

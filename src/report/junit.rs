@@ -1,10 +1,14 @@
 //! JUnit XML (quick-junit): one testsuite per scenario, one testcase per board role.
-//! Attempts of `--repeat` merge into one case whose status is the case's [`Outcome`]
-//! (README.md § Repeats and flaky cases): a flaky case is a `<failure type="flaky">`
-//! counted in `failures=` (what Jenkins and GitLab read), the speaking attempt's message
-//! after `flaky (4 of 6 failed): `; every other attempt that did not pass is a
-//! `<rerunFailure>`/`<rerunError>` with its own message. No `<flakyFailure>` is written:
-//! readers count a test case with only those as passed.
+//! Attempts of `--repeat` and retries of `--retries` merge into one case whose status is
+//! the case's [`Outcome`] (README.md § Repeats and flaky cases), in nextest's convention:
+//! - a `flaky` case (a pass and a firmware failure among `--repeat`'s attempts) is a
+//!   `<failure type="flaky">` counted in `failures=` (what Jenkins and GitLab read), the
+//!   speaking try's message after `flaky (4 of 6 failed): `;
+//! - a `flaky-pass` case (it passed on a retry) passes: no status element, a
+//!   `<flakyFailure>`/`<flakyError>` per try that did not pass, each with its message
+//!   and console; readers count it as passed, as they do nextest's flaky tests;
+//! - in a case that did not pass, every other try that did not pass is a
+//!   `<rerunFailure>`/`<rerunError>` with its own message.
 //!
 //! Test case names are stable across runs, whatever boards a run bound: the class is the
 //! scenario, the name its role (`dut`), with the thing when the role pins one
@@ -39,8 +43,8 @@ use super::model::{
 pub struct Evidence {
     /// (scenario, role) → the thing the role pins.
     pub pinned: BTreeMap<(String, String), String>,
-    /// (scenario, attempt, board) → its console and files.
-    pub boards: BTreeMap<(String, u32, String), BoardEvidence>,
+    /// (scenario, attempt, retry, board) → its console and files.
+    pub boards: BTreeMap<(String, u32, u32, String), BoardEvidence>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -88,7 +92,7 @@ pub fn build_with(run: &RunResult, evidence: &Evidence) -> Report {
     for name in scenario_names(&run.scenarios) {
         let attempts: Vec<&ScenarioResult> = {
             let mut a: Vec<_> = run.scenarios.iter().filter(|s| s.name == name).collect();
-            a.sort_by_key(|s| s.attempt);
+            a.sort_by_key(|s| (s.attempt, s.retry));
             a
         };
         let mut suite = TestSuite::new(name);
@@ -153,10 +157,11 @@ fn suite_properties(attempts: &[&ScenarioResult]) -> Vec<Property> {
         }
     } else {
         for s in attempts.iter().filter(|s| !s.seeds.is_empty()) {
-            props.push(Property::new(
-                format!("attempt.{}.seeds", s.attempt),
-                seeds_value(&s.seeds),
-            ));
+            let key = match s.retry {
+                0 => format!("attempt.{}.seeds", s.attempt),
+                r => format!("attempt.{}.retry.{r}.seeds", s.attempt),
+            };
+            props.push(Property::new(key, seeds_value(&s.seeds)));
         }
     }
     if let Some(reason) = &last.skipped {
@@ -228,16 +233,21 @@ pub fn console_text(lines: &[String]) -> XmlString {
 /// timeline was read, else the console tail of its result.
 fn system_out(a: &Attempt, evidence: &Evidence) -> Option<XmlString> {
     let b = a.board?;
-    let key = (a.scenario.name.clone(), a.scenario.attempt, b.board.clone());
+    let key = (
+        a.scenario.name.clone(),
+        a.scenario.attempt,
+        a.scenario.retry,
+        b.board.clone(),
+    );
     let Some(ev) = evidence.boards.get(&key) else {
         return (!b.console_tail.is_empty()).then(|| console_text(&b.console_tail));
     };
     let shown = ev.console.len();
     let mut lines = vec![format!(
-        "otarig: board {} (thing {}), attempt {}: {} of its annotated console ({}; lines starting `##` are otarig's); the whole log, the MQTT transcript and the timeline are attached below",
+        "otarig: board {} (thing {}), {}: {} of its annotated console ({}; lines starting `##` are otarig's); the whole log, the MQTT transcript and the timeline are attached below",
         b.board,
         b.thing,
-        a.scenario.attempt,
+        a.label(),
         if shown < ev.total_lines {
             format!("the last {shown} of {} lines", ev.total_lines)
         } else {
@@ -267,7 +277,8 @@ fn attachment_path(file: &Path) -> String {
     absolute.display().to_string()
 }
 
-/// Another attempt of the case that did not pass.
+/// Another try of the case that did not pass: a `rerun…` element in a case that did not
+/// pass, a `flaky…` one in a case that passed on a retry.
 fn rerun(a: &Attempt, attempts: usize, evidence: &Evidence) -> TestRerun {
     let mut r = TestRerun::new(kind_of(a.verdict));
     let message = a.message(attempts);
@@ -281,25 +292,41 @@ fn rerun(a: &Attempt, attempts: usize, evidence: &Evidence) -> TestRerun {
     r
 }
 
-/// One role across its attempts, written as its [`Outcome`].
+/// One role across its tries, written as its [`Outcome`].
 fn board_case(case: &Case, evidence: &Evidence) -> TestCase {
-    let primary = case.primary();
+    let outcome = case.outcome();
+    // A case that passed speaks with the pass that decided it, its failed tries aside.
+    let speaking = if outcome.is_pass() {
+        case.last()
+    } else {
+        case.primary()
+    };
     let n = case.attempts.len();
+    let is_speaking = |a: &Attempt| {
+        (a.scenario.attempt, a.scenario.retry)
+            == (speaking.scenario.attempt, speaking.scenario.retry)
+    };
     let others: Vec<TestRerun> = case
         .attempts
         .iter()
-        .filter(|a| a.failed() && a.scenario.attempt != primary.scenario.attempt)
+        .filter(|a| a.failed() && !is_speaking(a))
         .map(|a| rerun(a, n, evidence))
         .collect();
     let message = case.message().unwrap_or_default();
-    let status = match case.outcome() {
+    let primary = speaking;
+    let status = match outcome {
         Outcome::Passed => TestCaseStatus::success(),
+        Outcome::FlakyPass => {
+            let mut st = TestCaseStatus::success();
+            st.add_reruns(others);
+            st
+        }
         Outcome::Skipped => {
             let mut st = TestCaseStatus::skipped();
             st.set_message(message.as_str());
             st
         }
-        outcome => {
+        _ => {
             let (kind, ty) = if outcome == Outcome::Flaky {
                 (NonSuccessKind::Failure, "flaky")
             } else {

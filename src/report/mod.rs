@@ -15,6 +15,7 @@ pub mod index;
 pub mod jsonl;
 pub mod junit;
 pub mod model;
+pub mod page_writer;
 pub mod picture;
 pub mod progress;
 pub mod rerun;
@@ -23,9 +24,13 @@ mod spool;
 pub mod summary;
 pub mod table;
 
-pub use artifacts::{run_dir, scenario_dir, write_run, ReportError, RunPaths, ScenarioPaths};
+pub use artifacts::{
+    run_dir, scenario_dir, try_dir, write_run, write_run_after, ReportError, RunPaths,
+    ScenarioPages, ScenarioPaths,
+};
 pub use events::{RunEvent, RunEvents};
 pub use model::{
     BoardResult, RunResult, RunStats, ScenarioResult, ScenarioTimeline, Verdict, Versions,
 };
+pub use page_writer::PageWriter;
 pub use progress::Progress;

@@ -70,7 +70,7 @@ impl BoardResult {
 pub const UNFINISHED: &str =
     "unfinished: the run was interrupted before this board's verdict was reached";
 
-/// One attempt of one scenario.
+/// One try of one attempt of one scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioResult {
     pub name: String,
@@ -79,6 +79,10 @@ pub struct ScenarioResult {
     /// 1-based repeat index (`--repeat N` runs attempts 1..=N).
     #[serde(default = "first_attempt")]
     pub attempt: u32,
+    /// 0 for an attempt's first try, k for its k-th retry (`--retries N`), run on the
+    /// same boards after a try with a firmware failure.
+    #[serde(default)]
+    pub retry: u32,
     /// Wall clock at the scenario's start, milliseconds since the Unix epoch.
     #[serde(default)]
     pub started_wall_ms: u64,
@@ -91,6 +95,10 @@ pub struct ScenarioResult {
     /// Why the scenario did not run (a capability the rig lacks…).
     #[serde(default)]
     pub skipped: Option<String>,
+    /// Skipped because the run stopped starting scenarios (`--max-fail` reached), not for
+    /// anything about the scenario or the rig: `--rerun-failed` runs it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub run_stopped: bool,
 }
 
 fn first_attempt() -> u32 {
@@ -158,6 +166,9 @@ pub struct RunStats {
     pub skipped: usize,
     /// Cases whose attempts mix a pass with a firmware failure: a failure (exit 1).
     pub flaky: usize,
+    /// Cases that passed only on a retry (`--retries`): a pass, nextest's "flaky".
+    #[serde(default)]
+    pub flaky_pass: usize,
     pub interrupted: bool,
 }
 
@@ -184,6 +195,7 @@ impl RunStats {
                 Outcome::NotJudged => stats.not_judged += 1,
                 Outcome::Skipped => stats.skipped += 1,
                 Outcome::Flaky => stats.flaky += 1,
+                Outcome::FlakyPass => stats.flaky_pass += 1,
             }
         }
         stats
@@ -200,7 +212,7 @@ impl RunStats {
     /// |---|---|
     /// | any case failed, bricked, recovered-by-power-cycle or flaky | 1 |
     /// | otherwise any bench error, or any case left unfinished by an interrupt | 3 |
-    /// | otherwise no case passed: everything was skipped (or nothing ran) | 4 |
+    /// | otherwise no case passed (on a retry or not): everything was skipped (or nothing ran) | 4 |
     /// | otherwise (some passed, the rest skipped) | 0 |
     ///
     /// A firmware failure wins over a bench error: what the firmware did is still true.
@@ -210,7 +222,7 @@ impl RunStats {
             super::exit::FAILED
         } else if self.errors > 0 || self.not_judged > 0 || self.interrupted {
             super::exit::BENCH
-        } else if self.passed == 0 {
+        } else if self.passed + self.flaky_pass == 0 {
             super::exit::NOTHING_JUDGED
         } else {
             super::exit::PASSED
@@ -218,10 +230,14 @@ impl RunStats {
     }
 }
 
-/// What a case came to over its attempts; every report shows and counts this.
+/// What a case came to over its attempts and their retries; every report shows and
+/// counts this.
 ///
-/// The rule (README.md § Repeats and flaky cases): every attempt that ran passed →
-/// `passed`; nothing ran → `skipped`; a pass and a firmware failure (failed, bricked,
+/// The rule (README.md § Repeats and flaky cases), first per attempt, over its tries: its
+/// last try passed → `passed`, or `flaky-pass` when an earlier try did not; otherwise the
+/// worst verdict of its tries (a retry's bench error never hides a firmware failure). Then
+/// over the attempts: every attempt that ran passed → `passed` (`flaky-pass` if one needed
+/// a retry); nothing ran → `skipped`; a pass and a firmware failure (failed, bricked,
 /// recovered by power cycle) among the attempts → `flaky`, which is a failure; otherwise
 /// the worst verdict of the attempts (a pass mixed with bench errors only is an `error`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -234,7 +250,10 @@ pub enum Outcome {
     Error,
     NotJudged,
     Skipped,
+    /// Attempts mix a pass and a firmware failure (`--repeat`): a failure.
     Flaky,
+    /// Passed, but only on a retry (`--retries`): a pass, as nextest's "flaky".
+    FlakyPass,
 }
 
 impl Outcome {
@@ -242,6 +261,7 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Flaky => "flaky",
+            Outcome::FlakyPass => "flaky-pass",
             other => other.verdict().as_str(),
         }
     }
@@ -250,6 +270,7 @@ impl Outcome {
     pub fn label(self) -> &'static str {
         match self {
             Outcome::Flaky => "FLAKY",
+            Outcome::FlakyPass => "FLAKY-PASS",
             other => other.verdict().label(),
         }
     }
@@ -259,10 +280,16 @@ impl Outcome {
         self == Outcome::Flaky || self.verdict().is_firmware_failure()
     }
 
-    /// The verdict of a single-verdict outcome (`Failed` for `Flaky`).
+    /// True for the outcomes that count as a pass (`passed`, `flaky-pass`).
+    pub fn is_pass(self) -> bool {
+        matches!(self, Outcome::Passed | Outcome::FlakyPass)
+    }
+
+    /// The verdict of a single-verdict outcome (`Failed` for `Flaky`, `Passed` for
+    /// `FlakyPass`).
     fn verdict(self) -> Verdict {
         match self {
-            Outcome::Passed => Verdict::Passed,
+            Outcome::Passed | Outcome::FlakyPass => Verdict::Passed,
             Outcome::Failed | Outcome::Flaky => Verdict::Failed,
             Outcome::Bricked => Verdict::Bricked,
             Outcome::RecoveredByPowerCycle => Verdict::RecoveredByPowerCycle,
@@ -293,13 +320,13 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// One attempt of a case.
+/// One try of a case: an attempt (`--repeat`) or a retry of one (`--retries`).
 #[derive(Clone, Copy, Debug)]
 pub struct Attempt<'a> {
     pub scenario: &'a ScenarioResult,
     /// `None` for a scenario skipped before its roles were bound.
     pub board: Option<&'a BoardResult>,
-    /// The attempt's verdict: `Skipped` for a skipped scenario whatever its boards say.
+    /// The try's verdict: `Skipped` for a skipped scenario whatever its boards say.
     pub verdict: Verdict,
 }
 
@@ -317,7 +344,12 @@ impl Attempt<'_> {
             .or(self.board.and_then(|b| b.message.as_deref()))
     }
 
-    /// `attempt 5 (seed 1234): <reason>` (the reason alone for a case of one attempt).
+    /// `attempt 2`, `attempt 2 retry 1`.
+    pub fn label(&self) -> String {
+        attempt_label(self.scenario.attempt, self.scenario.retry)
+    }
+
+    /// `attempt 5 (seed 1234): <reason>` (the reason alone for a case of one try).
     pub fn message(&self, attempts: usize) -> String {
         let reason = self.reason().unwrap_or(self.verdict.as_str());
         if attempts <= 1 {
@@ -329,7 +361,26 @@ impl Attempt<'_> {
             1 => format!(" (seed {})", seeds[0]),
             _ => format!(" (seeds {})", join_seeds(seeds)),
         };
-        format!("attempt {}{seeds}: {reason}", self.scenario.attempt)
+        format!("{}{seeds}: {reason}", self.label())
+    }
+}
+
+/// `attempt 2`, `attempt 2 retry 1`: a try as the reports name it.
+pub fn attempt_label(attempt: u32, retry: u32) -> String {
+    if retry == 0 {
+        format!("attempt {attempt}")
+    } else {
+        format!("attempt {attempt} retry {retry}")
+    }
+}
+
+/// `same-version`, `same-version (attempt 2)`, `same-version (attempt 1 retry 1)`: a
+/// try's title on its pages.
+pub fn try_title(scenario: &str, attempt: u32, retry: u32) -> String {
+    if attempt <= 1 && retry == 0 {
+        scenario.to_string()
+    } else {
+        format!("{scenario} ({})", attempt_label(attempt, retry))
     }
 }
 
@@ -342,58 +393,89 @@ pub fn join_seeds(seeds: &[u64]) -> String {
         .join(", ")
 }
 
-/// A case: one board role of one scenario over all its attempts (`--repeat N`), or a
-/// scenario skipped before its roles were bound. JUnit writes it as one test case.
+/// A case: one board role of one scenario over all its attempts (`--repeat N`) and their
+/// retries (`--retries N`), or a scenario skipped before its roles were bound. JUnit
+/// writes it as one test case.
 #[derive(Clone, Debug)]
 pub struct Case<'a> {
     pub scenario: &'a str,
     /// `None` for a scenario skipped before its roles were bound.
     pub role: Option<&'a str>,
-    /// In attempt order; never empty.
+    /// Every try, by attempt then retry; never empty.
     pub attempts: Vec<Attempt<'a>>,
 }
 
 impl<'a> Case<'a> {
-    /// The worst verdict of the attempts (`Skipped` when none ran).
+    /// The worst verdict of the tries (`Skipped` when none ran).
     pub fn worst(&self) -> Verdict {
-        self.attempts
-            .iter()
-            .map(|a| a.verdict)
-            .max_by_key(|v| v.severity())
-            .unwrap_or(Verdict::Skipped)
+        worst(self.attempts.iter().map(|a| a.verdict))
     }
 
-    pub fn is_flaky(&self) -> bool {
-        is_flaky(self.attempts.iter().map(|a| a.verdict))
+    /// The tries grouped by attempt, each group in retry order.
+    pub fn by_attempt(&self) -> Vec<&[Attempt<'a>]> {
+        self.attempts
+            .chunk_by(|a, b| a.scenario.attempt == b.scenario.attempt)
+            .collect()
     }
 
     /// What the case came to (the rule at [`Outcome`]).
     pub fn outcome(&self) -> Outcome {
-        if self.is_flaky() {
+        let outcomes: Vec<Outcome> = self
+            .by_attempt()
+            .into_iter()
+            .map(attempt_outcome)
+            .filter(|o| *o != Outcome::Skipped)
+            .collect();
+        if outcomes.is_empty() {
+            return Outcome::Skipped;
+        }
+        let passed = outcomes.iter().any(|o| o.is_pass());
+        let firmware = outcomes.iter().any(|o| o.is_firmware_failure());
+        if passed && firmware {
             Outcome::Flaky
+        } else if outcomes.iter().all(|o| o.is_pass()) {
+            if outcomes.contains(&Outcome::FlakyPass) {
+                Outcome::FlakyPass
+            } else {
+                Outcome::Passed
+            }
         } else {
-            self.worst().into()
+            worst(outcomes.iter().map(|o| o.verdict())).into()
         }
     }
 
-    /// Attempts that neither passed nor were skipped.
+    /// Whether the attempts mix a pass with a firmware failure (a failure).
+    pub fn is_flaky(&self) -> bool {
+        self.outcome() == Outcome::Flaky
+    }
+
+    /// Tries that neither passed nor were skipped.
     pub fn failed_attempts(&self) -> usize {
         self.attempts.iter().filter(|a| a.failed()).count()
     }
 
-    /// The attempt that speaks for the case: the last one with the case's worst verdict
-    /// (for a flaky case, its last worst failure; for a passed case, its last pass).
+    /// The try that speaks for the case: the last one with the verdict its outcome names
+    /// (for a flaky or flaky-pass case, its last worst failure; for a passed case, its
+    /// last pass).
     pub fn primary(&self) -> &Attempt<'a> {
-        let worst = self.worst();
+        let wanted = match self.outcome() {
+            Outcome::Flaky | Outcome::FlakyPass => self.worst(),
+            other => other.verdict(),
+        };
         self.attempts
             .iter()
             .rev()
-            .find(|a| a.verdict == worst)
+            .find(|a| a.verdict == wanted)
             .unwrap_or(&self.attempts[self.attempts.len() - 1])
     }
 
-    /// `flaky (4 of 6 failed)`, `bricked (2 of 2 failed)`, `passed (0 of 3 failed)`; the
-    /// outcome alone for a single attempt or a skipped case.
+    /// The last try: for a passed or flaky-pass case, the pass that decided it.
+    pub fn last(&self) -> &Attempt<'a> {
+        &self.attempts[self.attempts.len() - 1]
+    }
+
+    /// `flaky (4 of 6 failed)`, `bricked (2 of 2 failed)`, `flaky-pass (1 of 2 failed)`;
+    /// the outcome alone for a single try or a skipped case.
     pub fn text(&self) -> String {
         let outcome = self.outcome();
         let n = self.attempts.len();
@@ -404,9 +486,9 @@ impl<'a> Case<'a> {
         }
     }
 
-    /// Why the case did not pass: for one attempt its reason; for several, the case's text
-    /// and the speaking attempt (`flaky (4 of 6 failed): attempt 5 (seed 9): timeout`).
-    /// `None` for a passed case.
+    /// Why the case did not simply pass: for one try its reason; for several, the case's
+    /// text and the speaking try (`flaky (4 of 6 failed): attempt 5 (seed 9): timeout`,
+    /// `flaky-pass (1 of 2 failed): attempt 1: …`). `None` for a passed case.
     pub fn message(&self) -> Option<String> {
         let outcome = self.outcome();
         if outcome == Outcome::Passed {
@@ -421,19 +503,44 @@ impl<'a> Case<'a> {
         })
     }
 
-    /// The board's name, `role (board)`, from the speaking attempt.
+    /// The board's name, `role (board)`, from the speaking try.
     pub fn display_name(&self) -> Option<String> {
         self.primary().board.map(BoardResult::display_name)
     }
 
-    /// The attempts' time together.
+    /// The tries' time together.
     pub fn duration(&self) -> Duration {
         self.attempts.iter().map(|a| a.scenario.duration).sum()
     }
 }
 
+/// What one attempt came to over its tries: its last try passed → `passed`, or
+/// `flaky-pass` when an earlier try did not; otherwise the worst verdict of its tries, so
+/// a retry that ends in a bench error (or is cut short) never hides a firmware failure.
+fn attempt_outcome(tries: &[Attempt]) -> Outcome {
+    let Some((last, earlier)) = tries.split_last() else {
+        return Outcome::Skipped;
+    };
+    if last.verdict == Verdict::Passed {
+        if earlier.iter().any(Attempt::failed) {
+            Outcome::FlakyPass
+        } else {
+            Outcome::Passed
+        }
+    } else {
+        worst(tries.iter().map(|a| a.verdict)).into()
+    }
+}
+
+fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+    verdicts
+        .into_iter()
+        .max_by_key(|v| v.severity())
+        .unwrap_or(Verdict::Skipped)
+}
+
 /// The run's cases: scenarios in first-seen order, roles in first-seen order within a
-/// scenario, attempts in attempt order.
+/// scenario, tries in attempt then retry order.
 pub fn cases(run: &RunResult) -> Vec<Case<'_>> {
     let mut names: Vec<&str> = Vec::new();
     for s in &run.scenarios {
@@ -445,7 +552,7 @@ pub fn cases(run: &RunResult) -> Vec<Case<'_>> {
     for name in names {
         let mut attempts: Vec<&ScenarioResult> =
             run.scenarios.iter().filter(|s| s.name == name).collect();
-        attempts.sort_by_key(|s| s.attempt);
+        attempts.sort_by_key(|s| (s.attempt, s.retry));
         let attempt = |s: &'_ ScenarioResult, b: Option<&'_ BoardResult>| -> Verdict {
             match (&s.skipped, b) {
                 (Some(_), _) | (None, None) => Verdict::Skipped,
@@ -497,7 +604,7 @@ pub fn cases(run: &RunResult) -> Vec<Case<'_>> {
     out
 }
 
-/// Whether a case's attempts mix a pass with a firmware failure.
+/// Whether attempts (one try each) mix a pass with a firmware failure.
 pub fn is_flaky(verdicts: impl IntoIterator<Item = Verdict>) -> bool {
     let (mut passed, mut failed) = (false, false);
     for v in verdicts {
@@ -523,7 +630,7 @@ pub fn group_cases(
         }
     }
     for attempts in groups.values_mut() {
-        attempts.sort_by_key(|(s, _)| s.attempt);
+        attempts.sort_by_key(|(s, _)| (s.attempt, s.retry));
     }
     groups
 }
@@ -551,6 +658,8 @@ pub struct ScenarioTimeline {
     pub scenario: String,
     /// 1-based repeat index.
     pub attempt: u32,
+    /// 0 for the attempt's first try, k for its k-th retry.
+    pub retry: u32,
     /// The attempt's `events.jsonl`, written by the recorder as the scenario ran.
     pub events_path: PathBuf,
     /// Rig board name → thing name, for every board bound in the scenario.
@@ -568,6 +677,7 @@ impl ScenarioTimeline {
         ScenarioTimeline {
             scenario: scenario.into(),
             attempt: 1,
+            retry: 0,
             events_path: events_path.into(),
             things,
             pinned: BTreeMap::new(),
@@ -577,6 +687,16 @@ impl ScenarioTimeline {
     pub fn with_attempt(mut self, attempt: u32) -> Self {
         self.attempt = attempt;
         self
+    }
+
+    pub fn with_retry(mut self, retry: u32) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Whether `result` is this timeline's try.
+    pub fn is_of(&self, result: &ScenarioResult) -> bool {
+        result.name == self.scenario && result.attempt == self.attempt && result.retry == self.retry
     }
 
     pub fn with_pinned(mut self, pinned: BTreeMap<String, String>) -> Self {
@@ -612,6 +732,8 @@ mod tests {
             seeds: vec![],
             boards,
             skipped: None,
+            retry: 0,
+            run_stopped: false,
         }
     }
 
@@ -730,5 +852,98 @@ mod tests {
             cases[0].message().as_deref(),
             Some("flaky (2 of 3 failed): attempt 1 (seed 41): no banner")
         );
+    }
+
+    #[test]
+    fn an_attempt_passed_on_a_retry_is_a_flaky_pass_and_a_retry_never_hides_a_failure() {
+        use Verdict::*;
+        // Each case: attempts, each its tries' verdicts in retry order.
+        let table: &[(&[&[Verdict]], Outcome, &str)] = &[
+            (
+                &[&[Failed, Passed]],
+                Outcome::FlakyPass,
+                "flaky-pass (1 of 2 failed)",
+            ),
+            (
+                &[&[Failed, Bricked, Passed]],
+                Outcome::FlakyPass,
+                "flaky-pass (2 of 3 failed)",
+            ),
+            (
+                &[&[Failed, Failed]],
+                Outcome::Failed,
+                "failed (2 of 2 failed)",
+            ),
+            (
+                &[&[Bricked, Error]],
+                Outcome::Bricked,
+                "bricked (2 of 2 failed)",
+            ),
+            (
+                &[&[Passed], &[Failed, Passed]],
+                Outcome::FlakyPass,
+                "flaky-pass (1 of 3 failed)",
+            ),
+            (
+                &[&[Passed], &[Failed, Failed]],
+                Outcome::Flaky,
+                "flaky (2 of 3 failed)",
+            ),
+            (
+                &[&[Failed, Passed], &[Error]],
+                Outcome::Error,
+                "error (2 of 3 failed)",
+            ),
+            (
+                &[&[Passed], &[Passed]],
+                Outcome::Passed,
+                "passed (0 of 2 failed)",
+            ),
+        ];
+        for (attempts, outcome, text) in table {
+            let mut scenarios = Vec::new();
+            for (a, tries) in attempts.iter().enumerate() {
+                for (r, v) in tries.iter().enumerate() {
+                    scenarios.push(ScenarioResult {
+                        retry: r as u32,
+                        seeds: vec![100 * a as u64 + r as u64],
+                        ..scenario("s", a as u32 + 1, vec![board("a", *v)])
+                    });
+                }
+            }
+            let r = run(scenarios);
+            let cases = cases(&r);
+            assert_eq!(cases.len(), 1);
+            assert_eq!(cases[0].outcome(), *outcome, "{attempts:?}");
+            assert_eq!(cases[0].text(), *text, "{attempts:?}");
+        }
+    }
+
+    #[test]
+    fn a_flaky_pass_is_a_pass_that_names_its_failed_try() {
+        let mut first = scenario("s", 1, vec![board("a", Verdict::Failed)]);
+        first.seeds = vec![7];
+        first.boards[0].message = Some("expected version 0.9.5".into());
+        let retry = ScenarioResult {
+            retry: 1,
+            ..scenario("s", 1, vec![board("a", Verdict::Passed)])
+        };
+        let r = run(vec![retry, first]);
+        let cases = cases(&r);
+        let case = &cases[0];
+        assert_eq!(case.primary().scenario.retry, 0, "the failed try speaks");
+        assert_eq!(case.last().scenario.retry, 1, "tries in retry order");
+        assert_eq!(
+            case.message().as_deref(),
+            Some("flaky-pass (1 of 2 failed): attempt 1 (seed 7): expected version 0.9.5")
+        );
+        let stats = r.stats();
+        assert_eq!((stats.flaky_pass, stats.passed, stats.flaky), (1, 0, 0));
+        assert_eq!(
+            stats.exit_code(),
+            0,
+            "a pass on a retry is a pass, not nothing judged"
+        );
+        assert!(!Outcome::FlakyPass.is_firmware_failure());
     }
 }

@@ -4,17 +4,21 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::model::{RunResult, Verdict};
+use super::model::{cases, Outcome, RunResult};
 use super::summary;
 
 /// The last run's outcome per scenario name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LastRun {
     pub run_id: String,
-    /// Scenarios with a board that neither passed nor was skipped, in any attempt.
+    /// Scenarios with a case that did not pass: failed, bricked, flaky, a bench error…
+    /// (one that passed on a retry passed).
     pub failed: BTreeSet<String>,
     /// Every scenario the run reached (an interrupted run may not reach them all).
     pub reached: BTreeSet<String>,
+    /// Scenarios with an attempt the run never started because it stopped early
+    /// (`--max-fail`).
+    pub not_started: BTreeSet<String>,
     pub interrupted: bool,
 }
 
@@ -51,21 +55,28 @@ impl LastRun {
     pub fn of(run: &RunResult) -> LastRun {
         LastRun {
             run_id: run.run_id.clone(),
-            failed: run
-                .scenarios
+            failed: cases(run)
                 .iter()
-                .filter(|s| !matches!(s.verdict(), Verdict::Passed | Verdict::Skipped))
-                .map(|s| s.name.clone())
+                .filter(|c| !c.outcome().is_pass() && c.outcome() != Outcome::Skipped)
+                .map(|c| c.scenario.to_string())
                 .collect(),
             reached: run.scenarios.iter().map(|s| s.name.clone()).collect(),
+            not_started: run
+                .scenarios
+                .iter()
+                .filter(|s| s.run_stopped)
+                .map(|s| s.name.clone())
+                .collect(),
             interrupted: run.interrupted,
         }
     }
 
-    /// Whether `scenario` runs again: it did not pass, or an interrupt kept the
-    /// last run from reaching it.
+    /// Whether `scenario` runs again: it did not pass, or the last run never ran it (an
+    /// interrupt kept it from reaching it, or `--max-fail` stopped it first).
     pub fn wants(&self, scenario: &str) -> bool {
-        self.failed.contains(scenario) || (self.interrupted && !self.reached.contains(scenario))
+        self.failed.contains(scenario)
+            || self.not_started.contains(scenario)
+            || (self.interrupted && !self.reached.contains(scenario))
     }
 }
 
@@ -74,7 +85,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::report::model::{BoardResult, ScenarioResult, Versions};
+    use crate::report::model::{BoardResult, ScenarioResult, Verdict, Versions};
 
     fn scenario(name: &str, attempt: u32, verdicts: &[Verdict]) -> ScenarioResult {
         let boards = verdicts
@@ -100,6 +111,8 @@ mod tests {
             seeds: vec![],
             boards,
             skipped: None,
+            retry: 0,
+            run_stopped: false,
         }
     }
 
@@ -142,6 +155,31 @@ mod tests {
         let last = LastRun::of(&run(vec![scenario("done", 1, &[Verdict::Passed])], true));
         assert!(!last.wants("done"));
         assert!(last.wants("never-reached"));
+    }
+
+    #[test]
+    fn a_pass_on_a_retry_is_a_pass_and_what_max_fail_left_out_runs_again() {
+        let failed_try = scenario("flaky-pass", 1, &[Verdict::Failed]);
+        let passed_retry = ScenarioResult {
+            retry: 1,
+            ..scenario("flaky-pass", 1, &[Verdict::Passed])
+        };
+        let not_started = ScenarioResult {
+            skipped: Some("not run: --max-fail 1 reached".into()),
+            run_stopped: true,
+            ..scenario("left-out", 1, &[])
+        };
+        let rig_skip = ScenarioResult {
+            skipped: Some("the rig cannot run it".into()),
+            ..scenario("cannot-run-here", 1, &[])
+        };
+        let last = LastRun::of(&run(
+            vec![failed_try, passed_retry, not_started, rig_skip],
+            false,
+        ));
+        assert!(!last.wants("flaky-pass"), "{last:?}");
+        assert!(last.wants("left-out"), "{last:?}");
+        assert!(!last.wants("cannot-run-here"), "{last:?}");
     }
 
     #[test]

@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use super::artifacts::{create_dir, safe_name, scenario_dir, temp_name, ReportError};
+use super::artifacts::{create_dir, safe_name, temp_name, try_dir, ReportError};
 use super::console_log::{self, Annotator};
 use super::jsonl::for_each_event;
-use super::model::{ScenarioResult, ScenarioTimeline, Verdict};
+use super::model::{try_title, ScenarioResult, ScenarioTimeline, Verdict};
 use super::picture::{Builder, Lane, PictureOptions};
 use super::spool::Spool;
 use crate::timeline::{Event, EventKind, Source};
@@ -27,6 +27,7 @@ const TAIL_PASSED: usize = 30;
 pub struct ScenarioPaths {
     pub scenario: String,
     pub attempt: u32,
+    pub retry: u32,
     pub dir: PathBuf,
     pub timeline_html: PathBuf,
     pub boards: Vec<BoardPaths>,
@@ -82,13 +83,20 @@ impl BoardOut {
     }
 }
 
-/// Writes a scenario attempt's files into its folder under `run_dir`.
+/// Writes a scenario try's files into its folder under `run_dir`. The runner's caller
+/// does this as each try finishes (so a run killed later keeps them); the run's own
+/// files come at its end ([`super::artifacts::write_run_after`]).
 pub fn write_scenario(
     run_dir: &Path,
     result: Option<&ScenarioResult>,
     timeline: &ScenarioTimeline,
 ) -> Result<ScenarioPages, ReportError> {
-    let dir = scenario_dir(run_dir, &timeline.scenario, timeline.attempt);
+    let dir = try_dir(
+        run_dir,
+        &timeline.scenario,
+        timeline.attempt,
+        timeline.retry,
+    );
     create_dir(&dir)?;
     super::artifacts::write_atomic(
         &run_dir.join(super::html::STYLESHEET),
@@ -153,11 +161,7 @@ pub fn write_scenario(
 
     let notes = read.messages();
     let timeline_html = dir.join("timeline.html");
-    let title = if timeline.attempt > 1 {
-        format!("{} (attempt {})", timeline.scenario, timeline.attempt)
-    } else {
-        timeline.scenario.clone()
-    };
+    let title = try_title(&timeline.scenario, timeline.attempt, timeline.retry);
     let summary = result.map_or("", |r| r.summary.as_str());
     let page = picture.finish().render(&title, summary, &notes);
     super::artifacts::write_atomic(&timeline_html, page.as_bytes())?;
@@ -166,6 +170,7 @@ pub fn write_scenario(
         paths: ScenarioPaths {
             scenario: timeline.scenario.clone(),
             attempt: timeline.attempt,
+            retry: timeline.retry,
             dir,
             timeline_html,
             boards,

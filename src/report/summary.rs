@@ -9,7 +9,9 @@ use super::model::{cases, Case, Outcome, RunResult, RunStats, Verdict};
 ///
 /// 2: `stats` counts cases (a board role of a scenario over its attempts) by outcome, a
 /// flaky case once as `flaky` (it was board runs, a flaky case also counted per attempt);
-/// `stats.board_runs` and `cases` were added.
+/// `stats.board_runs` and `cases` were added. Added since, without a change of meaning:
+/// the outcome `flaky-pass` and `stats.flaky_pass` (`--retries`), a try's `retry` and
+/// `run_stopped` (`--max-fail`), a case's `retry`.
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// The file's shape: the run's fields at the top level, plus `cases`, `stats` and
@@ -34,20 +36,25 @@ pub struct CaseSummary {
     pub role: Option<String>,
     /// The board of the attempt that speaks for the case.
     pub board: Option<String>,
-    /// `passed`, `failed`, `bricked`, `recovered-by-power-cycle`, `error`, `skipped` or
-    /// `flaky` (a failure: the exit code is 1).
+    /// `passed`, `failed`, `bricked`, `recovered-by-power-cycle`, `error`, `not-judged`,
+    /// `skipped`, `flaky` (a pass and a firmware failure among `--repeat`'s attempts: a
+    /// failure, the exit code is 1) or `flaky-pass` (passed on a retry: a pass).
     pub outcome: Outcome,
-    /// The worst verdict of its attempts.
+    /// The worst verdict of its tries.
     pub worst: Verdict,
+    /// Its tries: attempts and their retries.
     pub attempts: usize,
-    /// Attempts that neither passed nor were skipped.
+    /// Tries that neither passed nor were skipped.
     pub failed_attempts: usize,
     /// `flaky (4 of 6 failed)`; the outcome alone for one attempt.
     pub text: String,
     /// Why it did not pass (the JUnit failure message); `None` when it passed.
     pub message: Option<String>,
-    /// The attempt that speaks for the case (the last with its worst verdict).
+    /// The try that speaks for the case (the last with its worst verdict): its attempt…
     pub attempt: u32,
+    /// …and retry (0: the attempt's first try).
+    #[serde(default)]
+    pub retry: u32,
     /// The seeds that attempt's link faults used: `otarig run --seed N` replays it.
     #[serde(default)]
     pub seeds: Vec<u64>,
@@ -67,6 +74,7 @@ impl CaseSummary {
             text: case.text(),
             message: case.message(),
             attempt: primary.scenario.attempt,
+            retry: primary.scenario.retry,
             seeds: primary.scenario.seeds.clone(),
         }
     }

@@ -1,13 +1,21 @@
 //! The console's final word: a status line per board (nextest style), the summary
-//! table of scenario × board, and the totals line.
+//! table of scenario × board, and the totals line. Reasons are never cut: a short one
+//! fits its table cell, a longer one (or one of several lines) is written whole on its
+//! own indented lines under its row, as the status lines do.
 
 use std::fmt::Write;
 use std::time::Duration;
 
 use super::model::{cases, join_seeds, BoardResult, RunResult, RunStats, ScenarioResult};
 
-/// Longest reason shown in a table cell; the full text is in junit.xml and summary.json.
-const REASON_MAX: usize = 100;
+/// Longest reason shown in its table cell; a longer one goes whole under its row.
+const REASON_INLINE: usize = 100;
+
+/// Indent of a reason under a table row.
+const UNDER_ROW: &str = "    ";
+
+/// Indent of a reason under a status line (past the label column).
+const UNDER_STATUS: &str = "          ";
 
 /// `     PASS [  12.3s] wrong-thing-name thing1 (sim-1)`
 pub fn status_line(scenario: &ScenarioResult, board: &BoardResult) -> String {
@@ -46,16 +54,16 @@ pub fn scenario_lines(scenario: &ScenarioResult) -> Vec<String> {
             why,
             board.verdict == super::Verdict::Passed && reason.is_none(),
         ) {
-            lines.push(format!(
-                "          {}: {}",
-                board.display_name(),
-                one_line(why, 300)
+            lines.extend(whole(
+                &format!("{UNDER_STATUS}{}: ", board.display_name()),
+                UNDER_STATUS,
+                why,
             ));
         }
     }
     if scenario.boards.is_empty() {
         if let Some(why) = reason {
-            lines.push(format!("          {}", one_line(why, 300)));
+            lines.extend(whole(UNDER_STATUS, UNDER_STATUS, why));
         }
     }
     lines
@@ -73,7 +81,8 @@ pub fn render(run: &RunResult) -> String {
         header.push("SEED");
     }
     header.push("REASON");
-    let rows: Vec<Vec<String>> = cases
+    // Each row, and its reason's lines when they do not fit its cell.
+    let rows: Vec<(Vec<String>, Vec<String>)> = cases
         .iter()
         .map(|c| {
             let mut row = vec![
@@ -85,18 +94,24 @@ pub fn render(run: &RunResult) -> String {
             if seeded {
                 row.push(join_seeds(&c.primary().scenario.seeds));
             }
-            row.push(one_line(&c.message().unwrap_or_default(), REASON_MAX));
-            row
+            let reason = c.message().unwrap_or_default();
+            let inline = !reason.contains('\n') && reason.chars().count() <= REASON_INLINE;
+            if inline {
+                row.push(clean(&reason));
+                (row, Vec::new())
+            } else {
+                row.push(String::new());
+                (row, whole(UNDER_ROW, UNDER_ROW, &reason))
+            }
         })
         .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in &rows {
+    for (row, _) in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let mut out = String::new();
-    let mut line = |cells: &[&str]| {
+    let line = |cells: &[&str]| {
         let last = cells.len() - 1;
         let mut text = String::new();
         for (i, cell) in cells.iter().enumerate() {
@@ -108,11 +123,16 @@ pub fn render(run: &RunResult) -> String {
                 let _ = write!(text, "{cell:<w$}  ", w = widths[i]);
             }
         }
-        let _ = writeln!(out, "{}", text.trim_end());
+        text.trim_end().to_string()
     };
-    line(&header);
-    for row in &rows {
-        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", line(&header));
+    for (row, under) in &rows {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        let _ = writeln!(out, "{}", line(&cells));
+        for text in under {
+            let _ = writeln!(out, "{text}");
+        }
     }
     out.push_str(&totals_line(run));
     out.push('\n');
@@ -125,6 +145,7 @@ pub fn totals_line(run: &RunResult) -> String {
     let stats = run.stats();
     let mut parts = vec![format!("{} passed", stats.passed)];
     let extra = [
+        (stats.flaky_pass, "flaky-pass (passed on a retry)"),
         (stats.failed, "failed"),
         (stats.bricked, "bricked"),
         (stats.recovered_by_power_cycle, "recovered by power cycle"),
@@ -175,12 +196,17 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     }
 }
 
+/// `same-version`, `same-version #2` (attempt 2), `same-version retry 1`,
+/// `same-version #2 retry 1`.
 fn scenario_label(s: &ScenarioResult) -> String {
+    let mut label = s.name.clone();
     if s.attempt > 1 {
-        format!("{} #{}", s.name, s.attempt)
-    } else {
-        s.name.clone()
+        label = format!("{label} #{}", s.attempt);
     }
+    if s.retry > 0 {
+        label = format!("{label} retry {}", s.retry);
+    }
+    label
 }
 
 /// `  12.3s`, fixed width up to 9999.9 s.
@@ -188,14 +214,22 @@ pub fn secs(d: Duration) -> String {
     format!("{:>6.1}s", d.as_secs_f64())
 }
 
-/// The first line of a message, cut to `max` characters, control characters removed.
-fn one_line(text: &str, max: usize) -> String {
-    let first = text.lines().next().unwrap_or("");
-    let clean: String = first.chars().filter(|c| !c.is_control()).collect();
-    if clean.chars().count() > max {
-        let cut: String = clean.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
-    } else {
-        clean
+/// A line of text without control characters (nothing in a message can drive the
+/// terminal).
+fn clean(line: &str) -> String {
+    line.chars().filter(|c| !c.is_control()).collect()
+}
+
+/// `text` whole, a line per line of it: the first after `first`, the others after
+/// `indent`; control characters removed.
+fn whole(first: &str, indent: &str, text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| format!("{}{}", if i == 0 { first } else { indent }, clean(l)))
+        .collect();
+    if lines.is_empty() {
+        lines.push(first.trim_end().to_string());
     }
+    lines
 }

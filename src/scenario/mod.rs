@@ -23,4 +23,5 @@ pub mod fixtures;
 pub mod recovery;
 pub mod run_cloud;
 pub mod runner;
+pub mod schedule;
 pub mod verdict;

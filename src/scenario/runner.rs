@@ -1,36 +1,41 @@
 //! A whole run: scenarios × repeats scheduled on disjoint boards, at most `jobs` at
-//! once, each with its own cloud and timeline. What happens is told as
-//! [`RunEvent`]s to the callback the caller gives (the CLI wires it to the progress
-//! display); the results are handed back as data for the reports.
+//! once, each with its own cloud and timeline. How attempts, retries and `--max-fail`
+//! are scheduled is [`super::schedule`]'s: by default a scenario's attempts run one
+//! after another on the boards its first attempt took, and a retry always runs on the
+//! boards of the try it repeats. What happens is told as [`RunEvent`]s to the callback
+//! the caller gives (the CLI wires it to the progress display and to the writer of each
+//! finished try's pages); the results are handed back as data for the reports.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::bench::BenchBoard;
 use super::execute::{run_scenario, RunContext};
 use super::fixtures::FixtureStore;
 use super::run_cloud::RunCloud;
+use super::schedule::{FailBudget, Schedule};
 use crate::config::scenario::Step;
-use crate::config::{bind_roles, bind_roles_sparing, Rig, Scenario, SkipReason};
+use crate::config::{bind_roles, bind_roles_sparing, Rig, Scenario};
 use crate::report::events::{RunEvent, RunEvents};
 use crate::report::model::{BoardResult, RunResult, ScenarioResult, ScenarioTimeline};
 
-/// A scenario attempt's folder, from its name and attempt.
-pub type ScenarioDir = dyn Fn(&str, u32) -> PathBuf + Send + Sync;
+/// A scenario try's folder, from its name, attempt (1-based) and retry (0: the first try).
+pub type ScenarioDir = dyn Fn(&str, u32, u32) -> PathBuf + Send + Sync;
 
 pub struct RunPlan {
     pub rig: Rig,
     pub scenarios: Vec<Scenario>,
     pub jobs: usize,
-    pub repeat: u32,
+    /// `--repeat`, `--repeat-parallel`, `--retries`, `--max-fail`.
+    pub schedule: Schedule,
     pub run_id: String,
-    /// Where a scenario attempt records its timeline (`events.jsonl`) as it runs, by
-    /// scenario name and attempt (1-based): the caller's choice (the CLI: the attempt's
-    /// folder in the run's reports).
+    /// Where a scenario try records its timeline (`events.jsonl`) as it runs, by scenario
+    /// name, attempt (1-based) and retry: the caller's choice (the CLI: the try's folder
+    /// in the run's reports).
     pub scenario_dir: Box<ScenarioDir>,
     /// The executable that runs simulated boards (`otarig` itself).
     pub sim_program: PathBuf,
@@ -113,6 +118,42 @@ pub struct RunOutput {
     pub timelines: Vec<ScenarioTimeline>,
 }
 
+/// What every task of the run shares.
+struct Shared {
+    ctx: Arc<RunContext>,
+    rig: Arc<Rig>,
+    pool: Arc<Pool>,
+    slots: Arc<Semaphore>,
+    events: RunEvents,
+    interrupt: watch::Receiver<bool>,
+    /// A scenario that restarts the broker has a shared cloud to itself.
+    cloud_turns: tokio::sync::RwLock<()>,
+    shared_cloud: bool,
+    schedule: Schedule,
+    budget: FailBudget,
+    scenario_dir: Box<ScenarioDir>,
+}
+
+impl Shared {
+    fn interrupted(&self) -> bool {
+        *self.interrupt.borrow()
+    }
+
+    /// Records a result and tells it (with its timeline, if it ran).
+    fn finished(
+        &self,
+        out: &mut Vec<(ScenarioResult, Option<ScenarioTimeline>)>,
+        result: ScenarioResult,
+        timeline: Option<ScenarioTimeline>,
+    ) {
+        (self.events)(&RunEvent::ScenarioFinished {
+            result: &result,
+            timeline: timeline.as_ref(),
+        });
+        out.push((result, timeline));
+    }
+}
+
 /// Builds the board parts and runs every scenario. The rig's PKI is ready
 /// (`cloud::pki::prepare`).
 pub async fn run(
@@ -144,8 +185,6 @@ pub async fn run(
     let cloud = RunCloud::for_rig(&rig)
         .await
         .map_err(|e| SetupError::Cloud(e.to_string()))?;
-    // A scenario that restarts the broker has a shared cloud to itself.
-    let cloud_turns = Arc::new(tokio::sync::RwLock::new(()));
     let shared_cloud = cloud.is_shared();
     let ctx = Arc::new(RunContext {
         rig: rig.clone(),
@@ -161,87 +200,42 @@ pub async fn run(
         queue: tokio::sync::Mutex::new(()),
         spare: named_boards(&rig, &plan.scenarios),
     });
-    let slots = Arc::new(Semaphore::new(plan.jobs.max(1)));
+    let shared = Arc::new(Shared {
+        ctx: ctx.clone(),
+        rig: rig.clone(),
+        pool,
+        slots: Arc::new(Semaphore::new(plan.jobs.max(1))),
+        events: events.clone(),
+        interrupt: interrupt.clone(),
+        cloud_turns: tokio::sync::RwLock::new(()),
+        shared_cloud,
+        schedule: plan.schedule,
+        budget: FailBudget::new(plan.schedule.max_fail),
+        scenario_dir: plan.scenario_dir,
+    });
+    // Slots are handed out here, in the plan's order, so with `--jobs 1` scenarios run
+    // in the order given (tasks would race for them), and nothing more is handed out once
+    // the run stops starting scenarios or is interrupted.
     let mut tasks = Vec::new();
-    for attempt in 1..=plan.repeat.max(1) {
-        for scenario in &plan.scenarios {
-            let scenario = scenario.clone();
-            let cloud_turns = cloud_turns.clone();
-            let (ctx, pool, slots, events, rig) = (
-                ctx.clone(),
-                pool.clone(),
-                slots.clone(),
-                events.clone(),
-                rig.clone(),
-            );
-            let dir = (plan.scenario_dir)(&scenario.name, attempt);
-            let interrupt = interrupt.clone();
-            tasks.push(tokio::spawn(async move {
-                if let Err(reason) = bind_roles(&scenario, &rig) {
-                    let result = skipped(&scenario, attempt, &reason);
-                    events(&RunEvent::ScenarioFinished { result: &result });
-                    return Some((result, None));
-                }
-                let _slot = slots.acquire().await.expect("semaphore open");
-                let restarts_broker = scenario
-                    .steps
-                    .iter()
-                    .any(|s| matches!(s, Step::BrokerRestart { .. }));
-                let (_alone, _shared) = if shared_cloud && restarts_broker {
-                    (Some(cloud_turns.write().await), None)
-                } else {
-                    (None, Some(cloud_turns.read().await))
-                };
-                if *interrupt.borrow() {
-                    return None;
-                }
-                let lease = pool.lease(&scenario, &rig).await;
-                if *interrupt.borrow() {
-                    return None;
-                }
-                let binding = &lease.binding;
-                let boards: Vec<String> = binding.values().cloned().collect();
-                events(&RunEvent::ScenarioStarted {
-                    scenario: &scenario.name,
-                    attempt,
-                    boards: &boards,
-                });
-                let things: BTreeMap<String, String> = binding
-                    .values()
-                    .map(|b| {
-                        (
-                            b.clone(),
-                            rig.board(b)
-                                .map(|b| b.thing_name.clone())
-                                .unwrap_or_default(),
-                        )
-                    })
-                    .collect();
-                let run = run_scenario(&ctx, &scenario, binding, &dir);
-                let (mut result, timeline) = match caught(run).await {
-                    Ok((result, timeline)) => (result, Some(timeline)),
-                    Err(panic) => (after_panic(&ctx, &scenario, binding, &panic).await, None),
-                };
-                drop(lease);
-                result.attempt = attempt;
-                events(&RunEvent::ScenarioFinished { result: &result });
-                // What a panicking scenario recorded is still in its folder.
-                let events_path = timeline
-                    .as_ref()
-                    .and_then(|t| t.path())
-                    .map(std::path::Path::to_path_buf)
-                    .unwrap_or_else(|| dir.join("events.jsonl"));
-                let pinned = scenario
-                    .roles
-                    .iter()
-                    .filter_map(|r| Some((r.name.clone(), r.thing_name.clone()?)))
-                    .collect();
-                let recorded = ScenarioTimeline::new(&scenario.name, events_path, things)
-                    .with_attempt(attempt)
-                    .with_pinned(pinned);
-                Some((result, Some(recorded)))
-            }));
-        }
+    for unit in plan.schedule.units(plan.scenarios.len()) {
+        let scenario = plan.scenarios[unit.scenario].clone();
+        let runnable = bind_roles(&scenario, &rig).is_ok();
+        let slot = if runnable && !shared.budget.stopped() && !shared.interrupted() {
+            let mut interrupt = interrupt.clone();
+            tokio::select! {
+                slot = shared.slots.clone().acquire_owned() => Some(slot.expect("semaphore open")),
+                () = shared.budget.wait_stopped() => None,
+                _ = interrupt.wait_for(|i| *i) => None,
+            }
+        } else {
+            None
+        };
+        tasks.push(tokio::spawn(run_unit(
+            shared.clone(),
+            scenario,
+            unit.attempts,
+            slot,
+        )));
     }
     let mut result = RunResult {
         run_id: plan.run_id.clone(),
@@ -254,23 +248,171 @@ pub async fn run(
     let mut timelines = Vec::new();
     for task in tasks {
         match task.await {
-            Ok(Some((r, t))) => {
-                result.scenarios.push(r);
-                timelines.extend(t);
+            Ok(tries) => {
+                for (r, t) in tries {
+                    result.scenarios.push(r);
+                    timelines.extend(t);
+                }
             }
-            Ok(None) => {}
             Err(e) => {
                 tracing::error!("a scenario task of the run failed outside its scenario: {e}")
             }
         }
     }
     events(&RunEvent::RunFinished);
+    drop(shared);
     if let Ok(ctx) = Arc::try_unwrap(ctx) {
         ctx.cloud.stop().await;
     }
     result.duration = started.elapsed();
     result.interrupted = *interrupt.borrow();
     Ok(RunOutput { result, timelines })
+}
+
+/// One scenario's `attempts`, one after another on one set of boards, each with its
+/// retries on the same boards, in the `slot` the run gave it. Without a slot, the run
+/// had stopped starting attempts (`--max-fail`: they are skipped with the reason) or was
+/// interrupted (they have no result).
+async fn run_unit(
+    sh: Arc<Shared>,
+    scenario: Scenario,
+    attempts: Vec<u32>,
+    slot: Option<OwnedSemaphorePermit>,
+) -> Vec<(ScenarioResult, Option<ScenarioTimeline>)> {
+    let mut out = Vec::new();
+    if let Err(reason) = bind_roles(&scenario, &sh.rig) {
+        for attempt in attempts {
+            let result = skipped(
+                &scenario,
+                attempt,
+                format!("the rig cannot run it: {reason}"),
+                false,
+            );
+            sh.finished(&mut out, result, None);
+        }
+        return out;
+    }
+    let stopped = |out: &mut Vec<_>, attempts: &[u32]| {
+        for &attempt in attempts {
+            let result = skipped(&scenario, attempt, sh.budget.reason(), true);
+            sh.finished(out, result, None);
+        }
+    };
+    let Some(_slot) = slot else {
+        if sh.budget.stopped() {
+            stopped(&mut out, &attempts);
+        }
+        return out;
+    };
+    // Each wait for a turn gives up when the run stops starting attempts.
+    let restarts_broker = scenario
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::BrokerRestart { .. }));
+    let _turn = if sh.shared_cloud && restarts_broker {
+        tokio::select! {
+            turn = sh.cloud_turns.write() => (Some(turn), None),
+            () = sh.budget.wait_stopped() => {
+                stopped(&mut out, &attempts);
+                return out;
+            }
+        }
+    } else {
+        tokio::select! {
+            turn = sh.cloud_turns.read() => (None, Some(turn)),
+            () = sh.budget.wait_stopped() => {
+                stopped(&mut out, &attempts);
+                return out;
+            }
+        }
+    };
+    if sh.interrupted() {
+        return out;
+    }
+    let lease = tokio::select! {
+        lease = sh.pool.lease(&scenario, &sh.rig) => lease,
+        () = sh.budget.wait_stopped() => {
+            stopped(&mut out, &attempts);
+            return out;
+        }
+    };
+    for (i, &attempt) in attempts.iter().enumerate() {
+        if sh.interrupted() {
+            break;
+        }
+        if sh.budget.stopped() {
+            stopped(&mut out, &attempts[i..]);
+            break;
+        }
+        let mut retry = 0;
+        loop {
+            let (result, timeline) = run_try(&sh, &scenario, &lease.binding, attempt, retry).await;
+            let again = sh.schedule.retries_after(&result, retry, sh.interrupted());
+            sh.finished(&mut out, result, timeline);
+            if !again {
+                // The attempt's final try: it alone counts for --max-fail, once told (so
+                // the attempts it keeps from starting are told after it).
+                sh.budget.record(&out[out.len() - 1].0);
+                break;
+            }
+            retry += 1;
+        }
+    }
+    drop(lease);
+    out
+}
+
+/// One try of one attempt on the leased boards.
+async fn run_try(
+    sh: &Shared,
+    scenario: &Scenario,
+    binding: &BTreeMap<String, String>,
+    attempt: u32,
+    retry: u32,
+) -> (ScenarioResult, Option<ScenarioTimeline>) {
+    let dir = (sh.scenario_dir)(&scenario.name, attempt, retry);
+    let boards: Vec<String> = binding.values().cloned().collect();
+    (sh.events)(&RunEvent::ScenarioStarted {
+        scenario: &scenario.name,
+        attempt,
+        retry,
+        boards: &boards,
+    });
+    let things: BTreeMap<String, String> = binding
+        .values()
+        .map(|b| {
+            (
+                b.clone(),
+                sh.rig
+                    .board(b)
+                    .map(|b| b.thing_name.clone())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    let run = run_scenario(&sh.ctx, scenario, binding, &dir);
+    let (mut result, timeline) = match caught(run).await {
+        Ok((result, timeline)) => (result, Some(timeline)),
+        Err(panic) => (after_panic(&sh.ctx, scenario, binding, &panic).await, None),
+    };
+    result.attempt = attempt;
+    result.retry = retry;
+    // What a panicking scenario recorded is still in its folder.
+    let events_path = timeline
+        .as_ref()
+        .and_then(|t| t.path())
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| dir.join("events.jsonl"));
+    let pinned = scenario
+        .roles
+        .iter()
+        .filter_map(|r| Some((r.name.clone(), r.thing_name.clone()?)))
+        .collect();
+    let recorded = ScenarioTimeline::new(&scenario.name, events_path, things)
+        .with_attempt(attempt)
+        .with_retry(retry)
+        .with_pinned(pinned);
+    (result, Some(recorded))
 }
 
 /// The boards whose thing name a role of some scenario requires.
@@ -287,16 +429,20 @@ fn named_boards(rig: &Rig, scenarios: &[Scenario]) -> BTreeSet<String> {
         .collect()
 }
 
-fn skipped(scenario: &Scenario, attempt: u32, reason: &SkipReason) -> ScenarioResult {
+/// An attempt that did not run: the rig cannot run it, or (`run_stopped`) the run had
+/// stopped starting attempts.
+fn skipped(scenario: &Scenario, attempt: u32, reason: String, run_stopped: bool) -> ScenarioResult {
     ScenarioResult {
         name: scenario.name.clone(),
         summary: scenario.summary.clone(),
         attempt,
+        retry: 0,
         started_wall_ms: 0,
         duration: Duration::ZERO,
         seeds: Vec::new(),
         boards: Vec::new(),
-        skipped: Some(format!("the rig cannot run it: {reason}")),
+        skipped: Some(reason),
+        run_stopped,
     }
 }
 
@@ -352,11 +498,13 @@ async fn after_panic(
         name: scenario.name.clone(),
         summary: scenario.summary.clone(),
         attempt: 1,
+        retry: 0,
         started_wall_ms: 0,
         duration: Duration::ZERO,
         seeds: Vec::new(),
         boards,
         skipped: None,
+        run_stopped: false,
     }
 }
 

@@ -231,3 +231,103 @@ fn a_case_that_failed_4_of_6_attempts_is_a_flaky_failure_in_all_four_views() {
         Some(u64::from(run.stats().exit_code()))
     );
 }
+
+/// `--retries 2`: role `dut` of `lossy` fails tries 1 and 2 and passes retry 2; `peer`
+/// passes all three. nextest's flaky: a pass, in all four views, never a silent one.
+#[test]
+fn a_case_that_passed_on_its_second_retry_is_a_flaky_pass_in_all_four_views() {
+    let scenarios: Vec<ScenarioResult> = (0..3)
+        .map(|retry| {
+            let dut = if retry < 2 {
+                board(
+                    "dut",
+                    Verdict::Failed,
+                    Some(format!("expected job SUCCEEDED, saw FAILED (try {retry})")),
+                )
+            } else {
+                board("dut", Verdict::Passed, None)
+            };
+            ScenarioResult {
+                retry,
+                seeds: vec![2000 + u64::from(retry)],
+                ..events::scenario("lossy", 1, vec![dut, board("peer", Verdict::Passed, None)])
+            }
+        })
+        .collect();
+    let run = RunResult {
+        duration: Duration::from_secs(30),
+        ..events::run("retried-run", scenarios)
+    };
+    let reports = tempfile::tempdir().unwrap();
+    let paths = write_run(reports.path(), &run, &[]).unwrap();
+
+    // 1. The exit code: a pass.
+    assert_eq!(run.stats().exit_code(), 0);
+
+    // 2. The table.
+    let text = table::render(&run);
+    let dut = text
+        .lines()
+        .position(|r| r.contains("dut (sim-dut)"))
+        .unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert!(rows[dut].starts_with("FLAKY-PASS "), "{text}");
+    assert_eq!(
+        rows[dut + 1],
+        "    flaky-pass (2 of 3 failed): attempt 1 retry 1 (seed 2001): expected job SUCCEEDED, saw FAILED (try 1)",
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "1 scenario, 2 cases (6 board runs): 1 passed, 1 flaky-pass (passed on a retry) (exit 0)\n"
+        ),
+        "{text}"
+    );
+
+    // 3. summary.json.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&paths.summary).unwrap()).unwrap();
+    assert_eq!(json["exit_code"], 0);
+    assert_eq!(json["stats"]["flaky_pass"], 1);
+    assert_eq!(json["stats"]["passed"], 1);
+    let case = json["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["role"] == "dut")
+        .unwrap();
+    assert_eq!(case["outcome"], "flaky-pass");
+    assert_eq!(
+        (case["attempt"].clone(), case["retry"].clone()),
+        (1.into(), 1.into())
+    );
+    assert_eq!(case["seeds"], serde_json::json!([2001]));
+
+    // 4. JUnit: a passing test case with a flakyFailure per failed try.
+    let xml = std::fs::read_to_string(&paths.junit).unwrap();
+    crate::report_junit::validate_if_xmllint(&xml);
+    let root = parse(&xml);
+    assert_eq!(
+        (root.attr("failures"), root.attr("errors")),
+        ("0", "0"),
+        "{xml}"
+    );
+    let tc = root
+        .by_name("testsuite", "lossy")
+        .by_name("testcase", "dut");
+    assert_eq!(
+        tc.all("failure").count() + tc.all("error").count(),
+        0,
+        "{xml}"
+    );
+    let flaky: Vec<&str> = tc.all("flakyFailure").map(|f| f.attr("message")).collect();
+    assert_eq!(
+        flaky,
+        [
+            "attempt 1 (seed 2000): expected job SUCCEEDED, saw FAILED (try 0)",
+            "attempt 1 retry 1 (seed 2001): expected job SUCCEEDED, saw FAILED (try 1)",
+        ],
+        "{xml}"
+    );
+    assert_eq!(tc.all("rerunFailure").count(), 0, "{xml}");
+}

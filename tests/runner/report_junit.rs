@@ -369,7 +369,7 @@ fn with_evidence(dir: &Path) -> (RunResult, junit::Evidence) {
     let log = dir.join("sim-1.console.log");
     std::fs::write(&log, "x\n").unwrap();
     evidence.boards.insert(
-        ("wrong-thing-name".into(), 1, "sim-1".into()),
+        ("wrong-thing-name".into(), 1, 0, "sim-1".into()),
         junit::BoardEvidence {
             console: vec![
                 "2026-01-01T00:00:00.000Z [     1.000] ## power off: power_cut".into(),

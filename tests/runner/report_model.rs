@@ -138,7 +138,65 @@ fn status_lines_are_nextest_style() {
         [
             "PWR-CYCLE [  12.3s] x #3 b (sim-b)",
             "          b (sim-b): line one",
-        ]
+            "          line two",
+        ],
+        "a reason is whole, each of its lines indented"
+    );
+    let retry = ScenarioResult {
+        retry: 1,
+        ..scenario("x", 2, vec![board("b", Verdict::Passed, None)])
+    };
+    assert_eq!(
+        table::scenario_lines(&retry),
+        ["     PASS [  12.3s] x #2 retry 1 b (sim-b)"]
+    );
+}
+
+/// The field's failure texts run long, the part that says what was seen last: the
+/// status lines and the table give all of it (issue: cut at 100 and 300 characters).
+#[test]
+fn a_long_reason_is_shown_whole_under_its_row_and_its_status_line() {
+    let seen = "seen: ".to_string()
+        + &"[prvPAL_ActivateNewImage] Activating the new MCU image. ".repeat(8);
+    let reason =
+        format!("expected job SUCCEEDED within 4m, saw FAILED (rejected: 0x23000000); {seen}END");
+    assert!(reason.chars().count() > 400);
+    let short = "expected version 0.9.5 within 10s; seen running version 0.9.4";
+    let s = scenario(
+        "same-version",
+        1,
+        vec![
+            board("dut", Verdict::Failed, Some(&reason)),
+            board("peer", Verdict::Failed, Some(short)),
+        ],
+    );
+    let lines = table::scenario_lines(&s);
+    assert_eq!(lines[2], format!("          dut (sim-dut): {reason}"));
+    assert_eq!(lines[3], format!("          peer (sim-peer): {short}"));
+
+    let run = RunResult {
+        scenarios: vec![s],
+        ..run_of(&[], false)
+    };
+    let text = table::render(&run);
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        rows.len(),
+        5,
+        "header, dut, its reason, peer, totals:\n{text}"
+    );
+    assert!(
+        rows[1].starts_with("FAIL") && rows[1].ends_with("dut (sim-dut)"),
+        "{text}"
+    );
+    assert_eq!(
+        rows[2],
+        format!("    {reason}"),
+        "the whole reason under its row"
+    );
+    assert!(
+        rows[3].ends_with(short),
+        "a short reason stays in its cell: {text}"
     );
 }
 

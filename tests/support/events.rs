@@ -112,6 +112,8 @@ pub fn scenario(name: &str, attempt: u32, boards: Vec<BoardResult>) -> ScenarioR
         seeds: vec![],
         boards,
         skipped: None,
+        retry: 0,
+        run_stopped: false,
     }
 }
 

@@ -73,11 +73,7 @@ fn header(run: &RunNow, now: Instant) -> String {
 }
 
 fn title(a: &AttemptNow, now: Instant) -> String {
-    let attempt = if a.attempt > 1 {
-        format!(" (attempt {})", a.attempt)
-    } else {
-        String::new()
-    };
+    let attempt = super::state::try_label(a.attempt, a.retry);
     format!(
         "{}{attempt} [{}]",
         a.scenario,

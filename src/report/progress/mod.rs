@@ -242,11 +242,14 @@ impl Screen {
             RunEvent::ScenarioStarted {
                 scenario,
                 attempt,
+                retry,
                 boards,
             } => {
-                self.run.started(scenario, attempt, boards, now);
+                self.run.started(scenario, attempt, retry, boards, now);
                 match (&self.view, quiet) {
-                    (View::Plain(_), false) => vec![plain::started(scenario, attempt, boards)],
+                    (View::Plain(_), false) => {
+                        vec![plain::started(scenario, attempt, retry, boards)]
+                    }
                     _ => Vec::new(),
                 }
             }
@@ -264,7 +267,7 @@ impl Screen {
                     _ => Vec::new(),
                 }
             }
-            RunEvent::ScenarioFinished { result } => {
+            RunEvent::ScenarioFinished { result, .. } => {
                 self.run.finished(result);
                 finished_lines(result, self.verbosity)
             }

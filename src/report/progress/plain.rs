@@ -5,18 +5,18 @@
 
 use std::time::{Duration, Instant};
 
-use super::state::{one_line, short, RunNow};
+use super::state::{one_line, short, try_label, RunNow};
 
 /// Silence after which the heartbeat says what the run waits for.
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
 
-/// `    START same-version on sim-1 sim-2`
-pub fn started(scenario: &str, attempt: u32, boards: &[String]) -> String {
+/// `    START same-version on sim-1 sim-2`, `    RETRY same-version (retry 1) on sim-1`
+pub fn started(scenario: &str, attempt: u32, retry: u32, boards: &[String]) -> String {
     format!(
         "{:>9} {}{} on {}",
-        "START",
+        if retry > 0 { "RETRY" } else { "START" },
         scenario,
-        attempt_label(attempt),
+        try_label(attempt, retry),
         boards.join(" ")
     )
 }
@@ -66,18 +66,10 @@ pub fn heartbeat(run: &RunNow, now: Instant) -> Vec<String> {
                 "{:>9} [{elapsed}] {}{} {}: {what}",
                 "WAITING",
                 a.scenario,
-                attempt_label(a.attempt),
+                try_label(a.attempt, a.retry),
                 names.join(" ")
             ));
         }
     }
     lines
-}
-
-fn attempt_label(attempt: u32) -> String {
-    if attempt > 1 {
-        format!(" (attempt {attempt})")
-    } else {
-        String::new()
-    }
 }

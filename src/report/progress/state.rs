@@ -33,6 +33,8 @@ impl BoardNow {
 pub struct AttemptNow {
     pub scenario: String,
     pub attempt: u32,
+    /// 0 for an attempt's first try, k for its k-th retry.
+    pub retry: u32,
     pub started: Instant,
     pub boards: Vec<BoardNow>,
 }
@@ -41,7 +43,8 @@ pub struct AttemptNow {
 #[derive(Clone, Debug)]
 pub struct RunNow {
     pub started: Instant,
-    /// Scenario attempts the run will make (skipped ones included).
+    /// Scenario tries the run will make (skipped ones included): its attempts, plus each
+    /// retry once it starts.
     pub total: usize,
     /// Attempts that ended (or were skipped).
     pub done: usize,
@@ -62,7 +65,18 @@ impl RunNow {
         }
     }
 
-    pub fn started(&mut self, scenario: &str, attempt: u32, boards: &[String], now: Instant) {
+    pub fn started(
+        &mut self,
+        scenario: &str,
+        attempt: u32,
+        retry: u32,
+        boards: &[String],
+        now: Instant,
+    ) {
+        if retry > 0 {
+            // A retry is a try the plan did not count.
+            self.total += 1;
+        }
         // A board belongs to one running attempt: a stale entry (an attempt whose end
         // was never told) must not show it twice.
         for a in &mut self.running {
@@ -72,6 +86,7 @@ impl RunNow {
         self.running.push(AttemptNow {
             scenario: scenario.to_string(),
             attempt,
+            retry,
             started: now,
             boards: boards
                 .iter()
@@ -112,8 +127,9 @@ impl RunNow {
     }
 
     pub fn finished(&mut self, result: &ScenarioResult) {
-        self.running
-            .retain(|a| !(a.scenario == result.name && a.attempt == result.attempt));
+        self.running.retain(|a| {
+            !(a.scenario == result.name && a.attempt == result.attempt && a.retry == result.retry)
+        });
         self.done += 1;
         if !matches!(result.verdict(), Verdict::Passed | Verdict::Skipped) {
             self.not_passed += 1;
@@ -134,6 +150,17 @@ pub fn one_line(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
+}
+
+/// ` (attempt 2)`, ` (retry 1)`, ` (attempt 2 retry 1)`; nothing for an attempt 1's
+/// first try.
+pub fn try_label(attempt: u32, retry: u32) -> String {
+    match (attempt, retry) {
+        (0 | 1, 0) => String::new(),
+        (0 | 1, r) => format!(" (retry {r})"),
+        (a, 0) => format!(" (attempt {a})"),
+        (a, r) => format!(" (attempt {a} retry {r})"),
+    }
 }
 
 /// `1m 20s`: whole seconds, as people read a countdown.

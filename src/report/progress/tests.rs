@@ -116,6 +116,8 @@ fn result(name: &str, boards: &[(&str, Verdict, Option<&str>)]) -> ScenarioResul
             })
             .collect(),
         skipped: None,
+        retry: 0,
+        run_stopped: false,
     }
 }
 
@@ -196,6 +198,7 @@ fn drive(cols: usize, rows: usize) {
             &RunEvent::ScenarioStarted {
                 scenario: s,
                 attempt: 1,
+                retry: 0,
                 boards: &strings(boards),
             },
             at(t),
@@ -214,7 +217,13 @@ fn drive(cols: usize, rows: usize) {
     };
     let finish = |p: &Progress, stays: &mut Vec<String>, r: ScenarioResult, t: u64| {
         stays.extend(table::scenario_lines(&r));
-        p.on_event_at(&RunEvent::ScenarioFinished { result: &r }, at(t));
+        p.on_event_at(
+            &RunEvent::ScenarioFinished {
+                result: &r,
+                timeline: None,
+            },
+            at(t),
+        );
     };
 
     started(&p, "same-version", &["sim-1"], 0);
@@ -359,6 +368,7 @@ fn a_terminal_made_wider_mid_run_is_redrawn_without_stale_rows() {
         &RunEvent::ScenarioStarted {
             scenario: "same-version",
             attempt: 1,
+            retry: 0,
             boards: &boards,
         },
         t0,
@@ -391,6 +401,7 @@ fn quiet_shows_no_region_and_only_what_did_not_pass() {
         &RunEvent::ScenarioStarted {
             scenario: "a",
             attempt: 1,
+            retry: 0,
             boards: &boards,
         },
         t0,
@@ -398,9 +409,21 @@ fn quiet_shows_no_region_and_only_what_did_not_pass() {
     p.tick_at(t0 + Duration::from_secs(1));
     assert!(term.transcript().is_empty());
     let passed = result("a", &[("sim-1", Verdict::Passed, None)]);
-    p.on_event_at(&RunEvent::ScenarioFinished { result: &passed }, t0);
+    p.on_event_at(
+        &RunEvent::ScenarioFinished {
+            result: &passed,
+            timeline: None,
+        },
+        t0,
+    );
     let failed = result("b", &[("sim-1", Verdict::Failed, Some("saw FAILED"))]);
-    p.on_event_at(&RunEvent::ScenarioFinished { result: &failed }, t0);
+    p.on_event_at(
+        &RunEvent::ScenarioFinished {
+            result: &failed,
+            timeline: None,
+        },
+        t0,
+    );
     p.on_event_at(&RunEvent::RunFinished, t0);
     assert_eq!(term.transcript(), table::scenario_lines(&failed));
 }
@@ -410,7 +433,7 @@ fn a_region_too_tall_for_the_screen_says_how_many_attempts_it_leaves_out() {
     let t0 = Instant::now();
     let mut run = RunNow::new(20, t0);
     for i in 0..10 {
-        run.started(&format!("s{i}"), 1, &[format!("b{i}")], t0);
+        run.started(&format!("s{i}"), 1, 0, &[format!("b{i}")], t0);
     }
     let lines = region(&run, t0, 80, 5);
     assert_eq!(lines.len(), 5, "{lines:?}");
@@ -459,6 +482,7 @@ fn without_a_terminal_each_change_is_a_line_and_silence_brings_a_heartbeat() {
         &RunEvent::ScenarioStarted {
             scenario: "same-version",
             attempt: 1,
+            retry: 0,
             boards: &boards,
         },
         at(0),
@@ -510,7 +534,13 @@ fn without_a_terminal_each_change_is_a_line_and_silence_brings_a_heartbeat() {
             ("sim-2", Verdict::Passed, None),
         ],
     );
-    p.on_event_at(&RunEvent::ScenarioFinished { result: &r }, at(62));
+    p.on_event_at(
+        &RunEvent::ScenarioFinished {
+            result: &r,
+            timeline: None,
+        },
+        at(62),
+    );
     p.on_event_at(&RunEvent::RunFinished, at(63));
     p.tick_at(at(200));
     let text = log.text();
@@ -543,16 +573,29 @@ fn quiet_plain_lines_are_only_what_did_not_pass() {
         &RunEvent::ScenarioStarted {
             scenario: "a",
             attempt: 1,
+            retry: 0,
             boards: &boards,
         },
         t0,
     );
     p.tick_at(t0 + Duration::from_secs(300));
     let passed = result("a", &[("sim-1", Verdict::Passed, None)]);
-    p.on_event_at(&RunEvent::ScenarioFinished { result: &passed }, t0);
+    p.on_event_at(
+        &RunEvent::ScenarioFinished {
+            result: &passed,
+            timeline: None,
+        },
+        t0,
+    );
     assert_eq!(log.text(), "");
     let failed = result("b", &[("sim-1", Verdict::Failed, Some("saw FAILED"))]);
-    p.on_event_at(&RunEvent::ScenarioFinished { result: &failed }, t0);
+    p.on_event_at(
+        &RunEvent::ScenarioFinished {
+            result: &failed,
+            timeline: None,
+        },
+        t0,
+    );
     assert_eq!(
         log.text(),
         format!("{}\n", table::scenario_lines(&failed).join("\n"))
@@ -569,6 +612,7 @@ fn log_lines_go_above_a_registered_region() {
         &RunEvent::ScenarioStarted {
             scenario: "a",
             attempt: 1,
+            retry: 0,
             boards: &boards,
         },
         t0,
@@ -586,7 +630,7 @@ fn when_only_a_line_per_attempt_fits_the_board_names_come_before_the_waits() {
     let mut run = RunNow::new(3, t0);
     for s in 0..3 {
         let boards: Vec<String> = (0..4).map(|b| format!("b{s}{b}")).collect();
-        run.started(&format!("scenario-{s}"), 1, &boards, t0);
+        run.started(&format!("scenario-{s}"), 1, 0, &boards, t0);
         for (i, b) in boards.iter().enumerate() {
             let what = format!("{LONG_WAIT} #{i}");
             run.waiting(&format!("scenario-{s}"), b, &what, None, t0);
@@ -600,4 +644,63 @@ fn when_only_a_line_per_attempt_fits_the_board_names_come_before_the_waits() {
         }
         assert!(columns(&lines[1 + s]) < 60, "{lines:?}");
     }
+}
+
+#[test]
+fn a_retry_is_a_try_of_its_own_on_the_same_boards_and_the_total_grows() {
+    let log = Log::default();
+    let t0 = Instant::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    let p = Progress::plain(1, Verbosity::Normal, Box::new(log.clone()), t0);
+    let boards = strings(&["sim-3"]);
+    let started = |retry| RunEvent::ScenarioStarted {
+        scenario: "lossy",
+        attempt: 1,
+        retry,
+        boards: &boards,
+    };
+    p.on_event_at(&started(0), at(0));
+    let failed = result("lossy", &[("sim-3", Verdict::Failed, Some("no job"))]);
+    p.on_event_at(
+        &RunEvent::ScenarioFinished {
+            result: &failed,
+            timeline: None,
+        },
+        at(5),
+    );
+    p.on_event_at(&started(1), at(5));
+    p.tick_at(at(40));
+    let text = log.text();
+    assert!(
+        text.contains("    RETRY lossy (retry 1) on sim-3\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  WAITING [40s] lossy (retry 1) sim-3: starting"),
+        "{text}"
+    );
+    let passed = ScenarioResult {
+        retry: 1,
+        ..result("lossy", &[("sim-3", Verdict::Passed, None)])
+    };
+    p.on_event_at(
+        &RunEvent::ScenarioFinished {
+            result: &passed,
+            timeline: None,
+        },
+        at(41),
+    );
+    assert!(
+        log.text()
+            .ends_with("     PASS [   4.2s] lossy retry 1 role0 (sim-3)\n"),
+        "{}",
+        log.text()
+    );
+    let shared = p.shared.lock();
+    assert_eq!(
+        (shared.run.done, shared.run.total),
+        (2, 2),
+        "the retry counts as a try"
+    );
+    assert!(shared.run.running.is_empty());
 }

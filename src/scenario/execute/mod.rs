@@ -135,6 +135,8 @@ pub async fn run_scenario(
         seeds: Vec::new(), // set from the cloud session once its faults have run
         boards,
         skipped: None,
+        retry: 0,
+        run_stopped: false,
     };
     let board_names: Vec<String> = bound.iter().map(|b| b.board.clone()).collect();
     let cloud = match CloudSession::open(&ctx.cloud, &ctx.rig, &board_names, &timeline).await {
