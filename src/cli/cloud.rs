@@ -24,8 +24,9 @@ const DEFAULT_PKI: &str = ".otarig/pki";
 /// default (`-q` hides it; `OTARIG_LOG=otarig_cloud=off` too).
 pub(super) const ACTIVITY: &str = "otarig_cloud";
 
-/// Says, one log line each, when a device connects or disconnects and when a job
-/// execution changes: what a person watching `otarig cloud` needs to follow a board.
+/// Says, one log line each, when a device connects or disconnects, when a job
+/// execution changes and when a job aborts: what a person watching `otarig cloud` needs
+/// to follow a board.
 /// Every text a device chose (client id, reason, status details) is shown escaped, so a
 /// device cannot forge a log line or drive the terminal.
 struct ActivityLog;
@@ -94,6 +95,10 @@ impl EventSink for ActivityLog {
             }
             EventKind::BenchError { message } => {
                 tracing::warn!(target: ACTIVITY, "{}", shown(&message));
+            }
+            // What the cloud itself says, e.g. why a job aborted.
+            EventKind::Note { text } => {
+                tracing::info!(target: ACTIVITY, "{}", shown(&text));
             }
             _ => {}
         }
@@ -360,17 +365,12 @@ async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
     ));
     super::say("press Ctrl-C to stop");
 
-    // Execution timeouts fire on ticks.
-    let ticker = {
-        let services = services.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
-            loop {
-                every.tick().await;
-                services.tick(std::time::SystemTime::now());
-            }
-        })
-    };
+    // Execution timeouts and rollouts fire on ticks.
+    let ticker = tokio::spawn(
+        services
+            .clone()
+            .run_ticker(std::time::Duration::from_secs(1)),
+    );
     let _ = tokio::signal::ctrl_c().await;
     ticker.abort();
     drop(admin);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use regex::Regex;
 
 pub use super::scenario_raw::Capability;
-use crate::model::{ExecutionStatus, ImageFault};
+use crate::model::{ExecutionStatus, FleetControls, ImageFault};
 
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -194,6 +194,8 @@ pub struct JobStep {
     pub step_timeout: Option<Duration>,
     /// How the job document describes the file, where the defaults do not fit the device.
     pub document: JobDocument,
+    /// Rollout rate, abort criteria and automatic retries (`rollout`, `abort`, `retry`).
+    pub controls: FleetControls,
 }
 
 /// The job document's settable fields (defaults in `cloud::jobdoc`), set on a `job`

@@ -195,7 +195,7 @@ pub enum ControlError {
     #[error("must be 0 to {MAX_RETRIES}, got {got}")]
     Retries { got: u32 },
     #[error(
-        "retry criteria {first} and {second} both cover {first}: give each failure type one criterion (ALL covers FAILED and TIMED_OUT)"
+        "retry criteria {first} and {second} overlap: give each failure type one criterion (ALL covers FAILED and TIMED_OUT)"
     )]
     RetryOverlap {
         first: &'static str,

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::cloud::client::{ClientMode, ClientModeConfig};
 use crate::cloud::gateway::{Gateway, GatewayConfig, GatewayHandle};
@@ -82,14 +82,9 @@ impl Backend {
     }
 }
 
-/// Step timeouts (TIMED_OUT) need a clock; the services are sans-IO.
+/// Step timeouts (TIMED_OUT) and rollouts need a clock; the services are sans-IO.
 pub fn spawn_ticker(services: Arc<CloudServices>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            services.tick(SystemTime::now());
-        }
-    })
+    tokio::spawn(services.run_ticker(Duration::from_millis(500)))
 }
 
 /// The run's cloud.
