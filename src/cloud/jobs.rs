@@ -51,7 +51,7 @@ pub use error::{ErrorCode, JobsError};
 pub use model::{
     is_valid_job_id, is_valid_thing_name, AbortCriterion, AbortOn, Execution, ExecutionChange,
     ExecutionStatus, ExponentialRate, FleetControls, JobAbort, JobSpec, JobStatus, JobView,
-    RateIncrease, RetryCriterion, RetryOn, Rollout,
+    RateIncrease, Reach, RetryCriterion, RetryOn, Rollout,
 };
 
 use super::{Reply, Route};

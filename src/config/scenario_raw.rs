@@ -301,6 +301,8 @@ pub struct RawExpect {
     pub version: Option<String>,
     pub online: Option<bool>,
     pub progress: Option<String>,
+    /// A job that must never give the board an execution (not rolled out to it).
+    pub no_execution: Option<String>,
     pub within: Option<String>,
     #[serde(rename = "for")]
     pub for_: Option<String>,

@@ -594,6 +594,11 @@ impl Resolver<'_, '_, '_> {
                     at_least,
                 })
             }
+            CheckKind::NoExecution => {
+                let id = e.no_execution.clone()?;
+                self.job_ref(&p.key("no_execution"), &id);
+                Some(Check::NoExecution { job: id })
+            }
         }
     }
 
@@ -742,10 +747,11 @@ enum CheckKind {
     Version,
     Online,
     Progress,
+    NoExecution,
 }
 
 impl CheckKind {
-    const ALL: [CheckKind; 8] = [
+    const ALL: [CheckKind; 9] = [
         CheckKind::Console,
         CheckKind::ConsoleLiteral,
         CheckKind::Sequence,
@@ -754,6 +760,7 @@ impl CheckKind {
         CheckKind::Version,
         CheckKind::Online,
         CheckKind::Progress,
+        CheckKind::NoExecution,
     ];
 
     /// The key that selects the kind in an `expect` map.
@@ -767,6 +774,7 @@ impl CheckKind {
             CheckKind::Version => "version",
             CheckKind::Online => "online",
             CheckKind::Progress => "progress",
+            CheckKind::NoExecution => "no_execution",
         }
     }
 
@@ -782,6 +790,7 @@ impl CheckKind {
             CheckKind::Version => e.version.is_some(),
             CheckKind::Online => e.online.is_some(),
             CheckKind::Progress => e.progress.is_some(),
+            CheckKind::NoExecution => e.no_execution.is_some(),
         }
     }
 }

@@ -179,7 +179,41 @@ impl JobAbort {
     }
 }
 
+/// Whether a job has given a thing an execution, or can no longer, or may yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// It has one: its latest, by number and status.
+    Reached(u64, ExecutionStatus),
+    /// It never will: why.
+    Never(String),
+    /// Not yet, but it may: where the rollout stands.
+    Pending(String),
+}
+
 impl JobView {
+    /// Whether this job reached `thing`; `name` is how messages call the job.
+    pub fn reach(&self, thing: &str, name: &str) -> Reach {
+        if let Some(e) = self.latest(thing) {
+            return Reach::Reached(e.execution_number, e.status);
+        }
+        if !self.targets.iter().any(|t| t == thing) {
+            return Reach::Never(format!("thing {thing} is not a target of job {name}"));
+        }
+        if let Some(place) = self.waiting.iter().position(|t| t == thing) {
+            return Reach::Pending(format!(
+                "job {name} is rolling out ({} of {} targets reached); thing {thing} is number {} in line",
+                self.targets.len() - self.waiting.len(),
+                self.targets.len(),
+                place + 1
+            ));
+        }
+        let why = match &self.aborted {
+            Some(abort) => abort.describe(name),
+            None => format!("job {name} was canceled"),
+        };
+        Reach::Never(format!("{why}; thing {thing} never got an execution"))
+    }
+
     /// The latest execution of `thing` in this job.
     pub fn latest(&self, thing: &str) -> Option<&Execution> {
         self.executions
