@@ -30,6 +30,7 @@
 
 mod abort;
 mod admin;
+pub mod controls_json;
 mod error;
 mod model;
 mod rollout;

@@ -140,7 +140,7 @@ fn every_refused_value_is_reported_at_its_field() {
             "25:91: min_number_of_executed_things must be at least 1 thing, got 0",
             "27:54: number_of_retries must be 0 to 10, got 11",
             "28:27: retry criteria FAILED and ALL overlap: give each failure type one criterion (ALL covers FAILED and TIMED_OUT)",
-            "29:56: an abort list needs at least one criterion (or leave it out)",
+            "29:56: abort needs at least one abort criterion (or leave the list out)",
         ]
     );
 }

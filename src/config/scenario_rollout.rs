@@ -109,7 +109,7 @@ fn rate_increase(ctx: &mut Ctx<'_>, p: &YamlPath, raw: RawRateIncrease) -> Optio
 
 fn resolve_abort(ctx: &mut Ctx<'_>, p: &YamlPath, list: Vec<RawAbort>) -> Vec<AbortCriterion> {
     if list.is_empty() {
-        ctx.error(p, ControlError::NoAbortCriterion.to_string());
+        ctx.error(p, format!("abort {}", ControlError::NoAbortCriterion));
     }
     let mut out = Vec::new();
     for (i, raw) in list.into_iter().enumerate() {
@@ -141,7 +141,7 @@ fn resolve_retry(
     list: Vec<RawRetryCriterion>,
 ) -> Vec<RetryCriterion> {
     if list.is_empty() {
-        ctx.error(p, ControlError::NoRetryCriterion.to_string());
+        ctx.error(p, format!("retry {}", ControlError::NoRetryCriterion));
     }
     let criteria: Vec<RetryCriterion> = list
         .iter()

@@ -201,10 +201,12 @@ pub enum ControlError {
         first: &'static str,
         second: &'static str,
     },
-    #[error("an abort list needs at least one criterion (or leave it out)")]
+    #[error("needs at least one abort criterion (or leave the list out)")]
     NoAbortCriterion,
-    #[error("a retry list needs at least one criterion (or leave it out)")]
+    #[error("needs at least one retry criterion (or leave the list out)")]
     NoRetryCriterion,
+    #[error("takes exactly one count: of notified things or of succeeded things")]
+    OneRateIncrease,
 }
 
 /// A refused value and the AWS name of its field (`maximumPerMinute`…).
