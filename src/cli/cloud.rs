@@ -139,7 +139,7 @@ pub struct CloudArgs {
 #[derive(Subcommand)]
 pub enum JobCommand {
     /// Sign an image, register its stream and queue a job for some things.
-    Create(JobCreateArgs),
+    Create(Box<JobCreateArgs>),
     /// Cancel a job (`--force` also cancels executions already IN_PROGRESS).
     Cancel {
         /// The job to cancel.
@@ -457,6 +457,7 @@ fn print_credentials(layout: &PkiLayout, things: &[String]) {
 pub fn job(cmd: JobCommand) -> u8 {
     let (pki, req) = match cmd {
         JobCommand::Create(a) => {
+            let a = *a;
             let image = match std::fs::canonicalize(&a.image) {
                 Ok(p) => p,
                 Err(e) => {
@@ -482,11 +483,11 @@ pub fn job(cmd: JobCommand) -> u8 {
                 key,
                 stream: a.stream,
             };
-            let controls = ControlsJson {
+            let controls = Box::new(ControlsJson {
                 job_executions_rollout_config: a.job_executions_rollout_config,
                 abort_config: a.abort_config,
                 job_executions_retry_config: a.job_executions_retry_config,
-            };
+            });
             (
                 a.pki,
                 Request::CreateJob {

@@ -45,8 +45,8 @@ pub enum Request {
         #[serde(default)]
         document: JobDocument,
         /// Rollout rate, abort and retry criteria, in AWS CreateJob's JSON.
-        #[serde(default, skip_serializing_if = "ControlsJson::is_empty")]
-        controls: ControlsJson,
+        #[serde(default, skip_serializing_if = "no_controls")]
+        controls: Box<ControlsJson>,
     },
     CancelJob {
         id: String,
@@ -55,6 +55,10 @@ pub enum Request {
     },
     /// One job (with its executions), or every job.
     Status { id: Option<String> },
+}
+
+fn no_controls(controls: &ControlsJson) -> bool {
+    controls.is_empty()
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -17,7 +17,7 @@ fn scenario(name: &str, text: &str) -> Result<Scenario, Diagnostics> {
 fn controls(text: &str) -> FleetControls {
     let s = scenario("r", text).unwrap_or_else(|d| panic!("{d}"));
     match &s.steps[0] {
-        scenario::Step::Job(j) => j.controls.clone(),
+        scenario::Step::Job(j) => (*j.controls).clone(),
         other => panic!("{other:?}"),
     }
 }

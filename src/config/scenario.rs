@@ -204,7 +204,7 @@ pub struct JobStep {
     /// How the job document describes the file, where the defaults do not fit the device.
     pub document: JobDocument,
     /// Rollout rate, abort criteria and automatic retries (`rollout`, `abort`, `retry`).
-    pub controls: FleetControls,
+    pub controls: Box<FleetControls>,
 }
 
 /// The job document's settable fields (defaults in `cloud::jobdoc`), set on a `job`

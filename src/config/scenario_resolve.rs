@@ -311,7 +311,7 @@ impl Resolver<'_, '_, '_> {
         let controls =
             super::scenario_rollout::fleet_controls(self.ctx, p, j.rollout, j.abort, j.retry);
         JobStep {
-            controls,
+            controls: Box::new(controls),
             targets: self.targets(&p.key("targets"), &j.targets),
             step_timeout: self.opt_duration(
                 &p.key("step_timeout"),

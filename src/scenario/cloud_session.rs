@@ -154,7 +154,7 @@ impl CloudSession {
             .expect("created lock")
             .push((id.clone(), built.stream_id.clone()));
         let mut spec =
-            JobSpec::new(&id, built.document, things).with_controls(step.controls.clone());
+            JobSpec::new(&id, built.document, things).with_controls((*step.controls).clone());
         if let Some(timeout) = step.step_timeout {
             spec = spec.with_in_progress_timeout(timeout);
         }

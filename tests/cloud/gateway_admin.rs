@@ -109,7 +109,7 @@ async fn job_create_status_and_cancel_over_the_admin_socket() {
             version: None,
             id: Some("job-b".into()),
             document: Default::default(),
-            controls,
+            controls: Box::new(controls),
         },
     )
     .await;
