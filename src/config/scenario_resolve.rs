@@ -164,7 +164,7 @@ impl Resolver<'_, '_, '_> {
             self.ctx.warning(
                 &steps_path.idx(i).key("job").key("id"),
                 format!(
-                    "job `{id}` is never awaited for {}: add `expect: {{ board: {}, job: SUCCEEDED, within: … }}` (or FAILED…); a run waits for it to end by itself within the board's recovery timeout and fails the board otherwise",
+                    "job `{id}` is never awaited for {}: add `expect: {{ board: {}, job: SUCCEEDED, within: … }}` (or FAILED…, or `no_execution: {id}` for a board the job may stop before reaching); a run waits for it to end by itself within the board's recovery timeout and fails the board otherwise",
                     roles.join(", "),
                     roles[0]
                 ),
