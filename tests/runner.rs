@@ -55,6 +55,8 @@ mod runner_interrupt;
 mod runner_not_judged;
 #[path = "runner/runner_rerun.rs"]
 mod runner_rerun;
+#[path = "runner/runner_rollout.rs"]
+mod runner_rollout;
 #[path = "runner/runner_silent_board.rs"]
 mod runner_silent_board;
 #[path = "runner/runner_unawaited.rs"]

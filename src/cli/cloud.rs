@@ -12,6 +12,9 @@ use crate::cloud::admin::{self, AdminServer, Request};
 use crate::cloud::client::{ClientMode, ClientModeConfig};
 use crate::cloud::gateway::{Gateway, GatewayConfig, TlsSettings};
 use crate::cloud::jobdoc::{self, JobDocument};
+use crate::cloud::jobs::controls_json::{
+    AbortConfigJson, ControlsJson, RetryConfigJson, RolloutConfigJson,
+};
 use crate::cloud::pki::{self, PkiLayout, PkiOptions};
 use crate::cloud::CloudServices;
 use crate::config::rig::Policy;
@@ -24,8 +27,9 @@ const DEFAULT_PKI: &str = ".otarig/pki";
 /// default (`-q` hides it; `OTARIG_LOG=otarig_cloud=off` too).
 pub(super) const ACTIVITY: &str = "otarig_cloud";
 
-/// Says, one log line each, when a device connects or disconnects and when a job
-/// execution changes: what a person watching `otarig cloud` needs to follow a board.
+/// Says, one log line each, when a device connects or disconnects, when a job
+/// execution changes and when a job aborts: what a person watching `otarig cloud` needs
+/// to follow a board.
 /// Every text a device chose (client id, reason, status details) is shown escaped, so a
 /// device cannot forge a log line or drive the terminal.
 struct ActivityLog;
@@ -95,6 +99,10 @@ impl EventSink for ActivityLog {
             EventKind::BenchError { message } => {
                 tracing::warn!(target: ACTIVITY, "{}", shown(&message));
             }
+            // What the cloud itself says, e.g. why a job aborted.
+            EventKind::Note { text } => {
+                tracing::info!(target: ACTIVITY, "{}", shown(&text));
+            }
             _ => {}
         }
     }
@@ -131,7 +139,7 @@ pub struct CloudArgs {
 #[derive(Subcommand)]
 pub enum JobCommand {
     /// Sign an image, register its stream and queue a job for some things.
-    Create(JobCreateArgs),
+    Create(Box<JobCreateArgs>),
     /// Cancel a job (`--force` also cancels executions already IN_PROGRESS).
     Cancel {
         /// The job to cancel.
@@ -212,8 +220,58 @@ pub struct JobCreateArgs {
     /// Stream id [default: `AFR_OTA-<uuid>`, as long as AWS's OTA service makes them]
     #[arg(long, value_name = "ID")]
     pub stream: Option<String>,
+    /// Roll the executions out at a rate, as `aws iot create-job` takes it (JSON, or
+    /// file://PATH), e.g. '{"maximumPerMinute": 5}'
+    #[arg(long, value_name = "JSON", value_parser = aws_json::<RolloutConfigJson>)]
+    pub job_executions_rollout_config: Option<RolloutConfigJson>,
+    /// Cancel the job when too many executions fail, as `aws iot create-job` takes it, e.g.
+    /// '{"criteriaList": [{"failureType": "FAILED", "action": "CANCEL",
+    /// "thresholdPercentage": 50, "minNumberOfExecutedThings": 2}]}'
+    #[arg(long, value_name = "JSON", value_parser = aws_json::<AbortConfigJson>)]
+    pub abort_config: Option<AbortConfigJson>,
+    /// Re-queue failed or timed-out executions, as `aws iot create-job` takes it, e.g.
+    /// '{"criteriaList": [{"failureType": "FAILED", "numberOfRetries": 2}]}'
+    #[arg(long, value_name = "JSON", value_parser = aws_json::<RetryConfigJson>)]
+    pub job_executions_retry_config: Option<RetryConfigJson>,
     #[command(flatten)]
     pub pki: PkiChoice,
+}
+
+/// A `--…-config` value: AWS CreateJob's JSON, inline or `file://PATH` (as the AWS CLI
+/// reads it), every limit checked before the cloud is asked.
+fn aws_json<T: serde::de::DeserializeOwned + CheckedConfig>(value: &str) -> Result<T, String> {
+    let text = match value.strip_prefix("file://") {
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?
+        }
+        None => value.to_string(),
+    };
+    let parsed: T = serde_json::from_str(&text).map_err(|e| format!("{e}"))?;
+    parsed.check()?;
+    Ok(parsed)
+}
+
+/// The check of one `--…-config` value.
+trait CheckedConfig {
+    fn check(&self) -> Result<(), String>;
+}
+
+impl CheckedConfig for RolloutConfigJson {
+    fn check(&self) -> Result<(), String> {
+        self.to_rollout().map(|_| ()).map_err(|p| p.to_string())
+    }
+}
+
+impl CheckedConfig for AbortConfigJson {
+    fn check(&self) -> Result<(), String> {
+        self.to_criteria().map(|_| ()).map_err(|p| p.to_string())
+    }
+}
+
+impl CheckedConfig for RetryConfigJson {
+    fn check(&self) -> Result<(), String> {
+        self.to_criteria().map(|_| ()).map_err(|p| p.to_string())
+    }
 }
 
 pub fn cloud(args: CloudArgs) -> u8 {
@@ -360,17 +418,12 @@ async fn run_cloud(args: CloudArgs) -> Result<(), CloudFailure> {
     ));
     super::say("press Ctrl-C to stop");
 
-    // Execution timeouts fire on ticks.
-    let ticker = {
-        let services = services.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
-            loop {
-                every.tick().await;
-                services.tick(std::time::SystemTime::now());
-            }
-        })
-    };
+    // Execution timeouts and rollouts fire on ticks.
+    let ticker = tokio::spawn(
+        services
+            .clone()
+            .run_ticker(std::time::Duration::from_secs(1)),
+    );
     let _ = tokio::signal::ctrl_c().await;
     ticker.abort();
     drop(admin);
@@ -404,6 +457,7 @@ fn print_credentials(layout: &PkiLayout, things: &[String]) {
 pub fn job(cmd: JobCommand) -> u8 {
     let (pki, req) = match cmd {
         JobCommand::Create(a) => {
+            let a = *a;
             let image = match std::fs::canonicalize(&a.image) {
                 Ok(p) => p,
                 Err(e) => {
@@ -429,6 +483,11 @@ pub fn job(cmd: JobCommand) -> u8 {
                 key,
                 stream: a.stream,
             };
+            let controls = Box::new(ControlsJson {
+                job_executions_rollout_config: a.job_executions_rollout_config,
+                abort_config: a.abort_config,
+                job_executions_retry_config: a.job_executions_retry_config,
+            });
             (
                 a.pki,
                 Request::CreateJob {
@@ -437,6 +496,7 @@ pub fn job(cmd: JobCommand) -> u8 {
                     version: a.version,
                     id: a.id,
                     document,
+                    controls,
                 },
             )
         }

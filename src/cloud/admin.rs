@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tracing::warn;
 
 use crate::cloud::jobdoc::{self, JobDocOptions, JobDocument};
+use crate::cloud::jobs::controls_json::ControlsJson;
 use crate::cloud::jobs::{Execution, JobSpec, JobView};
 use crate::cloud::pki::PkiLayout;
 use crate::cloud::CloudServices;
@@ -43,6 +44,9 @@ pub enum Request {
         /// Job document settings (file path, certificate, signature field, key, stream).
         #[serde(default)]
         document: JobDocument,
+        /// Rollout rate, abort and retry criteria, in AWS CreateJob's JSON.
+        #[serde(default, skip_serializing_if = "no_controls")]
+        controls: Box<ControlsJson>,
     },
     CancelJob {
         id: String,
@@ -51,6 +55,10 @@ pub enum Request {
     },
     /// One job (with its executions), or every job.
     Status { id: Option<String> },
+}
+
+fn no_controls(controls: &ControlsJson) -> bool {
+    controls.is_empty()
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -232,7 +240,14 @@ fn execute(ctx: &Ctx, req: Request) -> Result<Value, String> {
             version,
             id,
             document,
-        } => create_job(ctx, &image, targets, version, id, &document, now),
+            controls,
+        } => {
+            let settings = JobSettings {
+                document: &document,
+                controls: &controls,
+            };
+            create_job(ctx, &image, targets, version, id, settings, now)
+        }
         Request::CancelJob { id, force } => {
             ctx.services
                 .cancel_job(&id, force, now)
@@ -253,18 +268,26 @@ fn execute(ctx: &Ctx, req: Request) -> Result<Value, String> {
     }
 }
 
+/// How a new job describes its file and spreads over its targets.
+struct JobSettings<'a> {
+    document: &'a JobDocument,
+    controls: &'a ControlsJson,
+}
+
 fn create_job(
     ctx: &Ctx,
     image_path: &Path,
     targets: Vec<String>,
     version: Option<String>,
     id: Option<String>,
-    document: &JobDocument,
+    settings: JobSettings<'_>,
     now: SystemTime,
 ) -> Result<Value, String> {
     if targets.is_empty() {
         return Err("a job needs at least one target thing (--targets Thing1,Thing2)".into());
     }
+    let controls = settings.controls.to_controls()?;
+    let document = settings.document;
     check_targets_known(&ctx.pki, &targets)?;
     let image = std::fs::read(image_path)
         .map_err(|e| format!("cannot read image {}: {e}", image_path.display()))?;
@@ -285,11 +308,10 @@ fn create_job(
             vec![(u32::from(built.file_id), Arc::from(built.payload.clone()))],
         )
         .map_err(|e| format!("job `{id}`: stream `{}`: {e}", built.stream_id))?;
+    let spec =
+        JobSpec::new(id.clone(), built.document.clone(), targets.clone()).with_controls(controls);
     ctx.services
-        .create_job(
-            JobSpec::new(id.clone(), built.document.clone(), targets.clone()),
-            now,
-        )
+        .create_job(spec, now)
         .map_err(|e| format!("job `{id}`: {e}"))?;
     Ok(serde_json::json!({
         "id": id,
@@ -361,14 +383,41 @@ fn default_job_id(image: &Path, version: Option<&str>, now: SystemTime) -> Strin
     id
 }
 
+/// A job as `otarig job status` shows it: AWS's names where AWS has one; `waiting` (the
+/// targets its rollout has not reached) and `abort` (why it canceled itself) are the bench's.
 fn job_json(job: &JobView) -> Value {
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "id": job.id,
         "status": job.status.as_str(),
         "targets": job.targets,
         "document": job.document,
         "executions": job.executions.iter().map(execution_json).collect::<Vec<_>>(),
-    })
+    });
+    let controls = serde_json::to_value(ControlsJson::from_controls(&job.controls))
+        .expect("controls are plain JSON");
+    if let (Value::Object(out), Value::Object(controls)) = (&mut json, controls) {
+        out.extend(controls);
+        if job.controls.rollout.is_some() {
+            out.insert("waiting".into(), serde_json::json!(job.waiting));
+        }
+        if let Some(a) = &job.aborted {
+            out.insert(
+                "abort".into(),
+                serde_json::json!({
+                    "failureType": a.criterion.on.as_str(),
+                    "thresholdPercentage": a.criterion.threshold_percentage,
+                    "minNumberOfExecutedThings": a.criterion.min_executed_things,
+                    "executedThings": a.executed,
+                    "failedThings": a.failures,
+                    "canceledQueued": a.canceled_queued,
+                    "neverRolledOut": a.never_rolled_out,
+                    "leftInProgress": a.left_in_progress,
+                    "comment": a.describe(&job.id),
+                }),
+            );
+        }
+    }
+    json
 }
 
 fn execution_json(e: &Execution) -> Value {
@@ -419,7 +468,10 @@ mod tests {
                 vec!["Thing1".into()],
                 None,
                 None,
-                &JobDocument::default(),
+                JobSettings {
+                    document: &JobDocument::default(),
+                    controls: &ControlsJson::default(),
+                },
                 now,
             )
             .unwrap()["id"]

@@ -18,16 +18,22 @@
 //!   one too, in its rejection); every ErrorResponse code of §1.5.
 //! - Admin side (the runner, as the AWS control plane): create, cancel (force
 //!   or not), in-progress and step timeouts fired by [`JobsService::tick`],
-//!   retry policies and explicit retries. Each change is kept for the timeline
-//!   until [`JobsService::take_changes`].
+//!   automatic retries (`jobExecutionsRetryConfig`) and explicit ones. Each change
+//!   is kept for the timeline until [`JobsService::take_changes`].
+//! - Fleet controls: a rollout rate (targets get their execution over time, released
+//!   by `tick`, see `rollout`) and abort criteria (the job cancels itself, see `abort`;
+//!   each abort is kept until [`JobsService::take_aborts`]).
 //!
 //! Topics the service itself publishes (`…/accepted`, `…/rejected`,
 //! `notify`, `notify-next`) are ignored when they come back, so client mode
 //! does not answer its own replies.
 
+mod abort;
 mod admin;
+pub mod controls_json;
 mod error;
 mod model;
+mod rollout;
 mod wire;
 
 #[cfg(test)]
@@ -36,18 +42,22 @@ mod tests;
 mod tests_admin;
 #[cfg(test)]
 mod tests_queue;
+#[cfg(test)]
+mod tests_rollout;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 pub use error::{ErrorCode, JobsError};
 pub use model::{
-    is_valid_job_id, is_valid_thing_name, Execution, ExecutionChange, ExecutionStatus, JobSpec,
-    JobStatus, JobView, RetryOn, RetryPolicy,
+    is_valid_job_id, is_valid_thing_name, AbortCriterion, AbortOn, Execution, ExecutionChange,
+    ExecutionStatus, ExponentialRate, FleetControls, JobAbort, JobSpec, JobStatus, JobView,
+    RateIncrease, Reach, RetryCriterion, RetryOn, Rollout,
 };
 
 use super::{Reply, Route};
 use error::Rejection;
+use rollout::RolloutState;
 use wire::{Request, StepTimeout};
 
 struct Job {
@@ -56,8 +66,11 @@ struct Job {
     canceled: bool,
     /// thing → executions, ascending execution number (last = latest).
     executions: BTreeMap<String, Vec<Execution>>,
-    /// thing → automatic retries used.
-    auto_retries: BTreeMap<String, u32>,
+    /// (thing, retry criterion index) → automatic retries used.
+    auto_retries: BTreeMap<(String, usize), u32>,
+    /// Targets still to be rolled out, when the job has a rollout rate.
+    rollout: Option<RolloutState>,
+    aborted: Option<JobAbort>,
 }
 
 impl Job {
@@ -69,6 +82,19 @@ impl Job {
         self.executions.get_mut(thing).and_then(|v| v.last_mut())
     }
 
+    /// The latest execution of each target that has one, in target order.
+    fn latest_of_targets(&self) -> impl Iterator<Item = &Execution> {
+        self.spec.targets.iter().filter_map(|t| self.latest(t))
+    }
+
+    /// Targets the rollout has not reached yet.
+    fn waiting(&self) -> Vec<String> {
+        self.rollout
+            .as_ref()
+            .map(|r| r.waiting.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     fn view(&self) -> JobView {
         let executions: Vec<Execution> = self
             .spec
@@ -78,13 +104,15 @@ impl Job {
             .flatten()
             .cloned()
             .collect();
+        let waiting = self.waiting();
         let status = if self.canceled {
             JobStatus::Canceled
-        } else if self
-            .executions
-            .values()
-            .filter_map(|v| v.last())
-            .all(|e| e.status.is_terminal())
+        } else if waiting.is_empty()
+            && self
+                .executions
+                .values()
+                .filter_map(|v| v.last())
+                .all(|e| e.status.is_terminal())
         {
             JobStatus::Completed
         } else {
@@ -96,6 +124,9 @@ impl Job {
             targets: self.spec.targets.clone(),
             status,
             executions,
+            controls: self.spec.controls.clone(),
+            waiting,
+            aborted: self.aborted.clone(),
         }
     }
 }
@@ -136,6 +167,8 @@ pub struct JobsService {
     jobs: BTreeMap<String, Job>,
     next_seq: u64,
     changes: Vec<ExecutionChange>,
+    /// Aborts since the last [`JobsService::take_aborts`]: (job id, abort).
+    aborts: Vec<(String, JobAbort)>,
 }
 
 /// Which device API a topic names.
@@ -369,6 +402,12 @@ impl JobsService {
         let updated = exec.clone();
         self.changes.push(updated.change());
         self.auto_retry(job_id, thing, now);
+        // Other things' executions the abort cancels notify them; this thing's own
+        // notifications follow from `before` below.
+        let mut notifications = Vec::new();
+        if req.status.is_terminal() {
+            notifications = self.check_abort(job_id, Some(thing), now);
+        }
         let document = &self.jobs[job_id].spec.document;
         let body = wire::update_accepted(
             token,
@@ -376,7 +415,9 @@ impl JobsService {
             req.include_job_execution_state.then_some(&updated),
             req.include_job_document.then_some(document),
         );
-        Ok((body, self.notifications(thing, &before, now)))
+        let mut out = self.notifications(thing, &before, now);
+        out.extend(notifications);
+        Ok((body, out))
     }
 
     /// The execution named by a topic's job id (and optional number).
@@ -479,18 +520,23 @@ impl JobsService {
         runs.push(execution);
     }
 
-    /// Applies the job's retry policy after `thing`'s execution ended.
+    /// Applies the job's retry criteria after `thing`'s execution ended: the criterion
+    /// that covers its status re-queues it while that criterion has retries left.
     fn auto_retry(&mut self, job_id: &str, thing: &str, now: SystemTime) {
         let job = &self.jobs[job_id];
-        let (Some(policy), Some(latest)) = (job.spec.retry, job.latest(thing)) else {
+        let Some(latest) = job.latest(thing) else {
             return;
         };
-        let used = job.auto_retries.get(thing).copied().unwrap_or(0);
-        if job.canceled || !policy.on.covers(latest.status) || used >= policy.max_retries {
+        let Some((index, criterion)) = job.spec.controls.retry_for(latest.status) else {
+            return;
+        };
+        let key = (thing.to_string(), index);
+        let used = job.auto_retries.get(&key).copied().unwrap_or(0);
+        if job.canceled || used >= criterion.retries {
             return;
         }
         let job = self.jobs.get_mut(job_id).expect("checked above");
-        job.auto_retries.insert(thing.to_string(), used + 1);
+        job.auto_retries.insert(key, used + 1);
         self.enqueue(job_id, thing, now);
     }
 }

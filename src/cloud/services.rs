@@ -12,7 +12,11 @@
 //! - Every job execution change becomes an `EventKind::JobExecution` and
 //!   served stream blocks become `EventKind::StreamProgress` (at most one per
 //!   8 new blocks, and always when the file's last block is served), both
-//!   from `Source::Cloud`.
+//!   from `Source::Cloud`. A job that aborts itself says why in an
+//!   `EventKind::Note` from `Source::Cloud`.
+//! - Timeouts and rollouts need a clock: [`CloudServices::run_ticker`] ticks the
+//!   Jobs state at each deadline; [`CloudServices::subscribe_jobs`] wakes whoever
+//!   waits on a job's progress.
 //!
 //! Locking: Jobs state, the stream registry and progress counters sit
 //! behind separate locks. Serving blocks locks the registry only to look the
@@ -20,9 +24,9 @@
 //! so many boards can download at once.
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch, Notify};
 
 use super::jobs::{Execution, ExecutionChange, JobSpec, JobView, JobsError, JobsService};
 use super::streams::{self, Progress, ProgressTracker, StreamError, StreamService};
@@ -55,6 +59,10 @@ pub struct CloudServices {
     /// Every subscriber of notifications gets each one: unbounded, as a job for 1,000
     /// things notifies 2,000 times at once and none may be lost.
     notifications: Mutex<Vec<mpsc::UnboundedSender<Reply>>>,
+    /// Wakes the ticker: a change may have brought the next deadline forward.
+    deadline_moved: Notify,
+    /// Counts changes to the Jobs state, for those waiting on a job.
+    jobs_changed: watch::Sender<u64>,
 }
 
 /// Locks a mutex even if a panicking thread poisoned it: the state machines
@@ -71,6 +79,8 @@ impl CloudServices {
             streams: RwLock::new(StreamService::new()),
             progress: Mutex::new(ProgressTracker::default()),
             notifications: Mutex::new(Vec::new()),
+            deadline_moved: Notify::new(),
+            jobs_changed: watch::Sender::new(0),
         }
     }
 
@@ -95,7 +105,7 @@ impl CloudServices {
         if super::jobs::is_jobs_topic(topic) {
             let mut jobs = lock(&self.jobs);
             let replies = jobs.handle(topic, payload, now);
-            self.emit_changes(jobs.take_changes());
+            self.record(&mut jobs);
             return replies;
         }
         let outcome = streams::handle_with(topic, payload, |id| {
@@ -159,9 +169,31 @@ impl CloudServices {
         let _ = self.admin(|jobs| Ok::<_, JobsError>(jobs.tick(now)));
     }
 
-    /// When the earliest execution timeout falls due, if any.
+    /// When the earliest execution timeout or rollout falls due, if any.
     pub fn next_deadline(&self) -> Option<SystemTime> {
         lock(&self.jobs).next_deadline()
+    }
+
+    /// Ticks the Jobs state at each deadline (and at least every `idle`) until the task is
+    /// dropped: timeouts fire and rollouts release their targets on time.
+    pub async fn run_ticker(self: Arc<Self>, idle: Duration) {
+        loop {
+            let now = SystemTime::now();
+            let wait = self
+                .next_deadline()
+                .map_or(idle, |d| d.duration_since(now).unwrap_or_default())
+                .min(idle);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.deadline_moved.notified() => {}
+            }
+            self.tick(SystemTime::now());
+        }
+    }
+
+    /// Changes whenever the Jobs state does (an execution, a rollout, an abort).
+    pub fn subscribe_jobs(&self) -> watch::Receiver<u64> {
+        self.jobs_changed.subscribe()
     }
 
     pub fn job(&self, job_id: &str) -> Option<JobView> {
@@ -215,13 +247,34 @@ impl CloudServices {
     ) -> Result<(), E> {
         let mut jobs = lock(&self.jobs);
         let result = call(&mut jobs);
-        self.emit_changes(jobs.take_changes());
+        self.record(&mut jobs);
         // No subscriber yet is fine: nobody is connected to be notified.
         let mut subscribers = lock(&self.notifications);
         for reply in result? {
             subscribers.retain(|s| s.send(reply.clone()).is_ok());
         }
         Ok(())
+    }
+
+    /// Emits what the Jobs state did (execution changes, then aborts, in order) and wakes
+    /// the ticker and the waiters on jobs if anything changed.
+    fn record(&self, jobs: &mut JobsService) {
+        let changes = jobs.take_changes();
+        let aborts = jobs.take_aborts();
+        if changes.is_empty() && aborts.is_empty() {
+            return;
+        }
+        self.emit_changes(changes);
+        for (job_id, abort) in aborts {
+            self.sink.emit(
+                Source::Cloud,
+                EventKind::Note {
+                    text: abort.describe(&job_id),
+                },
+            );
+        }
+        self.deadline_moved.notify_one();
+        self.jobs_changed.send_modify(|n| *n += 1);
     }
 
     fn emit_changes(&self, changes: Vec<ExecutionChange>) {
@@ -420,6 +473,77 @@ mod tests {
             .retry_job("job-1", None, t0() + Duration::from_secs(61))
             .unwrap();
         assert_eq!(cloud.execution("job-1", THING).unwrap().execution_number, 2);
+    }
+
+    #[test]
+    fn an_abort_is_said_in_the_timeline_after_the_execution_that_caused_it() {
+        use crate::cloud::jobs::{AbortCriterion, AbortOn};
+        let (cloud, timeline) = services();
+        let spec = spec("job-1", &["Thing1", "Thing2"]).with_abort(AbortCriterion {
+            on: AbortOn::Failed,
+            threshold_percentage: 50.0,
+            min_executed_things: 1,
+        });
+        cloud.create_job(spec, t0()).unwrap();
+        let mut jobs = cloud.subscribe_jobs();
+        jobs.mark_unchanged();
+        let topic = "$aws/things/Thing1/jobs/job-1/update";
+        cloud.handle("Thing1", topic, br#"{"status":"FAILED"}"#, t0());
+        assert!(jobs.has_changed().unwrap(), "waiters on jobs are woken");
+        let tail: Vec<String> = timeline
+            .events()
+            .into_iter()
+            .rev()
+            .take(3)
+            .map(|e| match e.kind {
+                EventKind::JobExecution { thing, status, .. } => format!("{thing} {status}"),
+                EventKind::Note { text } => {
+                    assert_eq!(e.source, Source::Cloud);
+                    text
+                }
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                "job job-1 aborted (canceled): 1 of 1 executed things FAILED (100.00% >= 50%, at least 1 executed); 1 QUEUED execution(s) canceled, 0 target(s) never rolled out to",
+                "Thing2 CANCELED",
+                "Thing1 FAILED",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_ticker_rolls_a_job_out_at_its_deadlines() {
+        use crate::cloud::jobs::Rollout;
+        let (cloud, _) = services();
+        let things: Vec<&str> = vec!["Thing1", "Thing2", "Thing3"];
+        let rollout = Rollout {
+            maximum_per_minute: 1000,
+            exponential: None,
+        };
+        let mut jobs = cloud.subscribe_jobs();
+        cloud
+            .create_job(
+                spec("job-1", &things).with_rollout(rollout),
+                SystemTime::now(),
+            )
+            .unwrap();
+        assert_eq!(cloud.job("job-1").unwrap().waiting.len(), 2);
+        // An idle period far longer than the test's deadline: only the deadlines wake it.
+        let ticker = tokio::spawn(cloud.clone().run_ticker(Duration::from_secs(3600)));
+        let rolled_out = async {
+            while !cloud.job("job-1").unwrap().waiting.is_empty() {
+                jobs.changed().await.unwrap();
+            }
+        };
+        // A deadline, not a timing assertion: 60 ms apart, they are due within a second.
+        tokio::time::timeout(Duration::from_secs(30), rolled_out)
+            .await
+            .expect("the ticker released every target");
+        ticker.abort();
+        assert_eq!(cloud.job("job-1").unwrap().executions.len(), 3);
     }
 
     #[test]

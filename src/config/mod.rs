@@ -19,6 +19,7 @@ mod rig_resolve;
 pub mod scenario;
 pub mod scenario_raw;
 mod scenario_resolve;
+mod scenario_rollout;
 pub mod values;
 pub mod yaml_index;
 
@@ -26,6 +27,8 @@ pub mod yaml_index;
 mod labgrid_tests;
 #[cfg(test)]
 mod resolve_tests;
+#[cfg(test)]
+mod rollout_tests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use regex::Regex;
 
 pub use super::scenario_raw::Capability;
-use crate::model::{ExecutionStatus, ImageFault};
+use crate::model::{ExecutionStatus, FleetControls, ImageFault};
 
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -42,7 +42,7 @@ impl Scenario {
 
     /// Each job step (its index and id) with the target roles whose execution of it no
     /// later step awaits: no `expect` on that job's status for the role (by id, or as the
-    /// latest job) and no `cancel` of it. The run waits for these to end by themselves.
+    /// latest job), no `no_execution` of it and no `cancel` of it. The run waits for these to end by themselves.
     pub fn unawaited_jobs(&self) -> Vec<(usize, String, Vec<String>)> {
         let mut out = Vec::new();
         for (i, step) in self.steps.iter().enumerate() {
@@ -54,8 +54,8 @@ impl Scenario {
                 match later {
                     Step::Job(other) => superseded.extend(other.targets.iter().cloned()),
                     Step::Cancel { job: id, .. } if *id == job.id => waiting.clear(),
-                    Step::Expect(exp) => {
-                        if let Check::Job { job: named, .. } = &exp.check {
+                    Step::Expect(exp) => match &exp.check {
+                        Check::Job { job: named, .. } => {
                             waiting.retain(|r| {
                                 let this_one = match named {
                                     Some(id) => *id == job.id,
@@ -64,7 +64,11 @@ impl Scenario {
                                 !(this_one && exp.roles.contains(r))
                             });
                         }
-                    }
+                        Check::NoExecution { job: id } if *id == job.id => {
+                            waiting.retain(|r| !exp.roles.contains(r));
+                        }
+                        _ => {}
+                    },
                     _ => {}
                 }
             }
@@ -181,6 +185,11 @@ pub enum Check {
         job: Option<String>,
         at_least: f64,
     },
+    /// `job` never gives the board an execution: it stopped (canceled, aborted) before
+    /// its rollout reached the board.
+    NoExecution {
+        job: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -194,6 +203,8 @@ pub struct JobStep {
     pub step_timeout: Option<Duration>,
     /// How the job document describes the file, where the defaults do not fit the device.
     pub document: JobDocument,
+    /// Rollout rate, abort criteria and automatic retries (`rollout`, `abort`, `retry`).
+    pub controls: Box<FleetControls>,
 }
 
 /// The job document's settable fields (defaults in `cloud::jobdoc`), set on a `job`

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::model::ImageFault;
+use crate::model::{AbortOn, ImageFault, RetryOn};
 
 use super::values::Targets;
 
@@ -171,6 +171,53 @@ pub struct RawJob {
     pub signature: Option<String>,
     pub key: Option<String>,
     pub stream: Option<String>,
+    /// AWS `jobExecutionsRolloutConfig`, its fields in snake_case.
+    pub rollout: Option<RawRollout>,
+    /// AWS `abortConfig.criteriaList`.
+    pub abort: Option<Vec<RawAbort>>,
+    /// AWS `jobExecutionsRetryConfig.criteriaList`.
+    pub retry: Option<Vec<RawRetryCriterion>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRollout {
+    pub maximum_per_minute: u32,
+    pub exponential_rate: Option<RawExponentialRate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExponentialRate {
+    pub base_rate_per_minute: u32,
+    pub increment_factor: f64,
+    pub rate_increase_criteria: RawRateIncrease,
+}
+
+/// Exactly one of the two.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateIncrease {
+    pub number_of_notified_things: Option<u32>,
+    pub number_of_succeeded_things: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAbort {
+    pub failure_type: AbortOn,
+    /// Only `CANCEL` exists; may be left out.
+    #[serde(default)]
+    pub action: crate::model::rollout::AbortAction,
+    pub threshold_percentage: f64,
+    pub min_number_of_executed_things: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetryCriterion {
+    pub failure_type: RetryOn,
+    pub number_of_retries: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,6 +301,8 @@ pub struct RawExpect {
     pub version: Option<String>,
     pub online: Option<bool>,
     pub progress: Option<String>,
+    /// A job that must never give the board an execution (not rolled out to it).
+    pub no_execution: Option<String>,
     pub within: Option<String>,
     #[serde(rename = "for")]
     pub for_: Option<String>,

@@ -164,7 +164,7 @@ impl Resolver<'_, '_, '_> {
             self.ctx.warning(
                 &steps_path.idx(i).key("job").key("id"),
                 format!(
-                    "job `{id}` is never awaited for {}: add `expect: {{ board: {}, job: SUCCEEDED, within: … }}` (or FAILED…); a run waits for it to end by itself within the board's recovery timeout and fails the board otherwise",
+                    "job `{id}` is never awaited for {}: add `expect: {{ board: {}, job: SUCCEEDED, within: … }}` (or FAILED…, or `no_execution: {id}` for a board the job may stop before reaching); a run waits for it to end by itself within the board's recovery timeout and fails the board otherwise",
                     roles.join(", "),
                     roles[0]
                 ),
@@ -308,7 +308,10 @@ impl Resolver<'_, '_, '_> {
                 );
             }
         }
+        let controls =
+            super::scenario_rollout::fleet_controls(self.ctx, p, j.rollout, j.abort, j.retry);
         JobStep {
+            controls: Box::new(controls),
             targets: self.targets(&p.key("targets"), &j.targets),
             step_timeout: self.opt_duration(
                 &p.key("step_timeout"),
@@ -591,6 +594,11 @@ impl Resolver<'_, '_, '_> {
                     at_least,
                 })
             }
+            CheckKind::NoExecution => {
+                let id = e.no_execution.clone()?;
+                self.job_ref(&p.key("no_execution"), &id);
+                Some(Check::NoExecution { job: id })
+            }
         }
     }
 
@@ -739,10 +747,11 @@ enum CheckKind {
     Version,
     Online,
     Progress,
+    NoExecution,
 }
 
 impl CheckKind {
-    const ALL: [CheckKind; 8] = [
+    const ALL: [CheckKind; 9] = [
         CheckKind::Console,
         CheckKind::ConsoleLiteral,
         CheckKind::Sequence,
@@ -751,6 +760,7 @@ impl CheckKind {
         CheckKind::Version,
         CheckKind::Online,
         CheckKind::Progress,
+        CheckKind::NoExecution,
     ];
 
     /// The key that selects the kind in an `expect` map.
@@ -764,6 +774,7 @@ impl CheckKind {
             CheckKind::Version => "version",
             CheckKind::Online => "online",
             CheckKind::Progress => "progress",
+            CheckKind::NoExecution => "no_execution",
         }
     }
 
@@ -779,6 +790,7 @@ impl CheckKind {
             CheckKind::Version => e.version.is_some(),
             CheckKind::Online => e.online.is_some(),
             CheckKind::Progress => e.progress.is_some(),
+            CheckKind::NoExecution => e.no_execution.is_some(),
         }
     }
 }

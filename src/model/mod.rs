@@ -8,6 +8,7 @@ mod job;
 pub mod lag;
 pub mod mqtt;
 mod network_serial;
+pub mod rollout;
 mod usb;
 mod verdict;
 
@@ -15,5 +16,9 @@ pub use firmware::{AgentKind, AppOutcome};
 pub use image_fault::ImageFault;
 pub use job::{ExecutionStatus, JobStatus};
 pub use network_serial::{NetworkSerialError, NetworkSerialPort, NetworkSerialProtocol};
+pub use rollout::{
+    AbortCriterion, AbortOn, ExponentialRate, FleetControls, RateIncrease, RetryCriterion, RetryOn,
+    Rollout,
+};
 pub use usb::{UsbId, UsbIdError};
 pub use verdict::Verdict;

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use super::run_cloud::{spawn_ticker, Backend, CloudError, Membership, RunCloud};
 use crate::cloud::jobdoc::{self, JobDocOptions};
-use crate::cloud::jobs::JobSpec;
+use crate::cloud::jobs::{JobSpec, Reach};
 use crate::cloud::pki::PkiLayout;
 use crate::cloud::CloudServices;
 use crate::config::scenario::{JobStep, Link};
@@ -153,7 +153,8 @@ impl CloudSession {
             .lock()
             .expect("created lock")
             .push((id.clone(), built.stream_id.clone()));
-        let mut spec = JobSpec::new(&id, built.document, things);
+        let mut spec =
+            JobSpec::new(&id, built.document, things).with_controls((*step.controls).clone());
         if let Some(timeout) = step.step_timeout {
             spec = spec.with_in_progress_timeout(timeout);
         }
@@ -178,6 +179,44 @@ impl CloudSession {
                 job: job.into(),
                 message: e.to_string(),
             })
+    }
+
+    /// Whether the scenario's job `job` has reached `thing` (see [`Reach`]).
+    pub fn reach(&self, job: &str, thing: &str) -> Reach {
+        match self.services.job(&self.cloud_id(job)) {
+            Some(view) => view.reach(thing, job),
+            None => Reach::Pending(format!("the bench cloud has no job {job}")),
+        }
+    }
+
+    /// Waits until `job` can no longer reach `thing` (canceled or aborted before its
+    /// rollout got there): `Ok` with why; `Err` with what was seen instead, at once if the
+    /// thing gets an execution, or when `within` has passed.
+    pub async fn wait_unreached(
+        &self,
+        job: &str,
+        thing: &str,
+        within: Duration,
+    ) -> Result<String, String> {
+        let deadline = tokio::time::Instant::now() + within;
+        // Subscribed before looking: no change between the two is missed.
+        let mut changes = self.services.subscribe_jobs();
+        loop {
+            match self.reach(job, thing) {
+                Reach::Never(why) => return Ok(why),
+                Reach::Reached(number, status) => {
+                    return Err(format!(
+                        "job {job} reached thing {thing}: execution {number} {status}"
+                    ))
+                }
+                Reach::Pending(seen) => {
+                    let woken = tokio::time::timeout_at(deadline, changes.changed()).await;
+                    if !matches!(woken, Ok(Ok(()))) {
+                        return Err(seen);
+                    }
+                }
+            }
+        }
     }
 
     /// A second client with the thing's client id: the broker drops the first.

@@ -68,6 +68,11 @@ pub fn describe(check: &Check, within: Duration) -> String {
                 .unwrap_or_default();
             format!("download{of} at {:.0}% within {within}", at_least * 100.0)
         }
+        Check::NoExecution { job } => {
+            format!(
+                "no execution of job {job} (it stops before reaching the board) within {within}"
+            )
+        }
     }
 }
 
@@ -176,6 +181,14 @@ impl<'c> Progress<'c> {
                     }
                 }
             }
+            // Met only by the cloud saying the job stopped (`CloudSession::wait_unreached`):
+            // the board's events show only that it was reached.
+            Check::NoExecution { job } => match state.job(Some(job)) {
+                Some(s) => {
+                    Eval::Violated(format!("job {} reached the board: {}", s.job_id, s.status))
+                }
+                None => Eval::Pending(format!("no execution of job {job} yet")),
+            },
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::cloud::client::{ClientMode, ClientModeConfig};
 use crate::cloud::gateway::{Gateway, GatewayConfig, GatewayHandle};
@@ -82,14 +82,9 @@ impl Backend {
     }
 }
 
-/// Step timeouts (TIMED_OUT) need a clock; the services are sans-IO.
+/// Step timeouts (TIMED_OUT) and rollouts need a clock; the services are sans-IO.
 pub fn spawn_ticker(services: Arc<CloudServices>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            services.tick(SystemTime::now());
-        }
-    })
+    tokio::spawn(services.run_ticker(Duration::from_millis(500)))
 }
 
 /// The run's cloud.
@@ -216,6 +211,13 @@ struct Router {
 
 impl EventSink for Router {
     fn emit(&self, source: Source, kind: EventKind) {
+        if let (Source::Cloud, EventKind::Note { text }) = (&source, &kind) {
+            let scenes = self.scenes.lock().expect("router lock");
+            if let Some((scene, text)) = job_note_scene(text, scenes.values()) {
+                scene.timeline.emit(source, EventKind::Note { text });
+                return;
+            }
+        }
         let board = match &source {
             Source::Board(b) => Some(b.clone()),
             _ => kind
@@ -242,6 +244,19 @@ impl EventSink for Router {
     }
 }
 
+/// A cloud note about a job (`job <id> …`, e.g. why it aborted) belongs to the scenario
+/// whose prefix the id carries: that scene, and the text with the scenario's own job id.
+fn job_note_scene<'s>(
+    text: &str,
+    scenes: impl IntoIterator<Item = &'s Scene>,
+) -> Option<(&'s Scene, String)> {
+    let rest = text.strip_prefix("job ")?;
+    let scene = scenes
+        .into_iter()
+        .find(|s| rest.starts_with(s.prefix.as_str()))?;
+    Some((scene, format!("job {}", &rest[scene.prefix.len()..])))
+}
+
 fn unprefixed(kind: EventKind, prefix: &str) -> EventKind {
     match kind {
         EventKind::JobExecution {
@@ -263,5 +278,28 @@ fn unprefixed(kind: EventKind, prefix: &str) -> EventKind {
             execution_number,
         },
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_note_about_a_job_goes_to_the_scenario_that_owns_it_with_its_own_id() {
+        let scene = |prefix: &str| Scene {
+            timeline: Timeline::in_memory(),
+            prefix: prefix.to_string(),
+        };
+        let scenes = [scene("s1-"), scene("s11-")];
+        let (to, text) = job_note_scene("job s11-bad aborted (canceled): …", &scenes).unwrap();
+        assert_eq!(
+            (to.prefix.as_str(), text.as_str()),
+            ("s11-", "job bad aborted (canceled): …")
+        );
+        let (to, _) = job_note_scene("job s1-bad aborted", &scenes).unwrap();
+        assert_eq!(to.prefix, "s1-");
+        assert!(job_note_scene("job s2-bad aborted", &scenes).is_none());
+        assert!(job_note_scene("scenario x: cloud at …", &scenes).is_none());
     }
 }

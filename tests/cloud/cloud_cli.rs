@@ -514,3 +514,94 @@ fn otarig_raises_its_open_file_limit_to_the_hard_limit() {
     let soft: u64 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
     assert_eq!(soft, hard, "{line}");
 }
+
+/// `otarig job create` with AWS's rollout, abort and retry JSON: the job rolls out one
+/// thing a minute, the first failure aborts it, the second thing never gets an execution,
+/// and the cloud says why on its stderr and in `job status`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_create_takes_aws_rollout_abort_and_retry_configs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (pki, mut cloud, banner) = cloud_for_two_things(tmp.path());
+    let mut dev = device_from_files(&banner, "Thing1").await;
+    dev.subscribe(NOTIFY_NEXT, QoS::AtLeastOnce).await;
+    let image = tmp.path().join("app-v5.bin");
+    std::fs::write(&image, vec![7u8; 2048]).unwrap();
+    let abort = tmp.path().join("abort.json");
+    std::fs::write(
+        &abort,
+        r#"{"criteriaList": [{"failureType": "FAILED", "action": "CANCEL",
+            "thresholdPercentage": 100, "minNumberOfExecutedThings": 1}]}"#,
+    )
+    .unwrap();
+    let abort_flag = format!("file://{}", abort.display());
+
+    // Refused before the cloud is asked: the flag and the field are named.
+    let bad = job_create(
+        &pki,
+        &image,
+        "Thing1,Thing2",
+        &[
+            "--job-executions-rollout-config",
+            r#"{"maximumPerMinute": 0}"#,
+        ],
+    );
+    assert_eq!(bad.code, Some(USAGE), "stderr: {}", bad.stderr);
+    assert!(
+        bad.stderr.contains("--job-executions-rollout-config")
+            && bad
+                .stderr
+                .contains("maximumPerMinute must be 1 to 1000 things a minute, got 0"),
+        "{}",
+        bad.stderr
+    );
+    assert!(cloud.still_running(), "{}", cloud.context());
+    let jobs = otarig(&["job", "status", "--pki", s(&pki)]).json();
+    assert_eq!(jobs, Value::Array(vec![]), "no job was created");
+
+    let created = job_create(
+        &pki,
+        &image,
+        "Thing1,Thing2",
+        &[
+            "--job-executions-rollout-config",
+            r#"{"maximumPerMinute": 1}"#,
+            "--abort-config",
+            &abort_flag,
+            "--job-executions-retry-config",
+            r#"{"criteriaList": [{"failureType": "TIMED_OUT", "numberOfRetries": 1}]}"#,
+        ],
+    )
+    .json();
+    let id = created["id"].as_str().unwrap().to_string();
+    let notify = json(&dev.publish_on(|t| t == NOTIFY_NEXT).await);
+    assert_eq!(notify["execution"]["jobId"], id.as_str());
+    let status = otarig(&["job", "status", &id, "--pki", s(&pki)]).json();
+    assert_eq!(executions(&status), expect(&[("Thing1", "QUEUED")]));
+    assert_eq!(status["waiting"], serde_json::json!(["Thing2"]));
+    assert_eq!(
+        status["jobExecutionsRolloutConfig"],
+        serde_json::json!({"maximumPerMinute": 1})
+    );
+    assert_eq!(
+        status["abortConfig"]["criteriaList"][0]["failureType"],
+        "FAILED"
+    );
+    assert_eq!(
+        status["jobExecutionsRetryConfig"]["criteriaList"][0],
+        serde_json::json!({"failureType": "TIMED_OUT", "numberOfRetries": 1})
+    );
+
+    let update = format!("$aws/things/Thing1/jobs/{id}/update");
+    dev.publish(&update, QoS::AtLeastOnce, r#"{"status":"FAILED"}"#)
+        .await;
+    dev.publish_on(|t| t == format!("{update}/accepted")).await;
+    cloud.wait_for_stderr(&format!(
+        "otarig_cloud: job {id} aborted (canceled): 1 of 1 executed things FAILED"
+    ));
+    let status = otarig(&["job", "status", &id, "--pki", s(&pki)]).json();
+    assert_eq!(status["status"], "CANCELED");
+    assert_eq!(executions(&status), expect(&[("Thing1", "FAILED")]));
+    assert_eq!(status["waiting"], serde_json::json!([]));
+    assert_eq!(status["abort"]["neverRolledOut"], 1, "{status}");
+    assert_eq!(status["abort"]["executedThings"], 1, "{status}");
+}

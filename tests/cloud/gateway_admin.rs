@@ -36,6 +36,7 @@ async fn job_create_status_and_cancel_over_the_admin_socket() {
             version: Some("0.9.5".into()),
             id: Some("job-a".into()),
             document: Default::default(),
+            controls: Default::default(),
         },
     )
     .await
@@ -91,10 +92,32 @@ async fn job_create_status_and_cancel_over_the_admin_socket() {
             version: None,
             id: None,
             document: Default::default(),
+            controls: Default::default(),
         },
     )
     .await;
     assert!(matches!(bad_image, Err(AdminError::Refused(m)) if m.contains("missing.bin")));
+    // The socket's client is not trusted to have checked the controls.
+    let controls: otarig::cloud::jobs::controls_json::ControlsJson =
+        serde_json::from_str(r#"{"jobExecutionsRetryConfig": {"criteriaList": [{"failureType": "ALL", "numberOfRetries": 11}]}}"#)
+            .unwrap();
+    let bad_controls = admin::request(
+        &dir,
+        &Request::CreateJob {
+            image: image.clone(),
+            targets: vec!["Thing1".into()],
+            version: None,
+            id: Some("job-b".into()),
+            document: Default::default(),
+            controls: Box::new(controls),
+        },
+    )
+    .await;
+    assert!(
+        matches!(&bad_controls, Err(AdminError::Refused(m))
+            if m == "jobExecutionsRetryConfig: numberOfRetries must be 0 to 10, got 11"),
+        "{bad_controls:?}"
+    );
     drop(server);
     assert!(
         !dir.join(admin::SOCKET_NAME).exists(),

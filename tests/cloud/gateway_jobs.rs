@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::support::gateway::*;
 use otarig::cloud::gateway::Policy;
-use otarig::cloud::jobs::{ExecutionStatus, JobSpec, JobStatus, RetryOn, RetryPolicy};
+use otarig::cloud::jobs::{ExecutionStatus, JobSpec, JobStatus, RetryCriterion, RetryOn};
 use rumqttc::{Publish, QoS};
 use serde_json::{json, Value};
 
@@ -650,9 +650,9 @@ async fn a_retry_policy_on_timeouts_queues_execution_two_and_stops_after_its_las
     let bench = start_bench(&["Thing1"], Policy::ThingScoped, |_| {}).await;
     let mut dev = device(&bench, "Thing1", &[topic("Thing1", "notify-next")]).await;
     let timeout = Duration::from_secs(60);
-    let retry = RetryPolicy {
+    let retry = RetryCriterion {
         on: RetryOn::TimedOut,
-        max_retries: 1,
+        retries: 1,
     };
     let job = spec("flaky", &["Thing1"])
         .with_in_progress_timeout(timeout)

@@ -28,7 +28,17 @@ fn listed(args: &[&str]) -> Vec<String> {
 fn list_as_json_gives_each_scenario_its_file_roles_and_boards() {
     let json = otarig(&["list", "--format", "json", "--filter", "wrong-thing-name"]).json();
     assert_eq!(json["rig"], "sim");
-    assert_eq!(json["found"].as_u64(), Some(29), "{json}");
+    let catalog = std::fs::read_dir(Path::new(ROOT).join("scenarios"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "yaml")
+        })
+        .count() as u64;
+    assert_eq!(json["found"].as_u64(), Some(catalog), "{json}");
     let scenarios = json["scenarios"].as_array().unwrap();
     assert_eq!(scenarios.len(), 1, "{json}");
     let s = &scenarios[0];
@@ -108,7 +118,9 @@ fn partitions_split_the_selection_into_disjoint_shards_that_cover_it() {
         }
         assert_eq!(seen, all, "{kind}: the shards cover every scenario");
         if kind == "count" {
-            assert_eq!(sizes, [10, 10, 9], "count shards are even");
+            let n = all.len();
+            let even: Vec<usize> = (0..3).map(|k| n / 3 + usize::from(k < n % 3)).collect();
+            assert_eq!(sizes, even, "count shards are even");
         }
     }
     // A hash shard keeps its scenarios whatever else is selected.

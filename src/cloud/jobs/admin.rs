@@ -5,10 +5,11 @@
 use std::time::SystemTime;
 
 use super::model::{is_valid_job_id, is_valid_thing_name};
+use super::rollout::RolloutState;
 #[cfg(doc)]
 use super::Route;
 use super::{
-    bump, Execution, ExecutionChange, ExecutionStatus, Job, JobSpec, JobView, JobsError,
+    bump, Execution, ExecutionChange, ExecutionStatus, Job, JobAbort, JobSpec, JobView, JobsError,
     JobsService, Reply,
 };
 
@@ -43,17 +44,19 @@ impl JobsService {
             };
             return Err(JobsError::DocumentNotObject { job_id, got });
         }
-        if let Some(retry) = spec.retry.filter(|r| r.max_retries > 10) {
-            return Err(JobsError::InvalidRetryPolicy {
-                job_id,
-                max_retries: retry.max_retries,
-            });
+        if let Err(problem) = spec.controls.check() {
+            return Err(JobsError::InvalidControls { job_id, problem });
         }
         let mut spec = spec;
         let mut seen = std::collections::BTreeSet::new();
         spec.targets.retain(|t| seen.insert(t.clone()));
         let targets = spec.targets.clone();
         let created_seq = self.next_seq;
+        let rollout = spec
+            .controls
+            .rollout
+            .map(|config| RolloutState::new(config, &targets));
+        let staged = rollout.is_some();
         self.jobs.insert(
             job_id.clone(),
             Job {
@@ -62,8 +65,14 @@ impl JobsService {
                 canceled: false,
                 executions: Default::default(),
                 auto_retries: Default::default(),
+                rollout,
+                aborted: None,
             },
         );
+        if staged {
+            // The first target at once; the rest as `tick` finds them due.
+            return Ok(self.release_next(&job_id, now));
+        }
         let mut out = Vec::new();
         for thing in &targets {
             let before = self.shape(thing);
@@ -75,17 +84,37 @@ impl JobsService {
 
     /// Cancels a job. Without `force` only QUEUED executions become CANCELED
     /// and IN_PROGRESS ones may still finish (as AWS CancelJob); with `force`
-    /// IN_PROGRESS ones are CANCELED too.
+    /// IN_PROGRESS ones are CANCELED too. Targets not rolled out yet never get one.
     pub fn cancel_job(
         &mut self,
         job_id: &str,
         force: bool,
         now: SystemTime,
     ) -> Result<Vec<Reply>, JobsError> {
-        let job = self.job_mut(job_id)?;
+        self.job_mut(job_id)?;
+        Ok(self.cancel(job_id, force, None, now).0)
+    }
+
+    /// Cancels an existing job; returns the notifications (none for `except`, whose
+    /// caller sends its own) and how many executions became CANCELED.
+    pub(super) fn cancel(
+        &mut self,
+        job_id: &str,
+        force: bool,
+        except: Option<&str>,
+        now: SystemTime,
+    ) -> (Vec<Reply>, u32) {
+        let job = self
+            .jobs
+            .get_mut(job_id)
+            .expect("cancel of an existing job");
         job.canceled = true;
+        if let Some(rollout) = job.rollout.as_mut() {
+            rollout.waiting.clear();
+        }
         let targets = job.spec.targets.clone();
         let mut out = Vec::new();
+        let mut canceled = 0;
         for thing in &targets {
             let before = self.shape(thing);
             let job = self.jobs.get_mut(job_id).expect("checked above");
@@ -103,10 +132,13 @@ impl JobsService {
                 exec.step_deadline = None;
                 bump(exec, now);
                 self.changes.push(exec.change());
-                out.extend(self.notifications(thing, &before, now));
+                canceled += 1;
+                if except != Some(thing.as_str()) {
+                    out.extend(self.notifications(thing, &before, now));
+                }
             }
         }
-        Ok(out)
+        (out, canceled)
     }
 
     /// Re-runs FAILED or TIMED_OUT executions with `executionNumber + 1`:
@@ -168,7 +200,8 @@ impl JobsService {
     }
 
     /// Times out IN_PROGRESS executions whose in-progress or step deadline
-    /// has passed at `now` (→ TIMED_OUT, then the retry policy applies).
+    /// has passed at `now` (→ TIMED_OUT, then the retry and abort criteria apply), then
+    /// rolls out the targets that are due.
     pub fn tick(&mut self, now: SystemTime) -> Vec<Reply> {
         let due: Vec<(String, String)> = self
             .jobs
@@ -189,8 +222,11 @@ impl JobsService {
             bump(exec, now);
             self.changes.push(exec.change());
             self.auto_retry(&job_id, &thing, now);
+            let others = self.check_abort(&job_id, Some(&thing), now);
             out.extend(self.notifications(&thing, &before, now));
+            out.extend(others);
         }
+        out.extend(self.roll_out(now));
         out
     }
 
@@ -201,14 +237,16 @@ impl JobsService {
         self.jobs.remove(job_id).is_some()
     }
 
-    /// The earliest pending timeout, so a driver knows when to call `tick`.
+    /// The earliest pending timeout or rollout, so a driver knows when to call `tick`.
     pub fn next_deadline(&self) -> Option<SystemTime> {
-        self.jobs
+        let timeouts = self
+            .jobs
             .values()
             .flat_map(|job| job.executions.values().filter_map(|v| v.last()))
             .filter(|e| e.status == ExecutionStatus::InProgress)
-            .filter_map(|e| e.deadline())
-            .min()
+            .filter_map(|e| e.deadline());
+        let rollouts = self.jobs.values().filter_map(Job::rollout_due);
+        timeouts.chain(rollouts).min()
     }
 
     pub fn job(&self, job_id: &str) -> Option<JobView> {
@@ -230,6 +268,11 @@ impl JobsService {
     /// Every execution change since the last call, in order.
     pub fn take_changes(&mut self) -> Vec<ExecutionChange> {
         std::mem::take(&mut self.changes)
+    }
+
+    /// Every abort since the last call, in order: (job id, what met its criterion).
+    pub fn take_aborts(&mut self) -> Vec<(String, JobAbort)> {
+        std::mem::take(&mut self.aborts)
     }
 
     fn job_mut(&mut self, job_id: &str) -> Result<&mut Job, JobsError> {

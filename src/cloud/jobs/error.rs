@@ -4,7 +4,7 @@
 use super::model::ExecutionStatus;
 
 /// A refused admin call (create, cancel, retry, lookups).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 #[non_exhaustive]
 pub enum JobsError {
     #[error("job `{job_id}` does not exist; create it first or check the id")]
@@ -21,8 +21,11 @@ pub enum JobsError {
     NoTargets { job_id: String },
     #[error("job `{job_id}`: the job document must be a JSON object, got {got}")]
     DocumentNotObject { job_id: String, got: &'static str },
-    #[error("job `{job_id}`: retry policy allows at most 10 retries, got {max_retries}")]
-    InvalidRetryPolicy { job_id: String, max_retries: u32 },
+    #[error("job `{job_id}`: {problem}")]
+    InvalidControls {
+        job_id: String,
+        problem: crate::model::rollout::ControlProblem,
+    },
     #[error(
         "job `{job_id}` has no execution for thing `{thing}`; it is not one of the job's targets"
     )]

@@ -6,37 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-pub use crate::model::{ExecutionStatus, JobStatus};
-
-/// Which failures a job's retry policy re-queues (AWS `RetryCriteria.failureType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RetryOn {
-    Failed,
-    TimedOut,
-    All,
-}
-
-impl RetryOn {
-    pub fn covers(self, status: ExecutionStatus) -> bool {
-        match self {
-            RetryOn::Failed => status == ExecutionStatus::Failed,
-            RetryOn::TimedOut => status == ExecutionStatus::TimedOut,
-            RetryOn::All => {
-                matches!(status, ExecutionStatus::Failed | ExecutionStatus::TimedOut)
-            }
-        }
-    }
-}
-
-/// Per-job automatic retry (AWS `jobExecutionsRetryConfig`, one criterion):
-/// an execution ending in a covered status is followed by a new QUEUED one
-/// with `executionNumber + 1`, at most `max_retries` times per thing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    pub on: RetryOn,
-    /// 0..=10, as AWS allows.
-    pub max_retries: u32,
-}
+pub use crate::model::{
+    AbortCriterion, AbortOn, ExecutionStatus, ExponentialRate, FleetControls, JobStatus,
+    RateIncrease, RetryCriterion, RetryOn, Rollout,
+};
 
 /// What the runner asks for when it creates a job.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,7 +21,8 @@ pub struct JobSpec {
     /// AWS `timeoutConfig.inProgressTimeoutInMinutes`: an execution still
     /// IN_PROGRESS this long after it started becomes TIMED_OUT at the next `tick`.
     pub in_progress_timeout: Option<Duration>,
-    pub retry: Option<RetryPolicy>,
+    /// Rollout rate, abort criteria and automatic retries.
+    pub controls: FleetControls,
 }
 
 impl JobSpec {
@@ -58,7 +32,7 @@ impl JobSpec {
             document,
             targets,
             in_progress_timeout: None,
-            retry: None,
+            controls: FleetControls::default(),
         }
     }
 
@@ -67,8 +41,26 @@ impl JobSpec {
         self
     }
 
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = Some(retry);
+    /// Adds an automatic retry criterion (AWS `jobExecutionsRetryConfig`).
+    pub fn with_retry(mut self, retry: RetryCriterion) -> Self {
+        self.controls.retry.push(retry);
+        self
+    }
+
+    /// Adds an abort criterion (AWS `abortConfig`).
+    pub fn with_abort(mut self, abort: AbortCriterion) -> Self {
+        self.controls.abort.push(abort);
+        self
+    }
+
+    /// Rolls the executions out at a rate (AWS `jobExecutionsRolloutConfig`).
+    pub fn with_rollout(mut self, rollout: Rollout) -> Self {
+        self.controls.rollout = Some(rollout);
+        self
+    }
+
+    pub fn with_controls(mut self, controls: FleetControls) -> Self {
+        self.controls = controls;
         self
     }
 }
@@ -136,9 +128,92 @@ pub struct JobView {
     pub status: JobStatus,
     /// Every execution, all execution numbers, grouped by thing in target order.
     pub executions: Vec<Execution>,
+    pub controls: FleetControls,
+    /// Targets the rollout has not reached yet, in the order it will (empty once the job
+    /// is canceled: they never get an execution).
+    pub waiting: Vec<String>,
+    /// Set when an abort criterion canceled the job.
+    pub aborted: Option<JobAbort>,
+}
+
+/// An abort: the criterion met, the counts that met it, and what the cancel did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobAbort {
+    pub criterion: AbortCriterion,
+    /// Things whose latest execution had finished (SUCCEEDED, FAILED, REJECTED, TIMED_OUT).
+    pub executed: u32,
+    /// Of those, the ones whose status the criterion counts.
+    pub failures: u32,
+    /// QUEUED executions canceled with the job.
+    pub canceled_queued: u32,
+    /// Targets the rollout never reached: they get no execution.
+    pub never_rolled_out: u32,
+    /// IN_PROGRESS executions left to finish, as AWS's cancel without force leaves them.
+    pub left_in_progress: u32,
+}
+
+impl JobAbort {
+    /// One sentence for the timeline and the cloud's log.
+    pub fn describe(&self, job_id: &str) -> String {
+        let c = &self.criterion;
+        let mut text = format!(
+            "job {job_id} aborted (canceled): {} of {} executed things {} ({:.2}% >= {}%, at least {} executed); ",
+            self.failures,
+            self.executed,
+            if c.on == AbortOn::All { "FAILED, REJECTED or TIMED_OUT".to_string() } else { c.on.as_str().to_string() },
+            f64::from(self.failures) * 100.0 / f64::from(self.executed.max(1)),
+            c.threshold_percentage,
+            c.min_executed_things,
+        );
+        text.push_str(&format!(
+            "{} QUEUED execution(s) canceled, {} target(s) never rolled out to",
+            self.canceled_queued, self.never_rolled_out
+        ));
+        if self.left_in_progress > 0 {
+            text.push_str(&format!(
+                ", {} IN_PROGRESS execution(s) left to finish",
+                self.left_in_progress
+            ));
+        }
+        text
+    }
+}
+
+/// Whether a job has given a thing an execution, or can no longer, or may yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// It has one: its latest, by number and status.
+    Reached(u64, ExecutionStatus),
+    /// It never will: why.
+    Never(String),
+    /// Not yet, but it may: where the rollout stands.
+    Pending(String),
 }
 
 impl JobView {
+    /// Whether this job reached `thing`; `name` is how messages call the job.
+    pub fn reach(&self, thing: &str, name: &str) -> Reach {
+        if let Some(e) = self.latest(thing) {
+            return Reach::Reached(e.execution_number, e.status);
+        }
+        if !self.targets.iter().any(|t| t == thing) {
+            return Reach::Never(format!("thing {thing} is not a target of job {name}"));
+        }
+        if let Some(place) = self.waiting.iter().position(|t| t == thing) {
+            return Reach::Pending(format!(
+                "job {name} is rolling out ({} of {} targets reached); thing {thing} is number {} in line",
+                self.targets.len() - self.waiting.len(),
+                self.targets.len(),
+                place + 1
+            ));
+        }
+        let why = match &self.aborted {
+            Some(abort) => abort.describe(name),
+            None => format!("job {name} was canceled"),
+        };
+        Reach::Never(format!("{why}; thing {thing} never got an execution"))
+    }
+
     /// The latest execution of `thing` in this job.
     pub fn latest(&self, thing: &str) -> Option<&Execution> {
         self.executions

@@ -55,17 +55,20 @@ fn create_refuses_bad_ids_duplicates_bad_things_and_non_object_documents() {
             got: "a string"
         }
     );
-    let retry = RetryPolicy {
+    let retry = RetryCriterion {
         on: RetryOn::All,
-        max_retries: 11,
+        retries: 11,
     };
-    assert!(matches!(
-        create(JobSpec::new("job-2", document(), things(&[THING])).with_retry(retry)),
-        JobsError::InvalidRetryPolicy {
-            max_retries: 11,
-            ..
-        }
-    ));
+    let refused = create(JobSpec::new("job-2", document(), things(&[THING])).with_retry(retry));
+    assert!(
+        matches!(&refused, JobsError::InvalidControls { job_id, problem }
+            if job_id == "job-2" && problem.field == "numberOfRetries"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused.to_string(),
+        "job `job-2`: numberOfRetries must be 0 to 10, got 11"
+    );
     assert!(svc.job("job-2").is_none());
     let message = JobsError::UnknownJob { job_id: "j".into() }.to_string();
     assert!(message.contains("`j`"), "{message}");
@@ -181,11 +184,11 @@ fn the_in_progress_timeout_fires_at_tick_and_not_before() {
 }
 
 #[test]
-fn a_retry_policy_queues_execution_number_two_after_a_failure() {
+fn a_retry_criterion_queues_execution_number_two_after_a_failure() {
     let mut svc = JobsService::new();
-    let retry = RetryPolicy {
+    let retry = RetryCriterion {
         on: RetryOn::Failed,
-        max_retries: 1,
+        retries: 1,
     };
     svc.create_job(
         JobSpec::new("job-1", document(), things(&[THING])).with_retry(retry),
@@ -246,11 +249,11 @@ fn a_retry_policy_queues_execution_number_two_after_a_failure() {
 }
 
 #[test]
-fn a_timed_out_retry_policy_ignores_failures() {
+fn a_timed_out_retry_criterion_ignores_failures() {
     let mut svc = JobsService::new();
-    let retry = RetryPolicy {
+    let retry = RetryCriterion {
         on: RetryOn::TimedOut,
-        max_retries: 3,
+        retries: 3,
     };
     let spec = JobSpec::new("job-1", document(), things(&["A", "B"]))
         .with_retry(retry)

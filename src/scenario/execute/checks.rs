@@ -4,7 +4,7 @@
 use futures::future::join_all;
 
 use super::{Run, Stop};
-use crate::config::scenario::{Expect, Guard};
+use crate::config::scenario::{Check, Expect, Guard};
 use crate::scenario::expect::{self, describe, Unmet};
 use crate::scenario::BoundBoard;
 use crate::timeline::{EventKind, EventSink, Source};
@@ -18,11 +18,22 @@ impl Run<'_> {
                 .waiting(&self.scenario.name, &b.board, &what, Some(exp.within));
         }
         let cursor = self.cursor;
-        let results = join_all(
-            boards
-                .iter()
-                .map(|b| expect::wait_for(&self.watch, &exp.check, cursor, b, exp.within)),
-        )
+        let (this, expected) = (&*self, &what);
+        let results = join_all(boards.iter().map(|b| async move {
+            match &exp.check {
+                // Whether a job can still reach a board is the cloud's to say.
+                Check::NoExecution { job } => this
+                    .cloud
+                    .wait_unreached(job, &b.thing, exp.within)
+                    .await
+                    .map(|_| ())
+                    .map_err(|seen| Unmet {
+                        expected: expected.clone(),
+                        seen,
+                    }),
+                check => expect::wait_for(&this.watch, check, cursor, b, exp.within).await,
+            }
+        }))
         .await;
         let mut failed = false;
         for (b, r) in boards.iter().zip(results) {
@@ -36,7 +47,8 @@ impl Run<'_> {
 
     /// A job no step awaited must still end, by itself, on each of its boards: otherwise a
     /// scenario that only creates a job would pass in the time it takes to create it. Each
-    /// waits up to its board's recovery timeout.
+    /// waits up to its board's recovery timeout. A board the job stopped before reaching
+    /// (canceled, aborted) has nothing to end.
     pub(super) async fn await_unawaited_jobs(&mut self) {
         let mut waits = Vec::new();
         for (_, id, roles) in self.scenario.unawaited_jobs() {
@@ -57,13 +69,22 @@ impl Run<'_> {
                 &format!("job {id} to end"),
                 Some(*window),
             );
-            self.watch.wait_until(&b.board, *window, move |s| {
+            let ended = self.watch.wait_until(&b.board, *window, move |s| {
                 s.job(Some(id)).filter(|s| s.status.is_terminal()).cloned()
-            })
+            });
+            let unreached = self.cloud.wait_unreached(id, &b.thing, *window);
+            async move {
+                tokio::select! {
+                    ended = ended => ended.is_some(),
+                    // Reached (an execution to end) or out of time: the other arm decides.
+                    Ok(_) = unreached => true,
+                    else => false,
+                }
+            }
         }))
         .await;
-        for ((id, at, b, window), end) in waits.into_iter().zip(ended) {
-            if end.is_some() {
+        for ((id, at, b, window), ended) in waits.into_iter().zip(ended) {
+            if ended {
                 continue;
             }
             let last = self
