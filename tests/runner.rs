@@ -43,10 +43,10 @@ mod run_retries;
 mod run_seeds;
 #[path = "runner/run_shared_cloud.rs"]
 mod run_shared_cloud;
-#[path = "runner/runner_fail_fast.rs"]
-mod runner_fail_fast;
 #[path = "runner/runner_attribution.rs"]
 mod runner_attribution;
+#[path = "runner/runner_fail_fast.rs"]
+mod runner_fail_fast;
 #[path = "runner/runner_guards.rs"]
 mod runner_guards;
 #[path = "runner/runner_interrupt.rs"]

@@ -42,7 +42,6 @@ const FLASHED_DIR: &str = ".flash";
 /// Prefix of the lines the rig itself writes into a native board's console.
 pub const RIG_LINE_PREFIX: &str = "[otarig]";
 
-
 /// What runs as the board.
 #[derive(Clone, Debug)]
 pub struct NativeProgram {

@@ -37,8 +37,6 @@ struct Inner {
     len: usize,
     /// Bytes written to the file so far: where the next event's line starts.
     written: u64,
-    /// The next event's line, reused.
-    line: Vec<u8>,
     file: Option<BufWriter<File>>,
     /// Only for a timeline without a file: a recorded timeline lives on disk, so the
     /// runner's memory grows with boards, not with events.
@@ -95,7 +93,6 @@ impl Timeline {
             inner: Arc::new(Mutex::new(Inner {
                 len: 0,
                 written: 0,
-                line: Vec::new(),
                 kept: file.is_none().then(Vec::new),
                 file,
                 observers: Vec::new(),
@@ -217,24 +214,22 @@ impl EventSink for Timeline {
             source,
             kind,
         };
+        // Serialised before the lock: every board's events pass through this one lock.
+        let line = self.path.is_some().then(|| {
+            let mut line = serde_json::to_vec(&event).unwrap_or_default();
+            line.push(b'\n');
+            line
+        });
         let mut inner = self.inner.lock().expect("timeline lock");
         let at = Mark {
             index: inner.len,
             offset: inner.written,
         };
-        if inner.file.is_some() {
-            // A failed write must not stop the run: the observers still see the event.
-            let mut line = std::mem::take(&mut inner.line);
-            line.clear();
-            if serde_json::to_writer(&mut line, &event).is_ok() {
-                line.push(b'\n');
-                if let Some(file) = inner.file.as_mut() {
-                    if file.write_all(&line).is_ok() {
-                        inner.written += line.len() as u64;
-                    }
-                }
+        // A failed write must not stop the run: the observers still see the event.
+        if let (Some(file), Some(line)) = (inner.file.as_mut(), line.filter(|l| l.len() > 1)) {
+            if file.write_all(&line).is_ok() {
+                inner.written += line.len() as u64;
             }
-            inner.line = line;
         }
         if inner.flushed_at.elapsed() >= FLUSH_EVERY {
             inner.flush();
