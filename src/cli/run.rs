@@ -375,11 +375,11 @@ async fn run_async(plan: RunPlan, report_dir: &Path, verbosity: Verbosity) -> u8
     };
     let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        wait_for_signal().await;
+        crate::labgrid::interrupt().await;
         progress.note("otarig: interrupted; powering boards off and writing reports (Ctrl-C again to quit at once)");
         let _ = interrupt_tx.send(true);
         // A second interrupt: the person wants out now, reports or not.
-        wait_for_signal().await;
+        crate::labgrid::interrupt().await;
         progress
             .note("otarig: interrupted twice; quitting without reports (boards left as they are)");
         std::process::exit(130);
@@ -402,20 +402,6 @@ async fn run_async(plan: RunPlan, report_dir: &Path, verbosity: Verbosity) -> u8
         }
     }
     output.result.stats().exit_code()
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
 }
 
 /// Sortable and unique enough for one bench: UTC time plus the process id.
