@@ -67,15 +67,7 @@ impl Client {
         within: Duration,
     ) -> Result<String, LabgridError> {
         let line = self.line(place, args);
-        let mut command = tokio::process::Command::new(&self.program);
-        CLEARED.iter().for_each(|v| {
-            command.env_remove(v);
-        });
-        let child = command
-            .args(self.args(place, args))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+        let child = tokio::process::Command::from(self.command(place, args))
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| self.spawn_error(e))?;
@@ -84,15 +76,7 @@ impl Client {
                 command: line.clone(),
                 message: e.to_string(),
             })?,
-            Err(_) => {
-                return Err(LabgridError::Client {
-                    command: line,
-                    message: format!(
-                        "no answer within {} (is the coordinator reachable?)",
-                        humantime::format_duration(within)
-                    ),
-                })
-            }
+            Err(_) => return Err(no_answer(line, within)),
         };
         finish(line, out)
     }
@@ -105,15 +89,8 @@ impl Client {
         within: Duration,
     ) -> Result<String, LabgridError> {
         let line = self.line(place, args);
-        let mut command = std::process::Command::new(&self.program);
-        CLEARED.iter().for_each(|v| {
-            command.env_remove(v);
-        });
-        let child = command
-            .args(self.args(place, args))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+        let child = self
+            .command(place, args)
             .spawn()
             .map_err(|e| self.spawn_error(e))?;
         let pid = child.id();
@@ -132,15 +109,24 @@ impl Client {
                     nix::unistd::Pid::from_raw(pid as i32),
                     nix::sys::signal::Signal::SIGKILL,
                 );
-                Err(LabgridError::Client {
-                    command: line,
-                    message: format!(
-                        "no answer within {} (is the coordinator reachable?)",
-                        humantime::format_duration(within)
-                    ),
-                })
+                Err(no_answer(line, within))
             }
         }
+    }
+
+    /// `labgrid-client [-x C] [-p PLACE] ARGS`, output piped, without the `LG_*`
+    /// variables that would steer it elsewhere.
+    fn command(&self, place: Option<&str>, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(&self.program);
+        for v in CLEARED {
+            command.env_remove(v);
+        }
+        command
+            .args(self.args(place, args))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
     }
 
     fn spawn_error(&self, e: std::io::Error) -> LabgridError {
@@ -183,6 +169,16 @@ pub fn failure_text(stderr: &str, stdout: &str, status: std::process::ExitStatus
         .or(lines.last())
         .map(|l| l.to_string())
         .unwrap_or_else(|| format!("it exited with {status} and printed nothing"))
+}
+
+fn no_answer(command: String, within: Duration) -> LabgridError {
+    LabgridError::Client {
+        command,
+        message: format!(
+            "no answer within {} (is the coordinator reachable?)",
+            humantime::format_duration(within)
+        ),
+    }
 }
 
 #[cfg(test)]

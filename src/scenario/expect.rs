@@ -16,11 +16,11 @@ pub enum Eval {
     Met,
     /// Not yet; what is seen instead.
     Pending(String),
-    /// Can no longer hold (a forbidden line appeared); what was seen.
+    /// Can no longer hold (a forbidden line, a final job state, …); what was seen.
     Violated(String),
 }
 
-/// An expectation that did not hold by its deadline.
+/// An expectation that did not hold by its deadline, or could no longer hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unmet {
     pub expected: String,

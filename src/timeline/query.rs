@@ -1,10 +1,9 @@
-//! Questions every view of a timeline asks (which thing an event is about, a
-//! board's last console lines, how far a download got), answered once for the
-//! matchers and the reports alike.
+//! Questions every view of a timeline asks (which thing an event is about, how far
+//! a download got), answered once for the board watch and the reports alike.
 
 use std::collections::BTreeMap;
 
-use super::{Event, EventKind};
+use super::EventKind;
 
 impl EventKind {
     /// The thing an event names: jobs, streams, and MQTT packets and
@@ -32,22 +31,6 @@ impl EventKind {
             other => other.thing(),
         }
     }
-}
-
-/// The last `n` console lines of a board, oldest first.
-pub fn console_tail(events: &[Event], board: &str, n: usize) -> Vec<String> {
-    let mut tail: Vec<String> = events
-        .iter()
-        .rev()
-        .filter(|e| e.source.board_name() == Some(board))
-        .filter_map(|e| match &e.kind {
-            EventKind::Console { line } => Some(line.clone()),
-            _ => None,
-        })
-        .take(n)
-        .collect();
-    tail.reverse();
-    tail
 }
 
 /// The download progress (0..=1) a board reported in an execution's

@@ -112,39 +112,23 @@ impl Timeline {
         self.start.elapsed().as_secs_f64()
     }
 
-    /// Every event so far, read back from the file of a recorded timeline.
+    /// Every event so far, read back from the file of a recorded timeline (a line that
+    /// cannot be read back is skipped). For tools and tests: a run never reads it whole.
     pub fn events(&self) -> Vec<Event> {
-        let mut out = Vec::new();
-        self.replay(0, |_, e| out.push(e));
-        out
-    }
-
-    /// Calls `f` with each event from index `from` on (read back from the file of a
-    /// recorded timeline; a line that cannot be read back is skipped).
-    pub fn replay(&self, from: usize, mut f: impl FnMut(usize, Event)) {
         let mut inner = self.inner.lock().expect("timeline lock");
-        inner.flush();
         if let Some(kept) = &inner.kept {
-            for (i, e) in kept.iter().enumerate().skip(from) {
-                f(i, e.clone());
-            }
-            return;
+            return kept.clone();
         }
-        let len = inner.len;
+        inner.flush();
         drop(inner);
         let Some(file) = self.path().and_then(|p| File::open(p).ok()) else {
-            return;
+            return Vec::new();
         };
-        for (i, line) in BufReader::new(file)
+        BufReader::new(file)
             .lines()
-            .enumerate()
-            .take(len)
-            .skip(from)
-        {
-            if let Some(event) = line.ok().and_then(|l| serde_json::from_str(&l).ok()) {
-                f(i, event);
-            }
-        }
+            .map_while(Result::ok)
+            .filter_map(|l| serde_json::from_str(&l).ok())
+            .collect()
     }
 
     /// The events at `marks` (ascending), read back from the file of a recorded timeline:
@@ -271,9 +255,6 @@ mod tests {
         assert_eq!(back, tl.events());
         assert_eq!(back[0].source, Source::board("sim-1"));
         assert!(back[0].t <= back[1].t);
-        let mut later = Vec::new();
-        tl.replay(1, |i, e| later.push((i, e)));
-        assert_eq!(later, vec![(1, back[1].clone())]);
         let second = text.find('\n').unwrap() as u64 + 1;
         let marks = [Mark {
             index: 1,
