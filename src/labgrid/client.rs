@@ -66,8 +66,34 @@ impl Client {
         args: &[&str],
         within: Duration,
     ) -> Result<String, LabgridError> {
+        self.run_with(place, args, within, false).await
+    }
+
+    /// [`Client::run`] in a process group of its own, for a command that changes the
+    /// coordinator's state (`reserve`, `acquire`): a Ctrl-C at the terminal reaches only
+    /// otarig, which lets the command end and gives back what it got.
+    pub async fn run_own_group(
+        &self,
+        place: Option<&str>,
+        args: &[&str],
+        within: Duration,
+    ) -> Result<String, LabgridError> {
+        self.run_with(place, args, within, true).await
+    }
+
+    async fn run_with(
+        &self,
+        place: Option<&str>,
+        args: &[&str],
+        within: Duration,
+        own_group: bool,
+    ) -> Result<String, LabgridError> {
         let line = self.line(place, args);
-        let child = tokio::process::Command::from(self.command(place, args))
+        let mut command = self.command(place, args);
+        if own_group {
+            std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        }
+        let child = tokio::process::Command::from(command)
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| self.spawn_error(e))?;

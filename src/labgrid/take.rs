@@ -26,6 +26,8 @@ const CONSOLE_POLL: Duration = Duration::from_millis(250);
 struct Progress {
     tokens: Vec<String>,
     held: Vec<HeldPlace>,
+    /// `reserve` and `acquire` commands still running (see [`to_end`]).
+    running: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// One board to take.
@@ -111,6 +113,10 @@ pub async fn take(
         }
         _ = interrupted => Err(LabgridError::Interrupted),
     };
+    if outcome.is_err() {
+        let running = std::mem::take(&mut progress.lock().expect("labgrid progress lock").running);
+        futures::future::join_all(running).await;
+    }
     let progress = std::mem::take(&mut *progress.lock().expect("labgrid progress lock"));
     match outcome {
         Ok(boards) => {
@@ -122,8 +128,8 @@ pub async fn take(
             Ok(Some(Lease::new(client, progress.held)))
         }
         Err(e) => {
-            // The slots' processes are gone (dropped futures kill them); give back what
-            // they got.
+            // The slots' `wait`s are gone (dropped futures kill them) and their
+            // `reserve`s and `acquire`s have ended: give back what they got.
             for h in &progress.held {
                 release_one(&client, h);
             }
@@ -152,16 +158,21 @@ async fn take_one(
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     reserve.extend(tags.iter().map(String::as_str));
-    let out = client.run(None, &reserve, QUICK).await?;
-    let token = output::token(&out).ok_or_else(|| LabgridError::Output {
-        command: client.line(None, &reserve),
-        message: format!("no `export LG_TOKEN=…` line in {out:?}"),
-    })?;
-    progress
-        .lock()
-        .expect("labgrid progress lock")
-        .tokens
-        .push(token.clone());
+    let reserve: Vec<String> = reserve.into_iter().map(String::from).collect();
+    let c = client.clone();
+    let token = to_end(
+        &progress,
+        async move {
+            let reserve: Vec<&str> = reserve.iter().map(String::as_str).collect();
+            let out = c.run_own_group(None, &reserve, QUICK).await?;
+            output::token(&out).ok_or_else(|| LabgridError::Output {
+                command: c.line(None, &reserve),
+                message: format!("no `export LG_TOKEN=…` line in {out:?}"),
+            })
+        },
+        |p, token: &String| p.tokens.push(token.clone()),
+    )
+    .await?;
     // `wait` polls the coordinator every second (which also keeps the reservation from
     // expiring) until a place is allocated; the rig's `wait` bounds it from outside.
     let waited = client.run(None, &["wait", &token], labgrid.wait).await?;
@@ -175,17 +186,19 @@ async fn take_one(
             })
         }
     };
-    client.run(Some(&place), &["acquire"], QUICK).await?;
+    let (c, p) = (client.clone(), place.clone());
+    let held = HeldPlace {
+        place: place.clone(),
+        token,
+        board: board.clone(),
+    };
+    to_end(
+        &progress,
+        async move { c.run_own_group(Some(&p), &["acquire"], QUICK).await },
+        move |p, _: &String| p.held.push(held),
+    )
+    .await?;
     let locked_at = super::now();
-    progress
-        .lock()
-        .expect("labgrid progress lock")
-        .held
-        .push(HeldPlace {
-            place: place.clone(),
-            token,
-            board: board.clone(),
-        });
     let info = place_info(client, &place, slot).await?;
     let place_error = |message: String| LabgridError::Place {
         board: board.clone(),
@@ -218,6 +231,32 @@ async fn take_one(
         super::owner()
     );
     Ok(composed)
+}
+
+/// Runs `command`, which changes the coordinator's state, to its end even when the take
+/// is abandoned (timeout, interrupt, another slot's error), and records what it got from
+/// inside its own task: cut off between the coordinator's change and our reading of the
+/// answer, it would leave a reservation or a lock that nobody gives back.
+async fn to_end<T: Send + 'static>(
+    progress: &Arc<Mutex<Progress>>,
+    command: impl Future<Output = Result<T, LabgridError>> + Send + 'static,
+    record: impl FnOnce(&mut Progress, &T) + Send + 'static,
+) -> Result<T, LabgridError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let recorded = progress.clone();
+    let task = tokio::spawn(async move {
+        let out = command.await;
+        if let Ok(got) = &out {
+            record(&mut recorded.lock().expect("labgrid progress lock"), got);
+        }
+        let _ = tx.send(out);
+    });
+    progress
+        .lock()
+        .expect("labgrid progress lock")
+        .running
+        .push(task);
+    rx.await.unwrap_or(Err(LabgridError::Interrupted))
 }
 
 async fn place_info(
@@ -280,4 +319,58 @@ async fn others(client: &Client, labgrid: &Labgrid, progress: &Arc<Mutex<Progres
         }
     }
     lines.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    use super::*;
+
+    /// A `labgrid-client` whose `reserve` creates the reservation at once but answers late,
+    /// as a Python client does; every call is logged.
+    fn scripted_client(dir: &Path) -> std::path::PathBuf {
+        let script = dir.join("labgrid-client");
+        let text = format!(
+            r#"#!/bin/sh
+echo "$*" >> {dir}/calls
+case "$*" in
+  *places*) printf "Place 'board-1':\n  tags: board=otarig-sim\n" ;;
+  *reserve*) touch {dir}/reserved; sleep 1; echo "export LG_TOKEN=TOKEN1" ;;
+  *wait*) sleep 30 ;;
+esac
+"#,
+            dir = dir.display()
+        );
+        std::fs::write(&script, text).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script
+    }
+
+    #[tokio::test]
+    async fn an_interrupt_while_reserve_is_answering_still_cancels_its_reservation() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = scripted_client(dir.path());
+        let text = format!(
+            "boards: []\nlabgrid:\n  client: {}\n  boards:\n    - {{ name: lab, match: board=otarig-sim, thing_names: [Thing1], platform: sim, power: none, flash: {{ command: {{ program: 'true', args: ['{{image}}'] }} }} }}\n",
+            client.display()
+        );
+        let mut rig = crate::config::load_rig_str(&text, &dir.path().join("rig.yaml"))
+            .unwrap_or_else(|d| panic!("{d}"));
+        let reserved = dir.path().join("reserved");
+        // Interrupted once the coordinator has the reservation, before the client answers.
+        let interrupted = async {
+            while !reserved.exists() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        let err = take(&mut rig, None, interrupted).await.err();
+        assert!(matches!(err, Some(LabgridError::Interrupted)), "{err:?}");
+        let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+        assert!(
+            calls.contains("cancel-reservation TOKEN1"),
+            "the reservation made as the run was interrupted is cancelled:\n{calls}"
+        );
+    }
 }

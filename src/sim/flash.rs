@@ -4,9 +4,11 @@
 //! sector to 0xFF; program can only clear bits (new = old & data), as on NOR flash, which
 //! is why the image flags step 0xFF → 0xFE → 0xFC → 0xF8 without an erase.
 //!
-//! Every sector touched is written with one `pwrite` and then fsynced, so a SIGKILL (the
-//! rig's power cut) mid-operation leaves what a real cut leaves: sectors before the cut
-//! done, the one being written partly done, the rest untouched.
+//! Every sector touched is written with one `pwrite`, so a SIGKILL (the rig's power cut)
+//! mid-operation leaves what a real cut leaves: sectors before the cut done, the rest
+//! untouched (the test medium also cuts inside a write). No fsync: a killed process's
+//! completed writes stay in the page cache for the next boot to read, and only a host
+//! crash would lose them.
 //!
 //! The boot config holds the bank-swap bit (PIC32MZ `PFSWAP`) that the bootloader sets:
 //! logical bank 0 ("lower", the one that runs) maps to physical bank 0 unless swapped.
@@ -22,7 +24,7 @@ pub const FLASH_BASE: u32 = 0x9D00_0000;
 pub const BOOT_CONFIG_LEN: u64 = 16;
 /// Default bank size (the PIC32MZ2048EF has 1 MiB per bank; half is plenty for the sim).
 pub const DEFAULT_BANK_SIZE: u32 = 512 * 1024;
-/// Erase/program granularity of the simulated flash (and of its fsyncs).
+/// Erase/program granularity of the simulated flash (one `pwrite` each).
 pub const SECTOR_SIZE: u32 = 4096;
 
 const SWAP_OFFSET_IN_CONFIG: u64 = 0;
@@ -54,7 +56,6 @@ pub trait Medium: Send {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()>;
     /// Writes all of `data`, or fails having written a prefix of it (a power cut).
     fn write_at(&mut self, data: &[u8], offset: u64) -> std::io::Result<()>;
-    fn sync(&mut self) -> std::io::Result<()>;
     fn size(&self) -> std::io::Result<u64>;
 }
 
@@ -66,9 +67,6 @@ impl Medium for FileMedium {
     }
     fn write_at(&mut self, data: &[u8], offset: u64) -> std::io::Result<()> {
         self.0.write_all_at(data, offset)
-    }
-    fn sync(&mut self) -> std::io::Result<()> {
-        self.0.sync_data()
     }
     fn size(&self) -> std::io::Result<u64> {
         Ok(self.0.metadata()?.len())
@@ -105,9 +103,6 @@ impl Medium for MemMedium {
         if n < data.len() {
             return Err(std::io::Error::other("power cut (test budget exhausted)"));
         }
-        Ok(())
-    }
-    fn sync(&mut self) -> std::io::Result<()> {
         Ok(())
     }
     fn size(&self) -> std::io::Result<u64> {
@@ -200,7 +195,6 @@ impl Flash {
         let value = if self.swapped { NOT_SWAPPED } else { SWAPPED };
         let off = self.config_offset() + SWAP_OFFSET_IN_CONFIG;
         self.write_raw(off, &[value], "write boot config")?;
-        self.sync("sync boot config")?;
         self.swapped = !self.swapped;
         Ok(())
     }
@@ -226,7 +220,6 @@ impl Flash {
                 *c &= *d;
             }
             self.write_raw(base + done as u64, &cell, "program")?;
-            self.sync("sync after program")?;
             self.delay();
             done += n;
         }
@@ -241,7 +234,6 @@ impl Flash {
         for sector in first..last {
             let base = self.physical(bank, sector * SECTOR_SIZE, SECTOR_SIZE as usize)?;
             self.write_raw(base, &ones, "erase")?;
-            self.sync("sync after erase")?;
             self.delay();
         }
         Ok(())
@@ -293,14 +285,6 @@ impl Flash {
                 what: format!("{what} {} bytes at 0x{offset:x}", data.len()),
                 source,
             })
-    }
-
-    fn sync(&mut self, what: &str) -> Result<(), FlashError> {
-        self.medium.sync().map_err(|source| FlashError::Io {
-            path: self.path.clone(),
-            what: what.into(),
-            source,
-        })
     }
 }
 
