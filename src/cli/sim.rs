@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use clap::{Args, Subcommand};
 
-use crate::sim::console::Sink;
+use crate::sim::console::{flush_stdout, Sink};
 use crate::sim::uart::PtyUart;
 use crate::sim::wiring::Wiring;
 use crate::sim::{agent, fixture, runtime};
@@ -110,7 +110,9 @@ pub fn sim(args: SimArgs) -> u8 {
             )
         }
     };
-    match rt.block_on(runtime::run(&dir, agent::new_agent, sink)) {
+    let stopped = rt.block_on(runtime::run(&dir, agent::new_agent, sink));
+    flush_stdout();
+    match stopped {
         Ok(never) => match never {},
         Err(e) => fail(anyhow::Error::new(e)),
     }

@@ -23,15 +23,41 @@ pub enum Sink {
     Buffer(Arc<Mutex<Vec<String>>>),
 }
 
+/// Lines printed to stdout in the current step of the board's runtime (one input
+/// handled), not yet written. They go out together at the end of the step, or when the
+/// runtime yields: one write per step instead of one per line (a download prints two
+/// lines a block, and with 1,000 boards each line was a wake-up of the rig). A power cut
+/// loses only the lines of the step it cuts, as a real UART's transmit FIFO would.
+static PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// Writes what [`Sink::Stdout`] holds: on the step's yield, or before the program exits.
+pub fn flush_stdout() {
+    let lines = std::mem::take(&mut *PENDING.lock().expect("console lines"));
+    if !lines.is_empty() {
+        let mut out = std::io::stdout().lock();
+        // A closed console (the rig went away) must not kill the board.
+        let _ = out.write_all(&lines);
+        let _ = out.flush();
+    }
+}
+
 impl Sink {
     /// One whole line (whole lines never interleave).
     pub fn line(&self, line: &str) {
         match self {
             Sink::Stdout => {
-                let mut out = std::io::stdout().lock();
-                // A closed console (the rig went away) must not kill the board.
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
+                let mut pending = PENDING.lock().expect("console lines");
+                let first = pending.is_empty();
+                pending.extend_from_slice(line.as_bytes());
+                pending.push(b'\n');
+                drop(pending);
+                if first {
+                    match tokio::runtime::Handle::try_current() {
+                        // Runs once the step that printed yields.
+                        Ok(runtime) => drop(runtime.spawn(async { flush_stdout() })),
+                        Err(_) => flush_stdout(),
+                    }
+                }
             }
             Sink::Uart(uart) => uart.lock().expect("uart").send_line(line),
             Sink::Buffer(buf) => buf.lock().expect("console buffer").push(line.to_string()),

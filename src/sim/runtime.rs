@@ -44,7 +44,7 @@ use tokio::time::{sleep_until, Instant};
 use super::agent::{Action, Agent, AgentConfig, AgentKind, Input, SelfTest, TimerId};
 use super::bootloader::{self, Boot};
 use super::codesign;
-use super::console::{Console, Sink};
+use super::console::{flush_stdout, Console, Sink};
 use super::flash::{Flash, FlashError};
 use super::image::{decode_app, Delays, Personality, DESCRIPTOR_LEN};
 use super::mqtt::{self, Link};
@@ -296,6 +296,9 @@ async fn run_app(
     // PUBACK and are retried, so one that a dropped connection lost is sent again.
     let mut unacked: VecDeque<(String, Vec<u8>)> = VecDeque::new();
     loop {
+        // What handling the last input printed goes out now, before the next input (many
+        // can be waiting): the console keeps pace with the board's steps.
+        flush_stdout();
         for action in actions.drain(..) {
             match action {
                 Action::Subscribe { topic, qos } => {

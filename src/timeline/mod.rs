@@ -2,6 +2,7 @@
 //! expectations, verdicts and reports are all views of the recorded events.
 
 mod event;
+mod line_writer;
 pub mod query;
 mod recorder;
 

@@ -1,8 +1,10 @@
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::line_writer::LineWriter;
 
 use super::{Event, EventKind, Source};
 
@@ -37,28 +39,23 @@ struct Inner {
     len: usize,
     /// Bytes written to the file so far: where the next event's line starts.
     written: u64,
-    file: Option<BufWriter<File>>,
+    file: Option<LineWriter>,
     /// Only for a timeline without a file: a recorded timeline lives on disk, so the
     /// runner's memory grows with boards, not with events.
     kept: Option<Vec<Event>>,
     observers: Vec<Weak<dyn Observer>>,
-    flushed_at: Instant,
 }
 
-/// How long written events may wait in the buffer: a killed run loses at most this much.
-const FLUSH_EVERY: Duration = Duration::from_millis(100);
-
 impl Inner {
-    fn flush(&mut self) {
-        if let Some(file) = self.file.as_mut() {
-            let _ = file.flush();
+    fn flush(&self) {
+        if let Some(file) = &self.file {
+            file.flush();
         }
-        self.flushed_at = Instant::now();
     }
 }
 
-/// The recorder: the one place events are stamped. Every event is written (and flushed)
-/// as a JSON line and shown to the observers.
+/// The recorder: the one place events are stamped. Every event is written as a JSON line
+/// (by [`LineWriter`]'s thread) and shown to the observers.
 #[derive(Clone)]
 pub struct Timeline {
     start: Instant,
@@ -80,14 +77,11 @@ impl Timeline {
     /// A timeline written to `events.jsonl` at `path` as it happens, so a killed run keeps
     /// everything seen so far; it is not kept in memory.
     pub fn recording_to(path: &Path) -> std::io::Result<Self> {
-        let file = File::create(path)?;
-        Ok(Self::new(
-            Some(BufWriter::new(file)),
-            Some(path.to_path_buf()),
-        ))
+        let file = LineWriter::start(File::create(path)?)?;
+        Ok(Self::new(Some(file), Some(path.to_path_buf())))
     }
 
-    fn new(file: Option<BufWriter<File>>, path: Option<PathBuf>) -> Self {
+    fn new(file: Option<LineWriter>, path: Option<PathBuf>) -> Self {
         Timeline {
             start: Instant::now(),
             inner: Arc::new(Mutex::new(Inner {
@@ -96,7 +90,6 @@ impl Timeline {
                 kept: file.is_none().then(Vec::new),
                 file,
                 observers: Vec::new(),
-                flushed_at: Instant::now(),
             })),
             path: path.map(Arc::new),
         }
@@ -115,7 +108,7 @@ impl Timeline {
     /// Every event so far, read back from the file of a recorded timeline (a line that
     /// cannot be read back is skipped). For tools and tests: a run never reads it whole.
     pub fn events(&self) -> Vec<Event> {
-        let mut inner = self.inner.lock().expect("timeline lock");
+        let inner = self.inner.lock().expect("timeline lock");
         if let Some(kept) = &inner.kept {
             return kept.clone();
         }
@@ -135,7 +128,7 @@ impl Timeline {
     /// one seek per event, not a pass over the whole file.
     pub fn read_at(&self, marks: &[Mark]) -> Vec<Event> {
         use std::io::{Seek, SeekFrom};
-        let mut inner = self.inner.lock().expect("timeline lock");
+        let inner = self.inner.lock().expect("timeline lock");
         if let Some(kept) = &inner.kept {
             return marks
                 .iter()
@@ -180,7 +173,8 @@ impl Timeline {
             .push(Arc::downgrade(observer));
     }
 
-    /// Writes out what is buffered (the recorder also does so every 100 ms of events).
+    /// Returns once every event recorded so far is in the file (the writer also flushes by
+    /// itself whenever it has caught up).
     pub fn flush(&self) {
         self.inner.lock().expect("timeline lock").flush();
     }
@@ -209,14 +203,12 @@ impl EventSink for Timeline {
             index: inner.len,
             offset: inner.written,
         };
-        // A failed write must not stop the run: the observers still see the event.
-        if let (Some(file), Some(line)) = (inner.file.as_mut(), line.filter(|l| l.len() > 1)) {
-            if file.write_all(&line).is_ok() {
-                inner.written += line.len() as u64;
+        if let Some(line) = line.filter(|l| l.len() > 1) {
+            if let Some(file) = &inner.file {
+                let len = line.len() as u64;
+                file.write(line);
+                inner.written += len;
             }
-        }
-        if inner.flushed_at.elapsed() >= FLUSH_EVERY {
-            inner.flush();
         }
         inner.len += 1;
         inner.observers.retain(|observer| match observer.upgrade() {

@@ -15,6 +15,9 @@ use super::conformance::{self, Malformed};
 /// receive buffers drop what they cannot hold, as on AWS.
 const MAX_OUT: usize = 268_435_455;
 
+/// The write buffer a connection keeps between writes.
+const WBUF_KEPT: usize = 8 * 1024;
+
 /// How long a closing connection is drained, so the peer sees FIN, not RST.
 const LINGER: Duration = Duration::from_secs(1);
 
@@ -48,6 +51,8 @@ pub(crate) struct Io<S> {
     wbuf: BytesMut,
     max_in: usize,
     write_timeout: Duration,
+    /// Packets are gathered in `wbuf` and written together on [`Io::uncork`].
+    corked: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
@@ -55,9 +60,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         Io {
             stream,
             rbuf: BytesMut::with_capacity(8 * 1024),
-            wbuf: BytesMut::with_capacity(8 * 1024),
+            wbuf: BytesMut::with_capacity(WBUF_KEPT),
             max_in,
             write_timeout,
+            corked: false,
         }
     }
 
@@ -98,16 +104,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
 
     /// Writes one packet; a device that does not take it within the write
     /// timeout is not reading, and the write fails.
+    /// While corked, the packet only joins the ones gathered.
     pub async fn write(&mut self, packet: &Packet) -> std::io::Result<()> {
-        self.wbuf.clear();
         packet
             .write(&mut self.wbuf, MAX_OUT)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+        if self.corked {
+            return Ok(());
+        }
+        self.write_gathered().await
+    }
+
+    /// From now on packets are gathered, to go out in one TLS write: a file-stream
+    /// request's blocks (up to a bitmap's worth) cost one system call instead of one
+    /// each, on both ends.
+    pub fn cork(&mut self) {
+        self.corked = true;
+    }
+
+    /// Writes what was gathered, and each packet at once again.
+    pub async fn uncork(&mut self) -> std::io::Result<()> {
+        self.corked = false;
+        self.write_gathered().await
+    }
+
+    async fn write_gathered(&mut self) -> std::io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
         let write = async {
             self.stream.write_all(&self.wbuf).await?;
             self.stream.flush().await
         };
-        match tokio::time::timeout(self.write_timeout, write).await {
+        let done = tokio::time::timeout(self.write_timeout, write).await;
+        // A gathered burst's room is given back: a thousand idle connections would
+        // otherwise each keep a stream request's worth.
+        if self.wbuf.capacity() > WBUF_KEPT {
+            self.wbuf = BytesMut::with_capacity(WBUF_KEPT);
+        } else {
+            self.wbuf.clear();
+        }
+        match done {
             Ok(done) => done,
             Err(_) => Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,

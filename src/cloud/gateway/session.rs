@@ -278,11 +278,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             Packet::Subscribe(s) => self.on_subscribe(s).await,
             Packet::Unsubscribe(u) => {
-                self.client
-                    .subs
-                    .write()
-                    .expect("subscription lock")
-                    .retain(|(f, _)| !u.topics.contains(f));
+                self.shared.broker.unsubscribe(&self.client, &u.topics);
                 self.write(Packet::UnsubAck(UnsubAck::new(u.pkid))).await
             }
             Packet::PingReq => self.write(Packet::PingResp).await,
@@ -357,6 +353,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 Vec::new()
             }
         };
+        // The acknowledgement and the replies (a stream request's blocks) go out together.
+        self.io.cork();
         if p.qos == QoS::AtLeastOnce {
             self.write(Packet::PubAck(PubAck::new(p.pkid))).await?;
         }
@@ -370,7 +368,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 }
             }
         }
-        Ok(())
+        until_closed(&mut self.ctl, self.io.uncork()).await
     }
 
     async fn on_subscribe(&mut self, s: Subscribe) -> Step {
@@ -393,11 +391,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     {
                         return Err(self.violation(e.to_string()));
                     }
-                    let mut subs = self.client.subs.write().expect("subscription lock");
-                    match subs.iter_mut().find(|(existing, _)| *existing == f.path) {
-                        Some(entry) => entry.1 = *qos,
-                        None => subs.push((f.path.clone(), *qos)),
-                    }
+                    self.shared.broker.subscribe(&self.client, &f.path, *qos);
                 }
             }
         }
@@ -487,17 +481,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.shared
             .transcript
             .packet(&self.who, Direction::Out, &packet);
-        let write = self.io.write(&packet);
-        tokio::pin!(write);
-        loop {
-            tokio::select! {
-                biased;
-                Some(c) = self.ctl.recv() => match c {
-                    Ctl::Close(r) => return Err(End::Closed(r)),
-                    Ctl::Wake => {} // a stall is seen at the next turn of the loop
-                },
-                done = &mut write => return done.map_err(|e| End::Io(e.to_string())),
-            }
+        until_closed(&mut self.ctl, self.io.write(&packet)).await
+    }
+}
+
+/// Runs a write unless a takeover or cut ends the connection first.
+async fn until_closed(
+    ctl: &mut mpsc::UnboundedReceiver<Ctl>,
+    write: impl std::future::Future<Output = std::io::Result<()>>,
+) -> Step {
+    tokio::pin!(write);
+    loop {
+        tokio::select! {
+            biased;
+            Some(c) = ctl.recv() => match c {
+                Ctl::Close(r) => return Err(End::Closed(r)),
+                Ctl::Wake => {} // a stall is seen at the next turn of the loop
+            },
+            done = &mut write => return done.map_err(|e| End::Io(e.to_string())),
         }
     }
 }

@@ -116,15 +116,6 @@ pub async fn run_scenario(
         lag_sink.emit(Source::Runner, EventKind::Note { text })
     }));
     let _lag_monitor = AbortOnDrop(lag_monitor);
-    // Written events reach the file within a quarter second even when none follow (a
-    // board that hangs): what a killed run leaves is up to date.
-    let flushed = timeline.clone();
-    let _flusher = AbortOnDrop(tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-            flushed.flush();
-        }
-    }));
     let started_wall_ms = wall_ms_now();
     let result = |boards: Vec<BoardResult>| ScenarioResult {
         name: scenario.name.clone(),
