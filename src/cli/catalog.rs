@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use super::exit::{PASSED as OK, USAGE};
 use super::project::{self, FileKind, RigChoice};
 use super::selection::Selection;
-use crate::config::{self, bind_roles, load_rig, load_scenarios, validate_all, Scenario};
+use crate::config::{self, bind_roles, load_rig, validate_all};
+use crate::scenario::checks::Check;
+use crate::scenario::{load_scenarios, Scenario};
 
 /// What a subcommand prints on stdout (`text`) and stderr (`diagnostics`), and its exit code.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +34,7 @@ pub fn validate(
     paths: &[PathBuf],
     rig: Option<&Path>,
     fixtures: Option<&Path>,
-    bound_check: &config::BoundCheck<'_>,
+    bound_check: &config::BoundCheck<'_, Check>,
 ) -> CommandOutput {
     let root = rig.is_none().then(|| project::project_root(paths));
     let paths = if paths.is_empty() {

@@ -223,12 +223,13 @@ pub fn run(args: RunArgs, verbosity: Verbosity) -> u8 {
         return config_error(&misplaced);
     }
     let fixtures = rig.root.join("firmware-fixtures");
-    let loaded = match config::load_scenarios(&paths, Some(&fixtures)) {
+    let loaded = match crate::scenario::load_scenarios(&paths, Some(&fixtures)) {
         Ok(s) => s,
         Err(d) => return config_error(&d),
     };
     let select = args.select.selection();
-    let mut scenarios: Vec<config::Scenario> = select.apply(&loaded).into_iter().cloned().collect();
+    let mut scenarios: Vec<crate::scenario::Scenario> =
+        select.apply(&loaded).into_iter().cloned().collect();
     if let Some(seed) = args.seed {
         for s in &mut scenarios {
             crate::faults::seed_unseeded_links(s, seed);

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::Scenario;
+use crate::scenario::Scenario;
 
 /// `--filter`, `--exclude` and `--partition`, applied in that order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -54,15 +54,18 @@ impl std::error::Error for SkipReason {}
 /// Role → board name. Roles that require a thing name are bound first, then the
 /// rest; each takes the first unbound board in rig order that meets the role's
 /// thing name and every capability in the scenario's `needs`.
-pub fn bind_roles(scenario: &Scenario, rig: &Rig) -> Result<BTreeMap<String, String>, SkipReason> {
+pub fn bind_roles<C>(
+    scenario: &Scenario<C>,
+    rig: &Rig,
+) -> Result<BTreeMap<String, String>, SkipReason> {
     bind_roles_sparing(scenario, rig, &BTreeSet::new())
 }
 
 /// As [`bind_roles`], but a role that names no thing takes a board of `spare`
 /// only when no other board fits: boards whose thing names other scenarios need
 /// stay free for them, so one scenario does not wait for another for nothing.
-pub fn bind_roles_sparing(
-    scenario: &Scenario,
+pub fn bind_roles_sparing<C>(
+    scenario: &Scenario<C>,
     rig: &Rig,
     spare: &BTreeSet<String>,
 ) -> Result<BTreeMap<String, String>, SkipReason> {
@@ -103,6 +106,6 @@ pub fn bind_roles_sparing(
 }
 
 /// The fixture flashed before the scenario: its own `baseline`, else the rig's.
-pub fn effective_baseline<'a>(scenario: &'a Scenario, rig: &'a Rig) -> Option<&'a str> {
+pub fn effective_baseline<'a, C>(scenario: &'a Scenario<C>, rig: &'a Rig) -> Option<&'a str> {
     scenario.baseline.as_deref().or(rig.baseline.as_deref())
 }

@@ -359,6 +359,22 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The keys of the map at `path`, in order (empty when it is not a map).
+    pub fn map_keys(&self, path: &YamlPath) -> Vec<String> {
+        match &self.index {
+            Some(index) => index.map_keys(path).unwrap_or_default(),
+            None => deserialize_at::<yaml_serde::Mapping>(&self.file.text, path)
+                .ok()
+                .flatten()
+                .map(|map| {
+                    map.keys()
+                        .map(|k| k.as_str().unwrap_or_default().to_string())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
     /// How many elements the sequence at `path` has (0 when it is not a sequence).
     pub fn seq_len(&self, path: &YamlPath) -> usize {
         match &self.index {

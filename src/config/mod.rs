@@ -5,6 +5,7 @@
 pub mod bind;
 pub mod chips;
 pub mod diag;
+pub mod expect_check;
 pub mod fixture;
 pub mod flash_checks;
 pub mod flash_presets;
@@ -36,6 +37,7 @@ use std::path::{Path, PathBuf};
 pub use bind::{bind_roles, bind_roles_sparing, effective_baseline, SkipReason};
 pub use chips::{check_probe_rs_chip, ChipCheck};
 pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use expect_check::{CheckCx, ExpectCheck, UnparsedCheck};
 pub use rig::Rig;
 pub use rig_resolve::repo_root;
 pub use scenario::Scenario;
@@ -133,13 +135,23 @@ pub fn scenario_files(paths: &[PathBuf], diags: &mut Diagnostics) -> Vec<PathBuf
     out
 }
 
-/// Loads every scenario under `paths`. Fixture names are checked against
-/// `fixtures_dir/NAME.yaml` when a directory is given. All problems of all files
-/// are returned together; warnings alone do not make it fail.
+/// Loads every scenario under `paths` with each expectation's check left unread
+/// ([`UnparsedCheck`]): for what looks only at steps and boards. The runner and `otarig
+/// validate` load them with their checks parsed (`scenario::load_scenarios`).
 pub fn load_scenarios(
     paths: &[PathBuf],
     fixtures_dir: Option<&Path>,
-) -> Result<Vec<Scenario>, Diagnostics> {
+) -> Result<Vec<Scenario<UnparsedCheck>>, Diagnostics> {
+    load_scenarios_as(paths, fixtures_dir)
+}
+
+/// Loads every scenario under `paths`, each expectation's check parsed as `C`. Fixture
+/// names are checked against `fixtures_dir/NAME.yaml` when a directory is given. All
+/// problems of all files are returned together; warnings alone do not make it fail.
+pub fn load_scenarios_as<C: ExpectCheck>(
+    paths: &[PathBuf],
+    fixtures_dir: Option<&Path>,
+) -> Result<Vec<Scenario<C>>, Diagnostics> {
     let mut diags = Diagnostics::new();
     let scenarios = load_scenarios_into(paths, fixtures_dir, &mut diags);
     if diags.has_errors() {
@@ -149,14 +161,14 @@ pub fn load_scenarios(
     }
 }
 
-fn load_scenarios_into(
+fn load_scenarios_into<C: ExpectCheck>(
     paths: &[PathBuf],
     fixtures_dir: Option<&Path>,
     diags: &mut Diagnostics,
-) -> Vec<Scenario> {
+) -> Vec<Scenario<C>> {
     let check = |name: &str| fixture_check(fixtures_dir.expect("only called with a dir"), name);
     let check: Option<FixtureCheck<'_>> = fixtures_dir.map(|_| &check as FixtureCheck<'_>);
-    let mut out: Vec<Scenario> = Vec::new();
+    let mut out: Vec<Scenario<C>> = Vec::new();
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in scenario_files(paths, diags) {
         let file = match SourceFile::read(&path) {
@@ -235,19 +247,19 @@ fn validate_fixtures(dir: &Path, diags: &mut Diagnostics) {
     }
 }
 
-/// Everything `otarig validate` checks: the rig (if given), every scenario, their
-/// fixtures, and, with a rig, whether each scenario can be bound to it (a warning
-/// when not: at run time that scenario is skipped, not failed).
 /// A check of a scenario whose roles are bound to a rig's boards (role → board), given by
 /// the layers above `config` (e.g. the jobs' files and stream sizes).
-pub type BoundCheck<'a> =
-    dyn Fn(&Rig, &Scenario, &BTreeMap<String, String>, &Path, &mut Diagnostics) + 'a;
+pub type BoundCheck<'a, C> =
+    dyn Fn(&Rig, &Scenario<C>, &BTreeMap<String, String>, &Path, &mut Diagnostics) + 'a;
 
-pub fn validate_all(
+/// Everything `otarig validate` checks: the rig (if given), every scenario with its checks
+/// parsed as `C`, their fixtures, and, with a rig, whether each scenario can be bound to
+/// it (a warning when not: at run time that scenario is skipped, not failed).
+pub fn validate_all<C: ExpectCheck>(
     rig: Option<&Path>,
     paths: &[PathBuf],
     fixtures_dir: Option<&Path>,
-    bound_check: &BoundCheck<'_>,
+    bound_check: &BoundCheck<'_, C>,
 ) -> Diagnostics {
     let mut diags = Diagnostics::new();
     if let Some(dir) = fixtures_dir {
@@ -272,7 +284,7 @@ pub fn validate_all(
             }
         }
     }
-    let scenarios = load_scenarios_into(paths, fixtures_dir, &mut diags);
+    let scenarios: Vec<Scenario<C>> = load_scenarios_into(paths, fixtures_dir, &mut diags);
     if let Some(rig) = &rig {
         for s in &scenarios {
             let binding = bind_roles(s, rig);

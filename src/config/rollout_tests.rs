@@ -7,7 +7,7 @@ use crate::model::{
     Rollout,
 };
 
-fn scenario(name: &str, text: &str) -> Result<Scenario, Diagnostics> {
+fn scenario(name: &str, text: &str) -> Result<Scenario<UnparsedCheck>, Diagnostics> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(format!("{name}.yaml"));
     std::fs::write(&path, text).unwrap();
@@ -185,46 +185,4 @@ fn misspelt_or_mistyped_fields_are_reported_at_their_position() {
     );
     has(8, 80, "invalid type: integer `-5`, expected u32");
     assert_eq!(got.len(), 5, "{got:#?}");
-}
-
-#[test]
-fn no_execution_names_a_job_defined_before_it_and_counts_as_awaiting_it() {
-    let text = format!(
-        "{HEAD}  - job: {{ id: j, image: app-v5, targets: all, rollout: {{ maximum_per_minute: 1 }} }}
-  - expect: {{ board: a, job: FAILED, of: j, within: 1m }}
-  - expect: {{ board: b, no_execution: j, within: 1m }}
-"
-    );
-    let s = scenario("r", &text).unwrap_or_else(|d| panic!("{d}"));
-    assert!(
-        matches!(&s.steps[2], scenario::Step::Expect(e)
-            if matches!(&e.check, scenario::Check::NoExecution { job } if job == "j")),
-        "{:?}",
-        s.steps[2]
-    );
-    assert!(s.unawaited_jobs().is_empty(), "{:?}", s.unawaited_jobs());
-
-    let bad = format!(
-        "{HEAD}  - expect: {{ board: b, no_execution: later, within: 1m }}
-  - job: {{ id: later, image: app-v5, targets: all }}
-  - expect: {{ board: b, no_execution: later, of: later, within: 1m }}
-  - expect: {{ board: b, no_execution: later, job: FAILED, within: 1m }}
-"
-    );
-    let got = messages(&scenario("r", &bad).unwrap_err());
-    assert!(
-        got.iter()
-            .any(|m| m.starts_with("4:39: job `later` is not defined by an earlier `job` step")),
-        "{got:#?}"
-    );
-    assert!(
-        got.iter()
-            .any(|m| m == "6:50: `of: JOB_ID` only applies to a job status or progress check"),
-        "{got:#?}"
-    );
-    assert!(
-        got.iter()
-            .any(|m| m.starts_with("7:13: expect takes one check, found job, no_execution")),
-        "{got:#?}"
-    );
 }

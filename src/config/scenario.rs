@@ -1,6 +1,10 @@
 //! The resolved scenario: what the runner executes. Roles are names declared in
 //! `boards:` (`all` already expanded), regexes compiled, durations parsed,
-//! percentages as fractions 0..=1. Built only by `config::load_scenarios`.
+//! percentages as fractions 0..=1. Built only by `config::load_scenarios_as`.
+//!
+//! An expectation's check is a type parameter `C`: its kinds are parsed and evaluated in
+//! `scenario::checks` (which implements [`super::ExpectCheck`]); `config` alone loads
+//! them as [`super::UnparsedCheck`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,10 +12,10 @@ use std::time::Duration;
 use regex::Regex;
 
 pub use super::scenario_raw::Capability;
-use crate::model::{ExecutionStatus, FleetControls, ImageFault};
+use crate::model::{FleetControls, ImageFault};
 
 #[derive(Clone, Debug)]
-pub struct Scenario {
+pub struct Scenario<C> {
     /// Equals the file stem; the stable identifier.
     pub name: String,
     pub file: PathBuf,
@@ -23,7 +27,7 @@ pub struct Scenario {
     /// Fixture flashed before the steps; `None` = the rig's `defaults.baseline`.
     pub baseline: Option<String>,
     pub timeout: Option<Duration>,
-    pub steps: Vec<Step>,
+    pub steps: Vec<Step<C>>,
     /// Line of each step in `file`, for messages (`steps[i]` is at `step_lines[i]`).
     pub step_lines: Vec<usize>,
     /// Top-level `never:` guards: hold from the first step to the end.
@@ -31,52 +35,13 @@ pub struct Scenario {
     pub recovery: Recovery,
 }
 
-impl Scenario {
+impl<C> Scenario<C> {
     pub fn role(&self, name: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.name == name)
     }
 
     pub fn role_names(&self) -> Vec<String> {
         self.roles.iter().map(|r| r.name.clone()).collect()
-    }
-
-    /// Each job step (its index and id) with the target roles whose execution of it no
-    /// later step awaits: no `expect` on that job's status for the role (by id, or as the
-    /// latest job), no `no_execution` of it and no `cancel` of it. The run waits for these to end by themselves.
-    pub fn unawaited_jobs(&self) -> Vec<(usize, String, Vec<String>)> {
-        let mut out = Vec::new();
-        for (i, step) in self.steps.iter().enumerate() {
-            let Step::Job(job) = step else { continue };
-            let mut waiting: Vec<String> = job.targets.clone();
-            // A status check without a job id is about the role's latest job.
-            let mut superseded: Vec<String> = Vec::new();
-            for later in &self.steps[i + 1..] {
-                match later {
-                    Step::Job(other) => superseded.extend(other.targets.iter().cloned()),
-                    Step::Cancel { job: id, .. } if *id == job.id => waiting.clear(),
-                    Step::Expect(exp) => match &exp.check {
-                        Check::Job { job: named, .. } => {
-                            waiting.retain(|r| {
-                                let this_one = match named {
-                                    Some(id) => *id == job.id,
-                                    None => !superseded.contains(r),
-                                };
-                                !(this_one && exp.roles.contains(r))
-                            });
-                        }
-                        Check::NoExecution { job: id } if *id == job.id => {
-                            waiting.retain(|r| !exp.roles.contains(r));
-                        }
-                        _ => {}
-                    },
-                    _ => {}
-                }
-            }
-            if !waiting.is_empty() {
-                out.push((i, job.id.clone(), waiting));
-            }
-        }
-        out
     }
 }
 
@@ -97,12 +62,12 @@ pub struct Recovery {
 }
 
 #[derive(Clone, Debug)]
-pub enum Step {
+pub enum Step<C> {
     Flash {
         roles: Vec<String>,
         image: String,
     },
-    Expect(Expect),
+    Expect(Expect<C>),
     Job(JobStep),
     Cancel {
         job: String,
@@ -135,7 +100,7 @@ pub enum Step {
     Never(Vec<Guard>),
 }
 
-impl Step {
+impl<C> Step<C> {
     pub fn kind(&self) -> &'static str {
         match self {
             Step::Flash { .. } => "flash",
@@ -156,40 +121,12 @@ impl Step {
 }
 
 #[derive(Clone, Debug)]
-pub struct Expect {
+pub struct Expect<C> {
     pub roles: Vec<String>,
-    pub check: Check,
-    /// The deadline; for [`Check::NotConsole`], the window during which the line must not appear.
+    pub check: C,
+    /// The deadline; for a check that forbids something (`not_console`), the window during
+    /// which it must not happen.
     pub within: Duration,
-}
-
-#[derive(Clone, Debug)]
-pub enum Check {
-    /// A console line matches (`console_literal` is compiled as an escaped regex).
-    Console(Regex),
-    /// Lines matching each regex, in this order.
-    Sequence(Vec<Regex>),
-    /// No console line matches during the window.
-    NotConsole(Regex),
-    /// The board's execution of `job` (latest when `None`) reaches `status`.
-    Job {
-        job: Option<String>,
-        status: ExecutionStatus,
-        reason: Option<Regex>,
-    },
-    /// The running version, via the board's `profile.version` regex.
-    Version(String),
-    Online(bool),
-    /// Download progress of `job` (latest when `None`), as a fraction 0..=1.
-    Progress {
-        job: Option<String>,
-        at_least: f64,
-    },
-    /// `job` never gives the board an execution: it stopped (canceled, aborted) before
-    /// its rollout reached the board.
-    NoExecution {
-        job: String,
-    },
 }
 
 #[derive(Clone, Debug)]

@@ -1,12 +1,13 @@
 //! Raw scenario → resolved [`Scenario`], reporting every problem with its position.
 
-use crate::model::ExecutionStatus;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::marker::PhantomData;
 use std::path::Path;
 use std::time::Duration;
 
 use regex::Regex;
 
+use super::expect_check::{job_defined, CheckCx, ExpectCheck, Regexes};
 use super::locate::{Ctx, SourceFile, YamlPath};
 use super::scenario::*;
 use super::scenario_raw::*;
@@ -21,14 +22,23 @@ pub type FixtureCheck<'a> = &'a dyn Fn(&str) -> Result<(), String>;
 
 /// Parses and resolves one scenario file. Every problem goes to `diags`; the
 /// scenario is returned only if the file had no error.
-pub fn load_file(
+pub fn load_file<C: ExpectCheck>(
     file: &SourceFile,
     fixtures: Option<FixtureCheck<'_>>,
     diags: &mut Diagnostics,
-) -> Option<Scenario> {
+) -> Option<Scenario<C>> {
     let before = diags.errors().count();
     // Syntax first: with broken YAML, nothing else can be said.
-    let scenario = Ctx::open(file, diags).and_then(|mut ctx| parse_and_resolve(&mut ctx, fixtures));
+    let scenario = Ctx::open(file, diags).and_then(|mut ctx| {
+        let scenario = parse_and_resolve::<C>(&mut ctx, fixtures)?;
+        // About the whole scenario, so only once every step resolved.
+        if ctx.diags.errors().count() == before {
+            for (at, message) in C::review(&scenario) {
+                ctx.warning(&at, message);
+            }
+        }
+        Some(scenario)
+    });
     (diags.errors().count() == before)
         .then_some(scenario)
         .flatten()
@@ -36,7 +46,10 @@ pub fn load_file(
 
 /// Linear in the file's size: the text is read into an index once, each step is
 /// deserialized from its own text, every position is a walk down the index.
-fn parse_and_resolve(ctx: &mut Ctx<'_>, fixtures: Option<FixtureCheck<'_>>) -> Option<Scenario> {
+fn parse_and_resolve<C: ExpectCheck>(
+    ctx: &mut Ctx<'_>,
+    fixtures: Option<FixtureCheck<'_>>,
+) -> Option<Scenario<C>> {
     let text = &ctx.file.text;
     // The top level with steps left as values, then each step on its own, so an
     // error in one step does not hide the errors in the others.
@@ -65,28 +78,29 @@ fn parse_and_resolve(ctx: &mut Ctx<'_>, fixtures: Option<FixtureCheck<'_>>) -> O
         roles: Vec::new(),
         jobs: BTreeSet::new(),
         fixtures,
-        regexes: HashMap::new(),
+        regexes: Regexes::default(),
+        check: PhantomData,
     };
     Some(r.scenario(top, steps))
 }
 
-struct Resolver<'c, 'f, 'x> {
+struct Resolver<'c, 'f, 'x, C> {
     ctx: &'c mut Ctx<'f>,
     roles: Vec<String>,
     /// Job ids defined by the `job` steps seen so far.
     jobs: BTreeSet<String>,
     fixtures: Option<FixtureCheck<'x>>,
-    /// Each distinct regex compiled once (a `Regex` clone shares it): long scenarios repeat
-    /// the same few, and compiling is the dearest part of loading a step.
-    regexes: HashMap<String, Regex>,
+    regexes: Regexes,
+    /// What each expectation's check is parsed into.
+    check: PhantomData<C>,
 }
 
-impl Resolver<'_, '_, '_> {
+impl<C: ExpectCheck> Resolver<'_, '_, '_, C> {
     fn scenario(
         &mut self,
         raw: RawScenario<yaml_serde::Value>,
         steps: Vec<Option<RawStep>>,
-    ) -> Scenario {
+    ) -> Scenario<C> {
         let root = YamlPath::root();
         let file = self.ctx.file.path.clone();
         let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
@@ -142,11 +156,13 @@ impl Resolver<'_, '_, '_> {
                 continue;
             };
             let kind = step.kind();
-            let resolved = self.step(&path.key(kind), step);
-            lines.push(self.ctx.locate_nearest(&path).0);
-            out.push(resolved);
+            // `None` only with an error reported: the scenario is refused anyway.
+            if let Some(resolved) = self.step(&path.key(kind), step) {
+                lines.push(self.ctx.locate_nearest(&path).0);
+                out.push(resolved);
+            }
         }
-        let scenario = Scenario {
+        Scenario {
             name: raw.name,
             file,
             summary: raw.summary,
@@ -159,18 +175,7 @@ impl Resolver<'_, '_, '_> {
             step_lines: lines,
             never,
             recovery,
-        };
-        for (i, id, roles) in scenario.unawaited_jobs() {
-            self.ctx.warning(
-                &steps_path.idx(i).key("job").key("id"),
-                format!(
-                    "job `{id}` is never awaited for {}: add `expect: {{ board: {}, job: SUCCEEDED, within: … }}` (or FAILED…, or `no_execution: {id}` for a board the job may stop before reaching); a run waits for it to end by itself within the board's recovery timeout and fails the board otherwise",
-                    roles.join(", "),
-                    roles[0]
-                ),
-            );
         }
-        scenario
     }
 
     fn roles(&mut self, boards: &yaml_serde::Mapping) -> Vec<Role> {
@@ -212,8 +217,8 @@ impl Resolver<'_, '_, '_> {
         roles
     }
 
-    fn step(&mut self, p: &YamlPath, step: RawStep) -> Step {
-        match step {
+    fn step(&mut self, p: &YamlPath, step: RawStep) -> Option<Step<C>> {
+        Some(match step {
             RawStep::Flash(f) => {
                 self.fixture(&p.key("image"), &f.image);
                 Step::Flash {
@@ -221,7 +226,7 @@ impl Resolver<'_, '_, '_> {
                     image: f.image,
                 }
             }
-            RawStep::Expect(e) => Step::Expect(self.expect(p, e)),
+            RawStep::Expect(e) => Step::Expect(self.expect(p, e)?),
             RawStep::Job(j) => Step::Job(self.job(p, j)),
             RawStep::Cancel(c) => {
                 self.job_ref(&p.key("job"), &c.job);
@@ -258,7 +263,7 @@ impl Resolver<'_, '_, '_> {
             },
             RawStep::Wait(w) => Step::Wait(self.duration(p, &w, bounds::WAIT).unwrap_or_default()),
             RawStep::Never(g) => Step::Never(self.guards(p, g.into_vec())),
-        }
+        })
     }
 
     fn job(&mut self, p: &YamlPath, j: RawJob) -> JobStep {
@@ -438,7 +443,8 @@ impl Resolver<'_, '_, '_> {
         topic
     }
 
-    fn expect(&mut self, p: &YamlPath, e: RawExpect) -> Expect {
+    /// Its boards here; its check and window by the check type, from the map's keys.
+    fn expect(&mut self, p: &YamlPath, e: RawExpect) -> Option<Expect<C>> {
         let roles = match (&e.board, &e.boards) {
             (Some(b), None) => vec![self.role(&p.key("board"), b)],
             (None, Some(t)) => self.targets(&p.key("boards"), t),
@@ -455,151 +461,32 @@ impl Resolver<'_, '_, '_> {
                 Vec::new()
             }
         };
-        let check = self.check(p, &e);
-        let window = if matches!(check, Some(Check::NotConsole(_))) {
-            if e.within.is_some() {
-                self.ctx.error(
-                    &p.key("within"),
-                    "`not_console` takes a window `for: DURATION`, not `within`",
-                );
-            }
-            match &e.for_ {
-                Some(f) => self.duration(&p.key("for"), f, bounds::EXPECT_FOR),
-                None if e.within.is_some() => None,
-                None => {
-                    self.ctx.error(p, "`not_console` needs `for: DURATION`, the window during which the line must not appear");
-                    None
-                }
-            }
-        } else {
-            if e.for_.is_some() {
-                self.ctx.error(
-                    &p.key("for"),
-                    "`for` only applies to `not_console`; use `within: DURATION`",
-                );
-            }
-            match &e.within {
-                Some(w) => self.duration(&p.key("within"), w, bounds::EXPECT_WITHIN),
-                None => {
-                    self.ctx
-                        .error(p, "expect needs a deadline `within: DURATION`");
-                    None
-                }
-            }
+        let errors_before = self.ctx.diags.errors().count();
+        let keys = self.ctx.map_keys(p);
+        let mut cx = CheckCx {
+            ctx: &mut *self.ctx,
+            at: p.clone(),
+            keys,
+            within: e.within,
+            for_: e.for_,
+            jobs: &self.jobs,
+            regexes: &mut self.regexes,
         };
-        Expect {
-            roles,
-            check: check.unwrap_or(Check::Online(true)),
-            within: window.unwrap_or_default(),
-        }
-    }
-
-    /// Exactly one check per expectation; its modifiers must belong to it.
-    fn check(&mut self, p: &YamlPath, e: &RawExpect) -> Option<Check> {
-        let kinds: Vec<CheckKind> = CheckKind::ALL.into_iter().filter(|k| k.is_in(e)).collect();
-        let [kind] = kinds[..] else {
-            let msg = if kinds.is_empty() {
-                let all: Vec<&str> = CheckKind::ALL.iter().map(|k| k.key()).collect();
-                format!("expect needs one check: {}", all.join(", "))
-            } else {
-                let found: Vec<&str> = kinds.iter().map(|k| k.key()).collect();
-                format!(
-                    "expect takes one check, found {}: split it into several expect steps",
-                    found.join(", ")
-                )
-            };
-            self.ctx.error(p, msg);
+        let Some((check, within)) = C::parse(&mut cx) else {
+            if self.ctx.diags.errors().count() == errors_before {
+                // Never a step dropped in silence: that would run a scenario without it.
+                self.ctx.error(
+                    p,
+                    "this expectation could not be read, and no reason was given (a bug in otarig: please report it)",
+                );
+            }
             return None;
         };
-        if e.of.is_some() && !matches!(kind, CheckKind::Job | CheckKind::Progress) {
-            self.ctx.error(
-                &p.key("of"),
-                "`of: JOB_ID` only applies to a job status or progress check",
-            );
-        }
-        if e.reason.is_some() && kind != CheckKind::Job {
-            self.ctx.error(
-                &p.key("reason"),
-                "`reason` only applies to a job status check (`job: FAILED`)",
-            );
-        }
-        match kind {
-            CheckKind::Console => self
-                .regex(&p.key("console"), e.console.as_deref()?)
-                .map(Check::Console),
-            CheckKind::ConsoleLiteral => {
-                let lit = e.console_literal.as_deref()?;
-                Some(Check::Console(self.compiled(&regex::escape(lit)).ok()?))
-            }
-            CheckKind::NotConsole => self
-                .regex(&p.key("not_console"), e.not_console.as_deref()?)
-                .map(Check::NotConsole),
-            CheckKind::Sequence => {
-                let seq = e.sequence.as_ref()?;
-                if seq.is_empty() {
-                    self.ctx
-                        .error(&p.key("sequence"), "sequence needs at least one regex");
-                }
-                let res: Vec<Option<Regex>> = seq
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| self.regex(&p.key("sequence").idx(i), s))
-                    .collect();
-                res.into_iter()
-                    .collect::<Option<Vec<_>>>()
-                    .map(Check::Sequence)
-            }
-            CheckKind::Job => {
-                let status_text = e.job_field.as_deref()?;
-                let Some(status) = ExecutionStatus::from_wire(status_text) else {
-                    let all: Vec<&str> = ExecutionStatus::ALL.iter().map(|s| s.as_str()).collect();
-                    self.ctx.error(
-                        &p.key("job"),
-                        format!("`{status_text}` is not a job execution status (expected one of {}); name the job with `of: JOB_ID`", all.join(", ")),
-                    );
-                    return None;
-                };
-                let reason = match &e.reason {
-                    Some(r) => Some(self.regex(&p.key("reason"), r)?),
-                    None => None,
-                };
-                if let Some(id) = &e.of {
-                    self.job_ref(&p.key("of"), id);
-                }
-                Some(Check::Job {
-                    job: e.of.clone(),
-                    status,
-                    reason,
-                })
-            }
-            CheckKind::Version => Some(Check::Version(e.version.clone()?)),
-            CheckKind::Online => Some(Check::Online(e.online?)),
-            CheckKind::Progress => {
-                let job = match (&e.of, &e.job_field) {
-                    (Some(_), Some(_)) => {
-                        self.ctx
-                            .error(&p.key("job"), "name the job once: `of: JOB_ID`");
-                        None
-                    }
-                    (Some(id), None) => Some((p.key("of"), id.clone())),
-                    (None, Some(id)) => Some((p.key("job"), id.clone())),
-                    (None, None) => None,
-                };
-                if let Some((jp, id)) = &job {
-                    self.job_ref(jp, id);
-                }
-                let at_least = self.percent(&p.key("progress"), e.progress.as_deref()?)?;
-                Some(Check::Progress {
-                    job: job.map(|(_, id)| id),
-                    at_least,
-                })
-            }
-            CheckKind::NoExecution => {
-                let id = e.no_execution.clone()?;
-                self.job_ref(&p.key("no_execution"), &id);
-                Some(Check::NoExecution { job: id })
-            }
-        }
+        Some(Expect {
+            roles,
+            check,
+            within,
+        })
     }
 
     fn guards(&mut self, p: &YamlPath, raw: Vec<RawGuard>) -> Vec<Guard> {
@@ -663,12 +550,7 @@ impl Resolver<'_, '_, '_> {
     }
 
     fn job_ref(&mut self, p: &YamlPath, job: &str) {
-        if !self.jobs.contains(job) {
-            self.ctx.error(
-                p,
-                format!("job `{job}` is not defined by an earlier `job` step (a `job: {{ id: {job}, ... }}` step must come first)"),
-            );
-        }
+        job_defined(self.ctx, &self.jobs, p, job);
     }
 
     fn fixture(&mut self, p: &YamlPath, name: &str) {
@@ -706,17 +588,11 @@ impl Resolver<'_, '_, '_> {
             .ok()
     }
 
-    fn compiled(&mut self, s: &str) -> Result<Regex, String> {
-        if let Some(re) = self.regexes.get(s) {
-            return Ok(re.clone());
-        }
-        let re = values::compile_regex(s)?;
-        self.regexes.insert(s.to_string(), re.clone());
-        Ok(re)
-    }
-
     fn regex(&mut self, p: &YamlPath, s: &str) -> Option<Regex> {
-        self.compiled(s).map_err(|e| self.ctx.error(p, e)).ok()
+        self.regexes
+            .compile(s)
+            .map_err(|e| self.ctx.error(p, e))
+            .ok()
     }
 }
 
@@ -731,66 +607,5 @@ pub fn fixture_file_exists(dir: &Path, name: &str) -> Result<(), String> {
             "firmware fixture `{name}` not found: no file {}",
             file.display()
         ))
-    }
-}
-
-/// The kinds of `expect` check, as a scenario file names them. Every match on
-/// it is exhaustive: a new kind does not compile until it is parsed, described
-/// and evaluated (docs/configuration.md lists them).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CheckKind {
-    Console,
-    ConsoleLiteral,
-    Sequence,
-    NotConsole,
-    Job,
-    Version,
-    Online,
-    Progress,
-    NoExecution,
-}
-
-impl CheckKind {
-    const ALL: [CheckKind; 9] = [
-        CheckKind::Console,
-        CheckKind::ConsoleLiteral,
-        CheckKind::Sequence,
-        CheckKind::NotConsole,
-        CheckKind::Job,
-        CheckKind::Version,
-        CheckKind::Online,
-        CheckKind::Progress,
-        CheckKind::NoExecution,
-    ];
-
-    /// The key that selects the kind in an `expect` map.
-    fn key(self) -> &'static str {
-        match self {
-            CheckKind::Console => "console",
-            CheckKind::ConsoleLiteral => "console_literal",
-            CheckKind::Sequence => "sequence",
-            CheckKind::NotConsole => "not_console",
-            CheckKind::Job => "job",
-            CheckKind::Version => "version",
-            CheckKind::Online => "online",
-            CheckKind::Progress => "progress",
-            CheckKind::NoExecution => "no_execution",
-        }
-    }
-
-    /// Whether the expectation asks for this kind (`job` next to `progress`
-    /// names the job of a progress check).
-    fn is_in(self, e: &RawExpect) -> bool {
-        match self {
-            CheckKind::Console => e.console.is_some(),
-            CheckKind::ConsoleLiteral => e.console_literal.is_some(),
-            CheckKind::Sequence => e.sequence.is_some(),
-            CheckKind::NotConsole => e.not_console.is_some(),
-            CheckKind::Job => e.job_field.is_some() && e.progress.is_none(),
-            CheckKind::Version => e.version.is_some(),
-            CheckKind::Online => e.online.is_some(),
-            CheckKind::Progress => e.progress.is_some(),
-            CheckKind::NoExecution => e.no_execution.is_some(),
-        }
     }
 }

@@ -165,6 +165,20 @@ impl YamlIndex {
         }
     }
 
+    /// The keys of the map at `path`, in order (`None` when it is not a map); a key that
+    /// is not a scalar reads as an empty string.
+    pub fn map_keys(&self, path: &YamlPath) -> Option<Vec<String>> {
+        match self.node(path).map(|id| &self.nodes[id].kind) {
+            Some(Kind::Map(entries)) => Some(
+                entries
+                    .iter()
+                    .map(|(key, _)| key.clone().unwrap_or_default())
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
     /// How many elements the sequence at `path` has (0 when it is not a sequence).
     pub fn seq_len(&self, path: &YamlPath) -> usize {
         match self.node(path).map(|id| &self.nodes[id].kind) {
@@ -483,6 +497,37 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn map_keys_are_the_keys_yaml_serde_reads_in_order() {
+        for doc in DOCS {
+            let index = YamlIndex::build(doc).unwrap();
+            let v: yaml_serde::Value = yaml_serde::from_str(doc).unwrap();
+            for path in paths_of(doc) {
+                let mut node = Some(&v);
+                for seg in &path.0 {
+                    node = node.and_then(|n| match seg {
+                        Seg::Key(k) => n.get(k.as_str()),
+                        Seg::Index(i) => n.get(*i),
+                    });
+                }
+                let want = node.and_then(|n| n.as_mapping()).map(|m| {
+                    m.keys()
+                        .map(|k| k.as_str().unwrap_or_default().to_string())
+                        .collect::<Vec<_>>()
+                });
+                if want.is_some() {
+                    assert_eq!(index.map_keys(&path), want, "{path} in\n{doc}");
+                }
+            }
+        }
+        let index = YamlIndex::build("a: { x: 1, 'y': [2], z: }\n").unwrap();
+        assert_eq!(
+            index.map_keys(&YamlPath::root().key("a")),
+            Some(vec!["x".into(), "y".into(), "z".into()])
+        );
+        assert_eq!(index.map_keys(&YamlPath::root().key("a").key("y")), None);
     }
 
     #[test]

@@ -149,7 +149,7 @@ impl LinkSeeds {
 
 /// `otarig run --seed N`: every `link` step without a `seed:` gets `seed: N`, which is
 /// what a recorded attempt seed `N` stood for.
-pub fn seed_unseeded_links(scenario: &mut Scenario, seed: u64) {
+pub fn seed_unseeded_links<C>(scenario: &mut Scenario<C>, seed: u64) {
     for step in &mut scenario.steps {
         if let Step::Link(link) = step {
             link.seed.get_or_insert(seed);

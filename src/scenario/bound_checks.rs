@@ -12,7 +12,8 @@ use crate::cloud::jobdoc::{self, V3_BLOCK_SIZE, V3_DEMO_RECEIVE_LIMIT};
 use crate::config::diag::{Diagnostic, Diagnostics, Severity};
 use crate::config::fixture;
 use crate::config::rig::{Rig, SIM_PLATFORM};
-use crate::config::scenario::{Capability, Scenario, Step};
+use crate::config::scenario::Capability;
+use crate::scenario::{Scenario, Step};
 
 /// Checks `scenario` with its roles bound by `binding` (role → board).
 pub fn check(

@@ -18,8 +18,9 @@ use super::execute::{run_scenario, RunContext};
 use super::fixtures::FixtureStore;
 use super::run_cloud::RunCloud;
 use super::schedule::{FailBudget, Schedule};
+use super::Scenario;
 use crate::config::scenario::Step;
-use crate::config::{bind_roles, bind_roles_sparing, Rig, Scenario};
+use crate::config::{bind_roles, bind_roles_sparing, Rig};
 use crate::report::events::{RunEvent, RunEvents};
 use crate::report::model::{BoardResult, RunResult, ScenarioResult, ScenarioTimeline};
 

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use otarig::cli::catalog::ListFormat;
 use otarig::cli::selection::Selection;
-use otarig::config::{bind_roles, embedded_sim_rig, load_rig, load_scenarios};
+use otarig::config::{bind_roles, embedded_sim_rig, load_rig};
+use otarig::scenario::load_scenarios;
 
 fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use otarig::config::{load_rig, load_scenarios, validate_all, Diagnostics, Severity};
+use otarig::config::{load_rig, validate_all, Diagnostics, Severity};
+// Scenarios as the runner and `otarig validate` load them: checks parsed.
+use otarig::scenario::load_scenarios;
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")

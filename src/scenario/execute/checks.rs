@@ -4,36 +4,28 @@
 use futures::future::join_all;
 
 use super::{Run, Stop};
-use crate::config::scenario::{Check, Expect, Guard};
-use crate::scenario::expect::{self, describe, Unmet};
-use crate::scenario::BoundBoard;
+use crate::config::scenario::Guard;
+use crate::scenario::checks::{self, Sources, Unmet};
+use crate::scenario::{BoundBoard, Expect};
 use crate::timeline::{EventKind, EventSink, Source};
 
 impl Run<'_> {
     pub(super) async fn expect_step(&mut self, exp: &Expect, at: &str) -> Option<Stop> {
         let boards = self.roles(&exp.roles);
-        let what = describe(&exp.check, exp.within);
+        let what = exp.check.describe(exp.within);
         for b in &boards {
             self.ctx
                 .waiting(&self.scenario.name, &b.board, &what, Some(exp.within));
         }
-        let cursor = self.cursor;
-        let (this, expected) = (&*self, &what);
-        let results = join_all(boards.iter().map(|b| async move {
-            match &exp.check {
-                // Whether a job can still reach a board is the cloud's to say.
-                Check::NoExecution { job } => this
-                    .cloud
-                    .wait_unreached(job, &b.thing, exp.within)
-                    .await
-                    .map(|_| ())
-                    .map_err(|seen| Unmet {
-                        expected: expected.clone(),
-                        seen,
-                    }),
-                check => expect::wait_for(&this.watch, check, cursor, b, exp.within).await,
-            }
-        }))
+        let on = Sources {
+            watch: &self.watch,
+            cloud: &self.cloud,
+        };
+        let results = join_all(
+            boards
+                .iter()
+                .map(|b| exp.check.wait(on, b, self.cursor, exp.within)),
+        )
         .await;
         let mut failed = false;
         for (b, r) in boards.iter().zip(results) {
@@ -51,7 +43,7 @@ impl Run<'_> {
     /// (canceled, aborted) has nothing to end.
     pub(super) async fn await_unawaited_jobs(&mut self) {
         let mut waits = Vec::new();
-        for (_, id, roles) in self.scenario.unawaited_jobs() {
+        for (_, id, roles) in checks::unawaited_jobs(self.scenario) {
             let Some(at) = self.created_jobs.get(&id).cloned() else {
                 continue;
             };

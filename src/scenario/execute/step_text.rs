@@ -1,7 +1,6 @@
 //! One line per step, for the timeline and the progress display.
 
-use crate::config::scenario::Step;
-use crate::scenario::expect::describe;
+use crate::scenario::Step;
 
 pub fn step_text(step: &Step) -> String {
     match step {
@@ -9,7 +8,7 @@ pub fn step_text(step: &Step) -> String {
         Step::Expect(e) => format!(
             "expect {}: {}",
             e.roles.join(", "),
-            describe(&e.check, e.within)
+            e.check.describe(e.within)
         ),
         Step::Job(j) => {
             let faults = if j.faults.is_empty() {

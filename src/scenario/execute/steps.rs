@@ -6,8 +6,9 @@ use std::time::Duration;
 use futures::future::join_all;
 
 use super::{step_text, Run, Stop};
-use crate::config::scenario::{Check, CutAt, PowerCut, Step};
-use crate::scenario::expect;
+use crate::config::scenario::{CutAt, PowerCut};
+use crate::scenario::checks::{Check, Console, Progress, Sources};
+use crate::scenario::Step;
 use crate::timeline::{EventKind, EventSink, Source};
 
 impl Run<'_> {
@@ -211,17 +212,19 @@ impl Run<'_> {
         let limit = self.scenario.timeout.unwrap_or(Duration::from_secs(600));
         let check = match &cut.at {
             CutAt::Now => None,
-            CutAt::Progress { job, fraction } => Some(Check::Progress {
+            CutAt::Progress { job, fraction } => Some(Check::Progress(Progress {
                 job: job.clone(),
                 at_least: *fraction,
-            }),
-            CutAt::Console(re) => Some(Check::Console(re.clone())),
+            })),
+            CutAt::Console(re) => Some(Check::Console(Console(re.clone()))),
+        };
+        let on = Sources {
+            watch: &self.watch,
+            cloud: &self.cloud,
         };
         let reached = match check {
             None => true,
-            Some(check) => expect::wait_for(&self.watch, &check, self.cursor, &b, limit)
-                .await
-                .is_ok(),
+            Some(check) => check.wait(on, &b, self.cursor, limit).await.is_ok(),
         };
         if !reached {
             self.failures.insert(

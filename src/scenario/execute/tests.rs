@@ -13,10 +13,11 @@ use tokio::sync::watch;
 use super::{run_scenario, RunContext};
 use crate::board::fake::{Boot, FakeConsole, FakeFlasher, FakePower, FakeProvision, PowerAction};
 use crate::cloud::pki::{self, PkiOptions};
-use crate::config::{load_rig_str, load_scenarios, Rig};
+use crate::config::{load_rig_str, Rig};
 use crate::report::model::{BoardResult, Verdict};
 use crate::scenario::bench::BenchBoard;
 use crate::scenario::fixtures::FixtureStore;
+use crate::scenario::load_scenarios;
 use crate::scenario::run_cloud::RunCloud;
 
 const BOARD: &str = "fake-1";
