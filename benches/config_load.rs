@@ -42,7 +42,7 @@ fn time(what: &str, bytes: u64, f: impl FnOnce() -> String) {
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let load = |file: &Path| match otarig::config::load_scenarios(&[file.to_path_buf()], None) {
+    let load = |file: &Path| match otarig::scenario::load_scenarios(&[file.to_path_buf()], None) {
         Ok(s) => format!("loaded, {} steps", s[0].steps.len()),
         Err(d) => format!("rejected, {} error(s)", d.errors().count()),
     };
