@@ -11,7 +11,7 @@
 
 use std::fs;
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -92,6 +92,9 @@ struct State {
     /// The received image the program activated by exiting cleanly: the board's firmware
     /// from then on, until a flash or a fresh start.
     activated: Option<PathBuf>,
+    /// Where the console is read, also for a boot after the program exited by itself
+    /// (which starts from the waiting thread).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// One native board. Its flash, console and power parts share this value.
@@ -129,6 +132,7 @@ impl NativeBoard {
                 flashed,
                 received: Vec::new(),
                 activated: None,
+                runtime: None,
             }),
             me: me.clone(),
         })
@@ -274,7 +278,21 @@ impl NativeBoard {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().map_err(|e| {
+        // The process and its console are watched by tasks on the rig's runtime (tokio
+        // reaps through a pidfd), not by threads: a thousand boards are a thousand
+        // processes, not two thousand threads in the rig.
+        let runtime = tokio::runtime::Handle::try_current()
+            .ok()
+            .or_else(|| state.runtime.clone())
+            .ok_or_else(|| {
+                BoardError::Other(format!(
+                    "board {}: started outside the rig's runtime (a bug in otarig)",
+                    self.name
+                ))
+            })?;
+        state.runtime = Some(runtime.clone());
+        let _in_runtime = runtime.enter();
+        let mut child = tokio::process::Command::from(cmd).spawn().map_err(|e| {
             BoardError::io(
                 format!(
                     "board {}: start {} in {}",
@@ -285,22 +303,20 @@ impl NativeBoard {
                 e,
             )
         })?;
-        drop(cmd);
         drop(slave);
-        let pid = child.id() as i32;
+        let pid = child.id().unwrap_or_default() as i32;
         let (exited_tx, exited) = watch::channel(false);
         let killed_by_rig = Arc::new(Mutex::new(false));
-        let reader = spawn_reader(master, tx.clone());
+        let reader = spawn_reader(&runtime, master, tx.clone())
+            .map_err(|e| BoardError::io(format!("board {}: read its pty", self.name), e))?;
         let killed = killed_by_rig.clone();
         let me = self.me.clone();
         let reboot = self.program.reboot_on_exit;
-        std::thread::Builder::new()
-            .name(format!("{}-wait", self.name))
-            .spawn(move || {
-                let status = child.wait();
+        runtime.spawn(async move {
+                let status = child.wait().await;
                 let clean = matches!(&status, Ok(s) if s.success());
                 // Output first, then the note: the note must be the last line of this life.
-                let _ = reader.join();
+                let _ = reader.await;
                 let by_itself = !*killed.lock().expect("kill flag");
                 if by_itself {
                     if let Some(tx) = tx {
@@ -315,13 +331,12 @@ impl NativeBoard {
                 }
                 let _ = exited_tx.send(true);
                 if by_itself && reboot {
-                    std::thread::sleep(REBOOT_DELAY);
+                    tokio::time::sleep(REBOOT_DELAY).await;
                     if let Some(board) = me.upgrade() {
                         board.reboot_after_exit(pid, clean);
                     }
                 }
-            })
-            .map_err(|e| BoardError::io(format!("board {}: start waiter", self.name), e))?;
+            });
         state.running = Some(Running {
             pid,
             exited,
@@ -393,41 +408,75 @@ impl NativeBoard {
     }
 }
 
-/// Reads the pty master until the last writer is gone (EIO), splitting lines.
-fn spawn_reader(master: OwnedFd, tx: Option<LineTx>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut file = fs::File::from(master);
+/// Reads the pty master until the last writer is gone (EIO), splitting lines: a task on
+/// the rig's runtime, not a thread per board. The returned receiver ends when everything
+/// is read.
+fn spawn_reader(
+    runtime: &tokio::runtime::Handle,
+    master: OwnedFd,
+    tx: Option<LineTx>,
+) -> std::io::Result<tokio::sync::oneshot::Receiver<()>> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(&master, FcntlArg::F_GETFL)?);
+    fcntl(&master, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    let (done, drained) = tokio::sync::oneshot::channel::<()>();
+    let _guard = runtime.enter();
+    let file = fs::File::from(master);
+    // SAFETY: the AsyncFd owns the File, which owns the descriptor: it stays open and the
+    // same until the AsyncFd is dropped.
+    let pty = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(file, tokio::io::Interest::READABLE)
+    }
+    .map_err(|e| e.into_parts().1)?;
+    runtime.spawn(async move {
+        let mut lines = LineSplitter::default();
         let mut buf = [0u8; 4096];
-        let mut pending: Vec<u8> = Vec::new();
         loop {
-            match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    pending.extend_from_slice(&buf[..n]);
-                    while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
-                        let mut line: Vec<u8> = pending.drain(..=pos).collect();
-                        line.pop();
-                        // Every CR: a firmware's `\r\n` arrives as `\r\r\n` (the pty adds one).
-                        while line.last() == Some(&b'\r') {
-                            line.pop();
-                        }
-                        if let Some(tx) = &tx {
-                            let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
-                        }
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            let Ok(mut ready) = pty.readable().await else {
+                break;
+            };
+            match ready.try_io(|fd| fd.get_ref().read(&mut buf)) {
+                Ok(Ok(0)) => break,
+                Ok(Ok(n)) => lines.push(&buf[..n], tx.as_ref()),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 // EIO: every process holding the slave side is gone.
-                Err(_) => break,
+                Ok(Err(_)) => break,
+                Err(_would_block) => continue,
             }
         }
-        if !pending.is_empty() {
-            if let Some(tx) = &tx {
-                let _ = tx.send(String::from_utf8_lossy(&pending).into_owned());
+        lines.finish(tx.as_ref());
+        drop(done);
+    });
+    Ok(drained)
+}
+
+/// Bytes from the pty, as lines.
+#[derive(Default)]
+struct LineSplitter {
+    pending: Vec<u8>,
+}
+
+impl LineSplitter {
+    fn push(&mut self, bytes: &[u8], tx: Option<&LineTx>) {
+        self.pending.extend_from_slice(bytes);
+        let Some(last) = self.pending.iter().rposition(|&b| b == b'\n') else {
+            return;
+        };
+        for line in self.pending[..last].split(|&b| b == b'\n') {
+            // Every CR: a firmware's `\r\n` arrives as `\r\r\n` (the pty adds one).
+            let end = line.iter().rposition(|&b| b != b'\r').map_or(0, |i| i + 1);
+            if let Some(tx) = tx {
+                let _ = tx.send(String::from_utf8_lossy(&line[..end]).into_owned());
             }
         }
-        let _ = file.as_raw_fd();
-    })
+        self.pending.drain(..=last);
+    }
+
+    fn finish(self, tx: Option<&LineTx>) {
+        if let (false, Some(tx)) = (self.pending.is_empty(), tx) {
+            let _ = tx.send(String::from_utf8_lossy(&self.pending).into_owned());
+        }
+    }
 }
 
 /// A firmware program is told its identity through placeholders and `OTARIG_*` variables
@@ -756,5 +805,19 @@ mod tests {
         flasher.flash(&image, &events()).await.unwrap();
         assert_eq!(next_line(&mut rx).await, "IMAGE");
         board.off(&events()).await.unwrap();
+    }
+
+    #[test]
+    fn pty_bytes_become_lines_without_their_carriage_returns() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut lines = LineSplitter::default();
+        lines.push(b"one\r\r\ntw", Some(&tx));
+        lines.push(b"o\n\nthr", Some(&tx));
+        lines.finish(Some(&tx));
+        let mut got = Vec::new();
+        while let Ok(line) = rx.try_recv() {
+            got.push(line);
+        }
+        assert_eq!(got, ["one", "two", "", "thr"]);
     }
 }

@@ -73,8 +73,10 @@ pub struct BoardState {
     version: Option<(usize, String)>,
     /// The gateway has seen this thing connect or disconnect at least once.
     seen_connection: bool,
-    /// The connect event of the open connection, if there is one.
-    online_since: Option<usize>,
+    /// The open connections (gateway connection id, connect event), oldest first. A
+    /// connection taken over is reported closed after its successor opened: only its own
+    /// close ends it.
+    open: Vec<(u64, usize)>,
     /// In client mode no connection is seen: the latest request the thing published.
     last_request: Option<usize>,
     jobs: BTreeMap<String, JobState>,
@@ -102,7 +104,7 @@ impl BoardState {
             boot: None,
             version: None,
             seen_connection: false,
-            online_since: None,
+            open: Vec::new(),
             last_request: None,
             jobs: BTreeMap::new(),
             latest_job: None,
@@ -119,9 +121,14 @@ impl BoardState {
         let at = mark.index;
         match &event.kind {
             EventKind::Console { line } => self.console_line(mark, line),
-            EventKind::Connection { connected, .. } => {
+            EventKind::Connection {
+                conn, connected, ..
+            } => {
                 self.seen_connection = true;
-                self.online_since = connected.then_some(at);
+                self.open.retain(|(c, _)| c != conn);
+                if *connected {
+                    self.open.push((*conn, at));
+                }
             }
             EventKind::Mqtt {
                 dir: Direction::In,
@@ -246,7 +253,7 @@ impl BoardState {
     /// the evidence that it is online.
     pub fn online_since(&self) -> Option<usize> {
         if self.seen_connection {
-            self.online_since
+            self.open.last().map(|(_, at)| *at)
         } else {
             self.last_request
         }

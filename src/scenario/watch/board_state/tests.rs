@@ -13,10 +13,13 @@ fn line(text: &str) -> Event {
     ev(Source::board("a"), EventKind::Console { line: text.into() })
 }
 fn conn(connected: bool) -> Event {
+    conn_n(1, connected)
+}
+fn conn_n(n: u64, connected: bool) -> Event {
     ev(
         Source::Cloud,
         EventKind::Connection {
-            conn: 1,
+            conn: n,
             client_id: "T1".into(),
             thing: Some("T1".into()),
             connected,
@@ -208,4 +211,18 @@ fn the_rigs_own_notes_on_a_console_are_not_the_board_speaking() {
     let s = state(&[line("x"), line(&note)]);
     assert!(s.spoke_since(0));
     assert!(!s.spoke_since(1));
+}
+
+#[test]
+fn a_connection_taken_over_does_not_take_its_successor_offline() {
+    // A board reboots without a DISCONNECT (a power cut, a watchdog): its new connection
+    // opens, then the gateway closes the old one it took over.
+    let boot = [line("app version 0.9.5"), conn_n(2, true), conn_n(1, false)];
+    let mut events = vec![conn_n(1, true)];
+    events.extend(boot);
+    let s = state(&events);
+    assert_eq!(s.online_since(), Some(2));
+    assert!(s.healthy_since(0).is_some());
+    events.push(conn_n(2, false));
+    assert_eq!(state(&events).online_since(), None);
 }
