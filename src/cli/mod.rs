@@ -81,6 +81,7 @@ pub fn main() -> ExitCode {
     };
     init_tracing(&cli.command.default_log(cli.quiet, cli.verbose));
     raise_open_file_limit();
+    fewer_malloc_arenas();
     let code = match cli.command {
         Command::Run(args) => run::run(args, verbosity),
         Command::List(args) => run::list(args),
@@ -108,6 +109,20 @@ fn raise_open_file_limit() {
                 tracing::debug!("cannot raise the open-file limit from {soft} to {hard}: {e}");
             }
         }
+    }
+}
+
+/// glibc gives each thread that allocates an arena of its own (up to 8 per core), and each
+/// arena fragments on its own. The rig's memory is a few threads' churn of small
+/// allocations; two arenas hold it more tightly (1,000 boards, runner peak RSS over three
+/// runs each: 310-331 MiB with the default, 271-322 MiB with two). `MALLOC_ARENA_MAX`
+/// still wins when set.
+fn fewer_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only changes allocator settings; called before the runtime starts
+        // its threads.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
     }
 }
 
