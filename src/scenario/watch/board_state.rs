@@ -116,8 +116,10 @@ impl BoardState {
         }
     }
 
-    /// Takes in one event about this board or its thing, found at `mark`.
-    pub fn apply(&mut self, mark: Mark, event: &Event) {
+    /// Takes in one event about this board or its thing, found at `mark`. False when the
+    /// event changed nothing a waiter can see (most of the MQTT transcript: a stream's
+    /// blocks), so its waiters need not wake.
+    pub fn apply(&mut self, mark: Mark, event: &Event) -> bool {
         let at = mark.index;
         match &event.kind {
             EventKind::Console { line } => self.console_line(mark, line),
@@ -147,7 +149,9 @@ impl BoardState {
                 if answer {
                     self.jobs_answered_at = Some(at);
                 }
+                return answer;
             }
+            EventKind::Mqtt { .. } => return false,
             EventKind::JobExecution {
                 job_id,
                 status,
@@ -181,6 +185,7 @@ impl BoardState {
             }
             _ => {}
         }
+        true
     }
 
     fn console_line(&mut self, mark: Mark, line: &str) {

@@ -224,7 +224,9 @@ impl Observer for Watch {
         };
         let slot = self.slot(board);
         let mut state = slot.state.lock().expect("board state lock");
-        state.apply(at, event);
+        if !state.apply(at, event) {
+            return;
+        }
         if let EventKind::Console { line } = &event.kind {
             for guard in slot.guards.lock().expect("guards lock").iter_mut() {
                 if guard.hit.is_none() && index >= guard.from && guard.console.is_match(line) {
