@@ -256,7 +256,12 @@ async fn to_end<T: Send + 'static>(
         .expect("labgrid progress lock")
         .running
         .push(task);
-    rx.await.unwrap_or(Err(LabgridError::Interrupted))
+    rx.await.unwrap_or_else(|_| {
+        Err(LabgridError::Client {
+            command: "labgrid-client".into(),
+            message: "its task ended without an answer (a bug in otarig)".into(),
+        })
+    })
 }
 
 async fn place_info(

@@ -101,3 +101,25 @@ fn write_lines(mut out: BufWriter<File>, rx: mpsc::Receiver<Msg>) {
     }
     let _ = out.flush();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_reach_the_file_in_order_on_flush_and_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let writer = LineWriter::start(File::create(&path).unwrap()).unwrap();
+        writer.write(b"1\n".to_vec());
+        writer.flush();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n");
+        for i in 2..=1000 {
+            writer.write(format!("{i}\n").into_bytes());
+        }
+        drop(writer);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<u32> = text.lines().map(|l| l.parse().unwrap()).collect();
+        assert_eq!(lines, (1..=1000).collect::<Vec<_>>());
+    }
+}

@@ -39,19 +39,12 @@ struct Inner {
     len: usize,
     /// Bytes written to the file so far: where the next event's line starts.
     written: u64,
-    file: Option<LineWriter>,
+    /// Shared so a flush can wait for the writer without holding the recorder's lock.
+    file: Option<Arc<LineWriter>>,
     /// Only for a timeline without a file: a recorded timeline lives on disk, so the
     /// runner's memory grows with boards, not with events.
     kept: Option<Vec<Event>>,
     observers: Vec<Weak<dyn Observer>>,
-}
-
-impl Inner {
-    fn flush(&self) {
-        if let Some(file) = &self.file {
-            file.flush();
-        }
-    }
 }
 
 /// The recorder: the one place events are stamped. Every event is written as a JSON line
@@ -77,11 +70,11 @@ impl Timeline {
     /// A timeline written to `events.jsonl` at `path` as it happens, so a killed run keeps
     /// everything seen so far; it is not kept in memory.
     pub fn recording_to(path: &Path) -> std::io::Result<Self> {
-        let file = LineWriter::start(File::create(path)?)?;
+        let file = Arc::new(LineWriter::start(File::create(path)?)?);
         Ok(Self::new(Some(file), Some(path.to_path_buf())))
     }
 
-    fn new(file: Option<LineWriter>, path: Option<PathBuf>) -> Self {
+    fn new(file: Option<Arc<LineWriter>>, path: Option<PathBuf>) -> Self {
         Timeline {
             start: Instant::now(),
             inner: Arc::new(Mutex::new(Inner {
@@ -108,12 +101,10 @@ impl Timeline {
     /// Every event so far, read back from the file of a recorded timeline (a line that
     /// cannot be read back is skipped). For tools and tests: a run never reads it whole.
     pub fn events(&self) -> Vec<Event> {
-        let inner = self.inner.lock().expect("timeline lock");
-        if let Some(kept) = &inner.kept {
+        if let Some(kept) = &self.inner.lock().expect("timeline lock").kept {
             return kept.clone();
         }
-        inner.flush();
-        drop(inner);
+        self.flush();
         let Some(file) = self.path().and_then(|p| File::open(p).ok()) else {
             return Vec::new();
         };
@@ -128,15 +119,13 @@ impl Timeline {
     /// one seek per event, not a pass over the whole file.
     pub fn read_at(&self, marks: &[Mark]) -> Vec<Event> {
         use std::io::{Seek, SeekFrom};
-        let inner = self.inner.lock().expect("timeline lock");
-        if let Some(kept) = &inner.kept {
+        if let Some(kept) = &self.inner.lock().expect("timeline lock").kept {
             return marks
                 .iter()
                 .filter_map(|m| kept.get(m.index).cloned())
                 .collect();
         }
-        inner.flush();
-        drop(inner);
+        self.flush();
         let Some(mut file) = self
             .path()
             .and_then(|p| File::open(p).ok())
@@ -176,7 +165,10 @@ impl Timeline {
     /// Returns once every event recorded so far is in the file (the writer also flushes by
     /// itself whenever it has caught up).
     pub fn flush(&self) {
-        self.inner.lock().expect("timeline lock").flush();
+        let file = self.inner.lock().expect("timeline lock").file.clone();
+        if let Some(file) = file {
+            file.flush();
+        }
     }
 }
 

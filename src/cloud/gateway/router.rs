@@ -6,8 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Weak;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use rumqttc::mqttbytes::v4::Publish;
@@ -98,17 +97,16 @@ struct Subscribers {
 }
 
 impl Subscribers {
-    fn list(&mut self, filter: &str) -> &mut Vec<Weak<ClientState>> {
-        let map = if filter.contains(['+', '#']) {
+    fn map_for(&mut self, filter: &str) -> &mut HashMap<String, Vec<Weak<ClientState>>> {
+        if filter.contains(['+', '#']) {
             &mut self.wildcard
         } else {
             &mut self.exact
-        };
-        map.entry(filter.to_string()).or_default()
+        }
     }
 
     fn add(&mut self, client: &Arc<ClientState>, filter: &str) {
-        let list = self.list(filter);
+        let list = self.map_for(filter).entry(filter.to_string()).or_default();
         if !list
             .iter()
             .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(client)))
@@ -119,11 +117,7 @@ impl Subscribers {
 
     /// Takes `client` (and any session gone meanwhile) off `filter`.
     fn remove(&mut self, client: &ClientState, filter: &str) {
-        let map = if filter.contains(['+', '#']) {
-            &mut self.wildcard
-        } else {
-            &mut self.exact
-        };
+        let map = self.map_for(filter);
         if let Some(list) = map.get_mut(filter) {
             list.retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), client));
             if list.is_empty() {
