@@ -89,6 +89,7 @@ impl Gateway {
             broker,
             services,
             transcript,
+            answering: tokio::sync::Semaphore::new(session::ANSWERING_AT_ONCE),
         });
         let running = Running::spawn(listener, acceptor.clone(), shared.clone());
         info!(%addr, tls = acceptor.is_some(), "gateway listening");

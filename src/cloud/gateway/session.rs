@@ -34,7 +34,14 @@ pub(crate) struct Shared {
     pub broker: Broker,
     pub services: Arc<CloudServices>,
     pub transcript: Transcript,
+    /// Answering a service request (a stream request's blocks above all) is the gateway's
+    /// heavy work. Only a few connections do it at once; the others wait parked, so a
+    /// device connecting meanwhile is not queued behind all of them.
+    pub answering: tokio::sync::Semaphore,
 }
+
+/// Connections that may answer service requests at once.
+pub(crate) const ANSWERING_AT_ONCE: usize = 2;
 
 /// How a connection ended, for the log and the `Connection` event.
 #[derive(Debug)]
@@ -339,11 +346,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// A device publish that made it through: acknowledge, then answer it (the
     /// Jobs and stream services) or route it (any other topic).
     async fn accept_publish(&mut self, p: Publish) -> Step {
+        let shared = self.shared.clone();
+        // Held while the answer is made and gathered, not while it is written: a device
+        // that does not read cannot keep others from being answered.
+        let mut answering = None;
         // The publish arrived whole: it takes effect even if the device hangs up before
         // our PUBACK reaches it (a board that publishes its status and resets at once).
         let replies = match CloudServices::is_service_topic(&p.topic) {
             Some(thing) => {
                 let thing = thing.to_string();
+                answering = shared.answering.acquire().await.ok();
                 self.shared
                     .services
                     .handle(&thing, &p.topic, &p.payload, SystemTime::now())
@@ -368,6 +380,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 }
             }
         }
+        drop(answering);
         until_closed(&mut self.ctl, self.io.uncork()).await
     }
 
