@@ -92,9 +92,6 @@ struct State {
     /// The received image the program activated by exiting cleanly: the board's firmware
     /// from then on, until a flash or a fresh start.
     activated: Option<PathBuf>,
-    /// Where the console is read, also for a boot after the program exited by itself
-    /// (which starts from the waiting thread).
-    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// One native board. Its flash, console and power parts share this value.
@@ -132,7 +129,6 @@ impl NativeBoard {
                 flashed,
                 received: Vec::new(),
                 activated: None,
-                runtime: None,
             }),
             me: me.clone(),
         })
@@ -281,16 +277,14 @@ impl NativeBoard {
         // The process and its console are watched by tasks on the rig's runtime (tokio
         // reaps through a pidfd), not by threads: a thousand boards are a thousand
         // processes, not two thousand threads in the rig.
-        let runtime = tokio::runtime::Handle::try_current()
-            .ok()
-            .or_else(|| state.runtime.clone())
-            .ok_or_else(|| {
-                BoardError::Other(format!(
-                    "board {}: started outside the rig's runtime (a bug in otarig)",
-                    self.name
-                ))
-            })?;
-        state.runtime = Some(runtime.clone());
+        // A boot after the program exited by itself starts from its waiting task, so a
+        // runtime is always there.
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            BoardError::Other(format!(
+                "board {}: started outside the rig's runtime (a bug in otarig)",
+                self.name
+            ))
+        })?;
         let _in_runtime = runtime.enter();
         let mut child = tokio::process::Command::from(cmd).spawn().map_err(|e| {
             BoardError::io(
