@@ -687,7 +687,7 @@ mod tests {
         let board = NativeBoard::new(
             "b",
             dir.path(),
-            sh("test -t 1 && echo tty; pwd; printf 'no newline'; sleep 30"),
+            sh("test -t 1 && echo tty; pwd; printf 'no newline'; touch printed; sleep 30"),
         );
         let (tx, mut rx) = mpsc::unbounded_channel();
         board.attach(tx).await.unwrap();
@@ -698,6 +698,14 @@ mod tests {
             fs::canonicalize(cwd).unwrap(),
             fs::canonicalize(dir.path()).unwrap()
         );
+        // The partial line yields no line, so the shell says by a file that it wrote it
+        // (a kill before the `printf` would leave nothing to deliver).
+        let printed = dir.path().join("printed");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !printed.exists() {
+            assert!(tokio::time::Instant::now() < deadline, "printf within 10 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         board.off(&events()).await.unwrap();
         // The partial line is delivered when the process is gone; no exit note for a kill.
         assert_eq!(next_line(&mut rx).await, "no newline");
