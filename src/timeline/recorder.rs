@@ -198,7 +198,7 @@ impl EventSink for Timeline {
         if let Some(line) = line.filter(|l| l.len() > 1) {
             if let Some(file) = &inner.file {
                 let len = line.len() as u64;
-                file.write(line);
+                file.write(&line);
                 inner.written += len;
             }
         }

@@ -50,11 +50,7 @@ impl Run<'_> {
                 }
             }
             let window = bench.config.timeouts.boot;
-            let spoke = self
-                .watch
-                .wait_until(&b.board, window, |s| s.spoke_since(from).then_some(()))
-                .await;
-            if spoke.is_some() {
+            if self.watch.wait_spoke(&b.board, from, window).await {
                 return Ok(());
             }
             self.note(format!(

@@ -117,12 +117,13 @@ impl BoardState {
     }
 
     /// Takes in one event about this board or its thing, found at `mark`. False when the
-    /// event changed nothing a waiter can see (most of the MQTT transcript: a stream's
-    /// blocks), so its waiters need not wake.
+    /// event changed nothing a waiter reads from the state (most of the MQTT transcript:
+    /// a stream's blocks; most console lines: those who read lines get them in a feed),
+    /// so its waiters need not wake.
     pub fn apply(&mut self, mark: Mark, event: &Event) -> bool {
         let at = mark.index;
         match &event.kind {
-            EventKind::Console { line } => self.console_line(mark, line),
+            EventKind::Console { line } => return self.console_line(mark, line),
             EventKind::Connection {
                 conn, connected, ..
             } => {
@@ -188,25 +189,34 @@ impl BoardState {
         true
     }
 
-    fn console_line(&mut self, mark: Mark, line: &str) {
+    /// True when the line is a boot, a version, a `connected` line or a lag note: what
+    /// the state says beyond the line itself.
+    fn console_line(&mut self, mark: Mark, line: &str) -> bool {
         let at = mark.index;
+        let mut told = false;
         if !line.starts_with(crate::board::native::RIG_LINE_PREFIX) {
             self.spoke_at = Some(at);
         } else if let Some(lag) = parse_lag_note(line) {
             self.lag = self.lag.max(lag);
+            told = true;
         }
         if self.profile.banner.is_match(line) {
             self.boot = Some(Boot {
                 at,
                 says_connected: false,
             });
+            told = true;
         }
         if let Some(boot) = self.boot.as_mut() {
-            boot.says_connected |= self.profile.connected.is_match(line);
+            if !boot.says_connected && self.profile.connected.is_match(line) {
+                boot.says_connected = true;
+                told = true;
+            }
         }
         if let Some(caps) = self.profile.version.captures(line) {
             if let Some(v) = caps.name("version").or_else(|| caps.get(1)) {
                 self.version = Some((at, v.as_str().to_string()));
+                told = true;
             }
         }
         if self.console.len() == CONSOLE_KEPT {
@@ -215,6 +225,7 @@ impl BoardState {
         }
         self.console.push_back((at, line.to_string()));
         self.console_at.push_back(mark);
+        told
     }
 
     /// The console lines at or after `from`: where those no longer kept are in the file
@@ -243,7 +254,8 @@ impl BoardState {
             .unwrap_or_else(|| "no console output".into())
     }
 
-    /// Whether the board itself printed a line at or after `from`.
+    /// Whether the board itself printed a line at or after `from`. A plain line wakes
+    /// only waiters that read lines: wait for this with one.
     pub fn spoke_since(&self, from: usize) -> bool {
         self.spoke_at.is_some_and(|at| at >= from)
     }

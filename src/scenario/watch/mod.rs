@@ -110,6 +110,22 @@ impl Watch {
         }
     }
 
+    /// Waits until the board itself prints a line at or after event `from` (reading its
+    /// lines: a plain line wakes no one else); false if none comes within `within`.
+    pub async fn wait_spoke(&self, board: &str, from: usize, within: Duration) -> bool {
+        let mut waiter = self.waiter(board, Some(from));
+        let deadline = Instant::now() + within;
+        loop {
+            while waiter.next_line().is_some() {}
+            if waiter.state().spoke_since(from) {
+                return true;
+            }
+            if !waiter.changed(deadline).await {
+                return waiter.state().spoke_since(from);
+            }
+        }
+    }
+
     /// A waiter on `board`; with `console_from`, it also reads the board's console lines
     /// from that index on, each once, in order.
     pub fn waiter(&self, board: &str, console_from: Option<usize>) -> Waiter<'_> {
@@ -224,13 +240,12 @@ impl Observer for Watch {
         };
         let slot = self.slot(board);
         let mut state = slot.state.lock().expect("board state lock");
-        if !state.apply(at, event) {
-            return;
-        }
+        let mut wake = state.apply(at, event);
         if let EventKind::Console { line } = &event.kind {
             for guard in slot.guards.lock().expect("guards lock").iter_mut() {
                 if guard.hit.is_none() && index >= guard.from && guard.console.is_match(line) {
                     guard.hit = Some((index, line.clone()));
+                    wake = true;
                 }
             }
             slot.feeds
@@ -239,7 +254,12 @@ impl Observer for Watch {
                 .retain(|feed| feed.send((index, line.clone())).is_ok());
         }
         drop(state);
-        slot.changed.send_replace(index);
+        // Most lines of a download change nothing in the state: those who read lines are
+        // woken by their feed. (With a thousand boards, waking every waiter for each line
+        // was a million wake-ups.)
+        if wake {
+            slot.changed.send_replace(index);
+        }
     }
 }
 
@@ -272,13 +292,30 @@ impl Waiter<'_> {
         self.watch.guard_hits(self.board).into_iter().next()
     }
 
-    /// Waits for a board event this waiter has not yet been woken for (one that came
-    /// while it was looking counts); `false` once `deadline` has passed.
+    /// Waits for a change of the board's state this waiter has not yet been woken for (one
+    /// that came while it was looking counts) or, when it reads lines, a console line;
+    /// `false` once `deadline` has passed.
     pub async fn changed(&mut self, deadline: Instant) -> bool {
-        matches!(
-            tokio::time::timeout_at(deadline, self.changed.changed()).await,
-            Ok(Ok(()))
-        )
+        let state = self.changed.changed();
+        let woken = match self.lines.as_mut() {
+            None => tokio::time::timeout_at(deadline, state)
+                .await
+                .map(|r| r.is_ok()),
+            Some(lines) => {
+                tokio::time::timeout_at(deadline, async {
+                    tokio::select! {
+                        r = state => r.is_ok(),
+                        line = lines.recv() => {
+                            // Kept for `next_line`, in order: the feed is read only from here on.
+                            self.backlog.extend(line);
+                            true
+                        }
+                    }
+                })
+                .await
+            }
+        };
+        woken.unwrap_or(false)
     }
 }
 

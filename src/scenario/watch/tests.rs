@@ -154,3 +154,52 @@ async fn a_wait_wakes_on_its_boards_events_and_gives_up_at_its_deadline() {
         .await;
     assert_eq!(none, None);
 }
+
+#[tokio::test]
+async fn a_plain_line_wakes_only_waiters_that_read_lines() {
+    use futures::FutureExt;
+    let t = Timeline::in_memory();
+    let watch = Watch::start(&t, &[bound("a", "T1")]);
+    let later = Instant::now() + Duration::from_secs(3600);
+    let mut state_only = watch.waiter("a", None);
+    let mut reader = watch.waiter("a", Some(0));
+    say(&t, "a", "Received file block 7");
+    assert_eq!(state_only.changed(later).now_or_never(), None);
+    assert_eq!(reader.changed(later).now_or_never(), Some(true));
+    assert_eq!(drain(&mut reader), ["Received file block 7"]);
+    say(&t, "a", "app version 1.2.3");
+    assert_eq!(state_only.changed(later).now_or_never(), Some(true));
+    assert!(watch.wait_spoke("a", 1, Duration::ZERO).await);
+    assert!(!watch.wait_spoke("a", 2, Duration::ZERO).await);
+}
+
+#[test]
+fn the_runners_lag_touches_every_board() {
+    use crate::model::lag::lag_note;
+    let t = Timeline::in_memory();
+    let watch = Watch::start(&t, &[bound("a", "T1"), bound("b", "T2")]);
+    say(&t, "a", &lag_note(Duration::from_millis(1500)));
+    assert_eq!(watch.lag("a"), Duration::from_millis(1500));
+    assert_eq!(
+        watch.lag("b"),
+        Duration::ZERO,
+        "a board's own lag is its own"
+    );
+    let note = |source: Source, secs: u64| {
+        t.emit(
+            source,
+            EventKind::Note {
+                text: lag_note(Duration::from_secs(secs)),
+            },
+        )
+    };
+    note(Source::Cloud, 2);
+    assert_eq!(
+        watch.lag("b"),
+        Duration::ZERO,
+        "only the runner measures its lag"
+    );
+    note(Source::Runner, 3);
+    assert_eq!(watch.lag("a"), Duration::from_secs(3));
+    assert_eq!(watch.lag("b"), Duration::from_secs(3));
+}
