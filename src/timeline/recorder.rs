@@ -184,24 +184,25 @@ impl EventSink for Timeline {
             source,
             kind,
         };
-        // Serialised before the lock: every board's events pass through this one lock.
-        let line = self.path.is_some().then(|| {
-            let mut line = serde_json::to_vec(&event).unwrap_or_default();
-            line.push(b'\n');
-            line
-        });
-        let mut inner = self.inner.lock().expect("timeline lock");
-        let at = Mark {
-            index: inner.len,
-            offset: inner.written,
-        };
-        if let Some(line) = line.filter(|l| l.len() > 1) {
-            if let Some(file) = &inner.file {
-                let len = line.len() as u64;
-                file.write(&line);
-                inner.written += len;
+        // Serialised before the lock (every board's events pass through this one lock),
+        // into a buffer each thread keeps: no allocation per event.
+        thread_local!(static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) });
+        let (mut inner, at) = LINE.with_borrow_mut(|line| {
+            line.clear();
+            if self.path.is_some() && serde_json::to_writer(&mut *line, &event).is_ok() {
+                line.push(b'\n');
             }
-        }
+            let mut inner = self.inner.lock().expect("timeline lock");
+            let at = Mark {
+                index: inner.len,
+                offset: inner.written,
+            };
+            if let (false, Some(file)) = (line.is_empty(), &inner.file) {
+                file.write(line);
+                inner.written += line.len() as u64;
+            }
+            (inner, at)
+        });
         inner.len += 1;
         inner.observers.retain(|observer| match observer.upgrade() {
             Some(observer) => {
