@@ -1,10 +1,10 @@
 //! The recorder's file, written by a thread of its own: lines are appended to a shared
-//! buffer, and the thread writes what has gathered [`WRITE_EVERY`] after the first line,
-//! or sooner when the buffer passes [`WAKE_AT`] or a flush is asked for. No task of the runtime waits on the disk, and none
-//! wakes the thread per line: with 1,000 boards, the runtime's own `write`s were a tenth
-//! of the runner's time, and then waking a writer thread for every line was a fifth of it
-//! (futex calls and context switches). A killed run keeps what was recorded up to
-//! [`WRITE_EVERY`] before.
+//! buffer, and the thread writes what has gathered [`WRITE_EVERY`] after the first line, or
+//! sooner when the buffer passes [`WAKE_AT`] or a flush is asked for. No task of the runtime
+//! waits on the disk, and no line wakes the thread but the first of a batch: with 1,000
+//! boards, the runtime's own `write`s were a tenth of the runner's time, and then waking a
+//! writer thread for every line was a fifth of it (futex calls and context switches). A
+//! killed run keeps what was recorded up to [`WRITE_EVERY`] before.
 
 use std::fs::File;
 use std::io::Write;

@@ -1,3 +1,4 @@
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -186,7 +187,7 @@ impl EventSink for Timeline {
         };
         // Serialised before the lock (every board's events pass through this one lock),
         // into a buffer each thread keeps: no allocation per event.
-        thread_local!(static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) });
+        thread_local!(static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) });
         let (mut inner, at) = LINE.with_borrow_mut(|line| {
             line.clear();
             if self.path.is_some() && serde_json::to_writer(&mut *line, &event).is_ok() {
