@@ -214,11 +214,14 @@ pub async fn run(
         budget: FailBudget::new(plan.schedule.max_fail),
         scenario_dir: plan.scenario_dir,
     });
-    // Slots are handed out here, in the plan's order, so with `--jobs 1` scenarios run
-    // in the order given (tasks would race for them), and nothing more is handed out once
-    // the run stops starting scenarios or is interrupted.
+    // Slots are handed out here, in the start order (the plan's with `--jobs 1`; tasks
+    // would race for them), and nothing more is handed out once the run stops starting
+    // scenarios or is interrupted.
+    let units = plan.schedule.units(plan.scenarios.len());
+    let order = Schedule::start_order(&units, plan.jobs, |s| plan.scenarios[s].roles.len());
     let mut tasks = Vec::new();
-    for unit in plan.schedule.units(plan.scenarios.len()) {
+    for index in order {
+        let unit = &units[index];
         let scenario = plan.scenarios[unit.scenario].clone();
         let runnable = bind_roles(&scenario, &rig).is_ok();
         let slot = if runnable && !shared.budget.stopped() && !shared.interrupted() {
@@ -231,13 +234,16 @@ pub async fn run(
         } else {
             None
         };
-        tasks.push(tokio::spawn(run_unit(
+        let task = tokio::spawn(run_unit(
             shared.clone(),
             scenario,
-            unit.attempts,
+            unit.attempts.clone(),
             slot,
-        )));
+        ));
+        tasks.push((index, task));
     }
+    // Results in the plan's order, whatever order the units started in.
+    tasks.sort_by_key(|(index, _)| *index);
     let mut result = RunResult {
         run_id: plan.run_id.clone(),
         started_wall_ms,
@@ -247,7 +253,7 @@ pub async fn run(
         interrupted: false,
     };
     let mut timelines = Vec::new();
-    for task in tasks {
+    for (_, task) in tasks {
         match task.await {
             Ok(tries) => {
                 for (r, t) in tries {

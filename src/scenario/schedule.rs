@@ -74,6 +74,23 @@ impl Schedule {
         }
     }
 
+    /// The order the units start in (indices into `units`). One at a time (`jobs` 1), the
+    /// plan's order. Several at once, those whose scenario needs the most boards first,
+    /// otherwise in the plan's order: boards are handed out first come, first served, so a
+    /// scenario that needs the whole bench would otherwise wait for it to drain while every
+    /// scenario queued behind it waits too, and then run alone.
+    pub fn start_order(
+        units: &[Unit],
+        jobs: usize,
+        boards_needed: impl Fn(usize) -> usize,
+    ) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..units.len()).collect();
+        if jobs > 1 {
+            order.sort_by_key(|&u| std::cmp::Reverse(boards_needed(units[u].scenario)));
+        }
+        order
+    }
+
     /// Whether a try that ended with `result` runs again, as retry `retry + 1`: only
     /// after a firmware failure (failed, bricked, recovered by power cycle) of some
     /// board, while retries are left and the run was not interrupted. A bench error
@@ -190,6 +207,15 @@ mod tests {
             skipped: None,
             run_stopped: false,
         }
+    }
+
+    #[test]
+    fn several_at_once_start_with_the_scenarios_that_need_the_most_boards() {
+        let units = Schedule::default().units(4);
+        let needs = [1, 21, 2, 21];
+        let boards = |s: usize| needs[s];
+        assert_eq!(Schedule::start_order(&units, 1, boards), [0, 1, 2, 3]);
+        assert_eq!(Schedule::start_order(&units, 8, boards), [1, 3, 2, 0]);
     }
 
     #[test]
