@@ -244,6 +244,12 @@ async fn feed(
     let _ = tokio::time::timeout(Duration::from_secs(3), reader).await;
 }
 
+/// The first panic's message, taken out of its lock before anyone panics with it.
+fn first(first_panic: &Mutex<Option<String>>) -> String {
+    let first = first_panic.lock().unwrap_or_else(|e| e.into_inner());
+    first.clone().unwrap_or_default()
+}
+
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().map(|v| {
         v.trim()
@@ -285,9 +291,11 @@ async fn fuzz() {
             if FUZZ_RUNTIME_THREAD.with(Cell::get) {
                 panics.fetch_add(1, Ordering::SeqCst);
                 let thread = std::thread::current().name().unwrap_or("?").to_string();
+                // Never panic in here: a panic in a panic hook aborts the whole binary
+                // and its captured output, the first panic's message with it.
                 first
                     .lock()
-                    .unwrap()
+                    .unwrap_or_else(|e| e.into_inner())
                     .get_or_insert(format!("thread {thread}: {info}"));
             }
             default(info);
@@ -315,7 +323,7 @@ async fn fuzz() {
         if panics.load(Ordering::SeqCst) > 0 {
             panic!(
                 "case {i} (OTARIG_FUZZ_SEED={seed}): {}",
-                first_panic.lock().unwrap().clone().unwrap_or_default()
+                first(&first_panic)
             );
         }
     }
@@ -328,7 +336,7 @@ async fn fuzz() {
         panics.load(Ordering::SeqCst),
         0,
         "the gateway panicked (OTARIG_FUZZ_SEED={seed}): {}",
-        first_panic.lock().unwrap().clone().unwrap_or_default()
+        first(&first_panic)
     );
     let left = poll_until(DEADLINE, || {
         let things = bench.gateway.connected_things();
