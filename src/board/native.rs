@@ -307,30 +307,31 @@ impl NativeBoard {
         let me = self.me.clone();
         let reboot = self.program.reboot_on_exit;
         runtime.spawn(async move {
-                let status = child.wait().await;
-                let clean = matches!(&status, Ok(s) if s.success());
-                // Output first, then the note: the note must be the last line of this life.
-                let _ = reader.await;
-                let by_itself = !*killed.lock().expect("kill flag");
-                if by_itself {
-                    if let Some(tx) = tx {
-                        let what = match status {
-                            Ok(s) => s.to_string(),
-                            Err(e) => e.to_string(),
-                        };
-                        let _ = tx.send(format!(
-                            "{RIG_LINE_PREFIX} process exited by itself ({what}): the board reset or crashed"
-                        ));
-                    }
+            let status = child.wait().await;
+            let clean = matches!(&status, Ok(s) if s.success());
+            // Output first, then the note: the note must be the last line of this life.
+            let _ = reader.await;
+            let by_itself = !*killed.lock().expect("kill flag");
+            if by_itself {
+                if let Some(tx) = tx {
+                    let what = match status {
+                        Ok(s) => s.to_string(),
+                        Err(e) => e.to_string(),
+                    };
+                    let _ = tx.send(format!(
+                        "{RIG_LINE_PREFIX} process exited by itself ({what}): \
+                         the board reset or crashed"
+                    ));
                 }
-                let _ = exited_tx.send(true);
-                if by_itself && reboot {
-                    tokio::time::sleep(REBOOT_DELAY).await;
-                    if let Some(board) = me.upgrade() {
-                        board.reboot_after_exit(pid, clean);
-                    }
+            }
+            let _ = exited_tx.send(true);
+            if by_itself && reboot {
+                tokio::time::sleep(REBOOT_DELAY).await;
+                if let Some(board) = me.upgrade() {
+                    board.reboot_after_exit(pid, clean);
                 }
-            });
+            }
+        });
         state.running = Some(Running {
             pid,
             exited,

@@ -56,7 +56,8 @@ pub struct RunArgs {
     rig: Option<PathBuf>,
     #[command(flatten)]
     select: SelectArgs,
-    /// Scenarios run at once (on disjoint boards)
+    /// Scenarios run at once (on disjoint boards); those that need the most boards start
+    /// first
     #[arg(long, short = 'j', default_value_t = 8)]
     jobs: usize,
     /// Run every scenario N times, one attempt after another on the same boards; a board

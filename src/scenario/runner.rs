@@ -217,12 +217,11 @@ pub async fn run(
     // Slots are handed out here, in the start order (the plan's with `--jobs 1`; tasks
     // would race for them), and nothing more is handed out once the run stops starting
     // scenarios or is interrupted.
-    let units = plan.schedule.units(plan.scenarios.len());
+    let mut units = plan.schedule.units(plan.scenarios.len());
     let order = Schedule::start_order(&units, plan.jobs, |s| plan.scenarios[s].roles.len());
     let mut tasks = Vec::new();
     for index in order {
-        let unit = &units[index];
-        let scenario = plan.scenarios[unit.scenario].clone();
+        let scenario = plan.scenarios[units[index].scenario].clone();
         let runnable = bind_roles(&scenario, &rig).is_ok();
         let slot = if runnable && !shared.budget.stopped() && !shared.interrupted() {
             let mut interrupt = interrupt.clone();
@@ -237,7 +236,7 @@ pub async fn run(
         let task = tokio::spawn(run_unit(
             shared.clone(),
             scenario,
-            unit.attempts.clone(),
+            std::mem::take(&mut units[index].attempts),
             slot,
         ));
         tasks.push((index, task));

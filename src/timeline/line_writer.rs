@@ -135,12 +135,19 @@ fn write_lines(mut out: File, shared: &Shared) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
-    #[test]
-    fn lines_reach_the_file_in_order_on_flush_and_on_drop() {
+    /// A writer on `events.jsonl` in a folder of its own (kept while the test runs).
+    fn started() -> (tempfile::TempDir, PathBuf, LineWriter) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.jsonl");
         let writer = LineWriter::start(File::create(&path).unwrap()).unwrap();
+        (dir, path, writer)
+    }
+
+    #[test]
+    fn lines_reach_the_file_in_order_on_flush_and_on_drop() {
+        let (_dir, path, writer) = started();
         writer.write(b"1\n");
         writer.flush();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n");
@@ -155,9 +162,7 @@ mod tests {
 
     #[test]
     fn lines_reach_the_file_by_themselves() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("events.jsonl");
-        let writer = LineWriter::start(File::create(&path).unwrap()).unwrap();
+        let (_dir, path, writer) = started();
         writer.write(b"1\n");
         // No flush: the thread writes within its period. Polled, not slept on.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);

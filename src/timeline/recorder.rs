@@ -163,8 +163,8 @@ impl Timeline {
             .push(Arc::downgrade(observer));
     }
 
-    /// Returns once every event recorded so far is in the file (the writer also flushes by
-    /// itself whenever it has caught up).
+    /// Returns once every event recorded so far is in the file (the writer also writes by
+    /// itself, within 50 ms of an event).
     pub fn flush(&self) {
         let file = self.inner.lock().expect("timeline lock").file.clone();
         if let Some(file) = file {
